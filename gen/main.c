@@ -1,0 +1,261 @@
+/*
+ * main.c - the auegen command line. Parses argv and calls the generator
+ * library; everything else lives in the library.
+ */
+#include "auegen.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { EXIT_SPEC = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: auegen --spec FILE [--kernel NAME] [--target PROFILE[,PROFILE...]] --out DIR\n"
+        "              [--emit glsl,spirv,stub] [--no-opt]\n"
+        "       auegen --spec FILE --list\n"
+        "       auegen --targets | --help | --version\n"
+        "\n"
+        "Generates fused attention kernels from a Lua spec: for each kernel and target,\n"
+        "DIR/NAME.TARGET.comp (GLSL), .spv (validated SPIR-V), .c and .h (C stub).\n"
+        "Files are written only when their content changes.\n"
+        "\n"
+        "  --spec FILE      the spec file (docs/spec.md)\n"
+        "  --kernel NAME    only this kernel of the file\n"
+        "  --target LIST    device profiles to plan for (default: portable); see --targets\n"
+        "  --out DIR        output folder (created if missing)\n"
+        "  --emit LIST      which files: glsl, spirv, stub (default: all)\n"
+        "  --no-opt         skip SPIRV-Tools' performance passes\n"
+        "  --list           print the kernels the spec declares and their canonical form\n"
+        "\n"
+        "exit status: 0 ok, 1 spec error, 2 usage error, 3 internal error\n");
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return -1;
+    struct stat st;
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static int write_one(const char *dir, const char *name, const char *target, const char *ext,
+                     const void *data, size_t size, int *written)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s.%s.%s", dir, name, target, ext) >= (int)sizeof path) {
+        fprintf(stderr, "auegen: output path too long\n");
+        return -1;
+    }
+    bool changed = false;
+    auegen_status st = auegen_write_if_changed(path, data, size, &changed);
+    if (st != AUEGEN_OK) {
+        fprintf(stderr, "auegen: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    *written += changed;
+    return 0;
+}
+
+static void print_targets(void)
+{
+    for (int i = 0; i < auegen_target_profile_count(); i++) {
+        const auegen_target *t = auegen_target_profile(i);
+        printf("%-14s subgroup %-3d shared %6d B  coopmat shapes %d\n", t->name, t->subgroup_size,
+               t->shared_memory_bytes, t->coopmat_count);
+    }
+}
+
+static int print_diag(const auegen_spec_file *f)
+{
+    const auegen_diag *d = auegen_spec_file_diag(f);
+    for (int i = 0; d && i < d->count; i++) {
+        char line[512];
+        auegen_error_format(&d->errors[i], auegen_spec_file_name(f), line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    }
+    if (d && d->truncated)
+        fprintf(stderr, "%s: too many errors, stopping after %d\n", auegen_spec_file_name(f), AUEGEN_MAX_ERRORS);
+    return d ? d->count : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *spec_path = NULL, *kernel = NULL, *targets = "portable", *out = NULL, *emit = "glsl,spirv,stub";
+    bool list = false, optimize = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **val = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("auegen %s (%s)\n", AUEGEN_VERSION_STRING, auegen_compiler_version());
+            return 0;
+        } else if (strcmp(a, "--targets") == 0) {
+            print_targets();
+            return 0;
+        } else if (strcmp(a, "--list") == 0) {
+            list = true;
+        } else if (strcmp(a, "--no-opt") == 0) {
+            optimize = false;
+        } else if (strcmp(a, "--spec") == 0) {
+            val = &spec_path;
+        } else if (strcmp(a, "--kernel") == 0) {
+            val = &kernel;
+        } else if (strcmp(a, "--target") == 0) {
+            val = &targets;
+        } else if (strcmp(a, "--out") == 0) {
+            val = &out;
+        } else if (strcmp(a, "--emit") == 0) {
+            val = &emit;
+        } else {
+            fprintf(stderr, "auegen: unknown argument '%s'\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "auegen: %s needs a value\n", a);
+                return EXIT_USAGE;
+            }
+            *val = argv[++i];
+        }
+    }
+    if (!spec_path || (!list && !out)) {
+        fprintf(stderr, "auegen: --spec and --out (or --list) are required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    bool want_glsl = false, want_spirv = false, want_stub = false;
+    {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", emit);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            if (strcmp(tok, "glsl") == 0)
+                want_glsl = true;
+            else if (strcmp(tok, "spirv") == 0)
+                want_spirv = true;
+            else if (strcmp(tok, "stub") == 0)
+                want_stub = true;
+            else {
+                fprintf(stderr, "auegen: --emit takes glsl, spirv, stub (got '%s')\n", tok);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    const auegen_target *chosen[16];
+    int ntargets = 0;
+    {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", targets);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            const auegen_target *t = auegen_target_profile_find(tok);
+            if (!t) {
+                fprintf(stderr, "auegen: unknown target '%s' (auegen --targets lists them)\n", tok);
+                return EXIT_USAGE;
+            }
+            if (ntargets < 16)
+                chosen[ntargets++] = t;
+        }
+        if (ntargets == 0) {
+            fprintf(stderr, "auegen: --target is empty\n");
+            return EXIT_USAGE;
+        }
+    }
+
+    auegen_spec_file *file = NULL;
+    auegen_status st = auegen_spec_file_load(spec_path, NULL, &file);
+    if (st != AUEGEN_OK) {
+        if (file)
+            print_diag(file);
+        else
+            fprintf(stderr, "auegen: %s: %s\n", spec_path, auegen_status_string(st));
+        auegen_spec_file_destroy(file);
+        return st == AUEGEN_ERROR_SPEC || st == AUEGEN_ERROR_IO ? EXIT_SPEC : EXIT_INTERNAL;
+    }
+    if (kernel && !auegen_spec_file_find(file, kernel)) {
+        fprintf(stderr, "%s: no kernel named '%s' (auegen --spec %s --list)\n", spec_path, kernel, spec_path);
+        auegen_spec_file_destroy(file);
+        return EXIT_SPEC;
+    }
+    if (list) {
+        for (int i = 0; i < auegen_spec_file_count(file); i++) {
+            const auegen_spec *s = auegen_spec_file_get(file, i);
+            char canon[512];
+            auegen_spec_canonical(s, canon, sizeof canon);
+            printf("%-28s %s\n", s->name, canon);
+        }
+        auegen_spec_file_destroy(file);
+        return 0;
+    }
+    if (make_dirs(out) != 0) {
+        fprintf(stderr, "auegen: cannot create output folder %s: %s\n", out, strerror(errno));
+        auegen_spec_file_destroy(file);
+        return EXIT_INTERNAL;
+    }
+    int rc = 0;
+    for (int i = 0; i < auegen_spec_file_count(file) && rc == 0; i++) {
+        const auegen_spec *s = auegen_spec_file_get(file, i);
+        if (kernel && strcmp(kernel, s->name) != 0)
+            continue;
+        for (int t = 0; t < ntargets && rc == 0; t++) {
+            auegen_kernel k;
+            auegen_generate_options opts = {.spec_file = spec_path, .optimize = optimize, .skip_stub = !want_stub};
+            st = auegen_generate(s, chosen[t], &opts, &k);
+            if (st != AUEGEN_OK) {
+                fprintf(stderr, "%s: kernel %s, target %s: %s: %s\n", spec_path, s->name, chosen[t]->name,
+                        auegen_status_string(st), k.log);
+                rc = st == AUEGEN_ERROR_PLAN || st == AUEGEN_ERROR_SPEC ? EXIT_SPEC : EXIT_INTERNAL;
+                auegen_kernel_release(&k);
+                break;
+            }
+            int written = 0;
+            char header[512];
+            snprintf(header, sizeof header, "// generated by auegen %s from %s: kernel %s, target %s, key %s\n",
+                     AUEGEN_VERSION_STRING, spec_path, s->name, chosen[t]->name, k.key);
+            if (want_glsl) {
+                size_t hl = strlen(header), gl = strlen(k.glsl);
+                char *text = malloc(hl + gl);
+                if (!text) {
+                    rc = EXIT_INTERNAL;
+                } else {
+                    memcpy(text, header, hl);
+                    memcpy(text + hl, k.glsl, gl);
+                    if (write_one(out, s->name, chosen[t]->name, "comp", text, hl + gl, &written))
+                        rc = EXIT_INTERNAL;
+                    free(text);
+                }
+            }
+            if (rc == 0 && want_spirv
+                && write_one(out, s->name, chosen[t]->name, "spv", k.spirv, k.spirv_words * 4, &written))
+                rc = EXIT_INTERNAL;
+            if (rc == 0 && want_stub
+                && (write_one(out, s->name, chosen[t]->name, "c", k.stub_c, strlen(k.stub_c), &written)
+                    || write_one(out, s->name, chosen[t]->name, "h", k.stub_h, strlen(k.stub_h), &written)))
+                rc = EXIT_INTERNAL;
+            if (rc == 0)
+                printf("%-24s %-14s %-7s wg %-4d tile %3dx%-3d shared %5d B  %6zu words  %d file(s) written\n",
+                       s->name, chosen[t]->name, auegen_variant_name(k.plan.variant), k.plan.workgroup_size,
+                       k.plan.tile_q, k.plan.tile_kv, k.plan.shared_memory_bytes, k.spirv_words, written);
+            auegen_kernel_release(&k);
+        }
+    }
+    auegen_spec_file_destroy(file);
+    return rc;
+}

@@ -1,0 +1,228 @@
+/*
+ * plan.c - from a validated spec and a target's limits to a kernel plan: the
+ * variant (scalar or cooperative matrix), tile sizes, workgroup shape and the
+ * shared-memory layout. Every decision about a kernel is made here, in C, so
+ * it can be unit-tested; templates only substitute the numbers.
+ */
+#include "gen_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+static int ceil_div(int x, int m) { return (x + m - 1) / m; }
+
+enum {
+    SCALAR_WG = 128,            /* invocations of the scalar kernel */
+    SCALAR_MAX_TILE = 64,
+    SCALAR_MAX_OUT = 64,        /* O registers per invocation */
+    COOP_MAX_SUBGROUPS = 4,
+};
+
+/* Scalar kernel shared memory: Q, K (rows padded by one float against bank
+ * conflicts), V, the score tile and three per-row statistics, all fp32. */
+static int scalar_shared(int br, int bc, int d, int dv)
+{
+    return 4 * (br * (d + 1) + bc * (d + 1) + bc * (dv + 1) + br * bc + 3 * br);
+}
+
+static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, auegen_plan *p,
+                                 char *why, size_t why_size)
+{
+    int wg = SCALAR_WG < t->max_workgroup_invocations ? SCALAR_WG : t->max_workgroup_invocations;
+    int d = s->head_dim, dv = s->head_dim_v;
+    int best_br = 0, best_bc = 0;
+    if (s->tile_q) {
+        best_br = s->tile_q;
+        best_bc = s->tile_kv;
+        int bytes = scalar_shared(best_br, best_bc, d, dv);
+        if (bytes > t->shared_memory_bytes) {
+            snprintf(why, why_size,
+                     "tile %dx%d needs %d bytes of shared memory for head_dim %d; target '%s' has %d",
+                     best_br, best_bc, bytes, d, t->name, t->shared_memory_bytes);
+            return AUEGEN_ERROR_PLAN;
+        }
+        if (ceil_div(best_br * dv, wg) > SCALAR_MAX_OUT * 4) {
+            snprintf(why, why_size, "tile.q = %d with head_dim_v %d needs %d registers per invocation (max %d)",
+                     best_br, dv, ceil_div(best_br * dv, wg), SCALAR_MAX_OUT * 4);
+            return AUEGEN_ERROR_PLAN;
+        }
+    } else {
+        /* The largest tile that fits; ties go to more query rows (fewer K/V reloads). */
+        for (int br = SCALAR_MAX_TILE; br >= 1; br /= 2) {
+            for (int bc = SCALAR_MAX_TILE; bc >= 1; bc /= 2) {
+                if (scalar_shared(br, bc, d, dv) > t->shared_memory_bytes)
+                    continue;
+                if (ceil_div(br * dv, wg) > SCALAR_MAX_OUT)
+                    continue;
+                if (br > 4 * bc || bc > 4 * br)
+                    continue;           /* lopsided tiles waste one side */
+                if (br * bc > best_br * best_bc || (br * bc == best_br * best_bc && br > best_br)) {
+                    best_br = br;
+                    best_bc = bc;
+                }
+            }
+        }
+        if (!best_br) {
+            snprintf(why, why_size, "head_dim %d/%d needs %d bytes of shared memory even with 1x1 tiles; "
+                     "target '%s' has %d", d, dv, scalar_shared(1, 1, d, dv), t->name, t->shared_memory_bytes);
+            return AUEGEN_ERROR_PLAN;
+        }
+    }
+    p->variant = AUEGEN_VARIANT_SCALAR;
+    p->workgroup_size = wg;
+    p->subgroup_size = 0;
+    p->subgroups = 0;
+    p->tile_q = best_br;
+    p->tile_kv = best_bc;
+    p->d_pad = d;
+    p->dv_pad = dv;
+    p->q_stride = d + 1;
+    p->k_stride = d + 1;
+    p->v_stride = dv + 1;
+    p->shared_memory_bytes = scalar_shared(best_br, best_bc, d, dv);
+    p->out_per_thread = ceil_div(best_br * dv, wg);
+    p->scores_per_thread = ceil_div(best_br * best_bc, wg);
+    return AUEGEN_OK;
+}
+
+/* Cooperative-matrix kernel shared memory, f16 tiles padded by 8 halves
+ * (16 bytes) so that no row stride is a multiple of 128 bytes:
+ *   K and V tile (also stages Q before the loop): 2*Bc rows (>= Br)
+ *   S tile fp32 (Br x Bc+4), P tile f16 (Br x Bc+8),
+ *   per-row max/sum/alpha, and one M x N fp32 scratch per subgroup. */
+static int coop_shared(int br, int bc, int dpad, int dvpad, int m, int n, int nsg)
+{
+    int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
+    int kv_rows = 2 * bc > br ? 2 * bc : br;
+    return 2 * kv_rows * kv_stride + 4 * br * (bc + 4) + 2 * br * (bc + 8) + 4 * 3 * br + 4 * nsg * m * (n + 4);
+}
+
+static const auegen_coopmat_shape *pick_shape(const auegen_target *t)
+{
+    /* f16 inputs with an fp32 accumulator; prefer the largest M*N*K. */
+    const auegen_coopmat_shape *best = NULL;
+    for (int i = 0; i < t->coopmat_count; i++) {
+        const auegen_coopmat_shape *c = &t->coopmat[i];
+        if (c->a_type != AUEGEN_TYPE_F16 || c->c_type != AUEGEN_TYPE_F32)
+            continue;
+        if (!best || c->m * c->n * c->k > best->m * best->n * best->k)
+            best = c;
+    }
+    return best;
+}
+
+static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, const auegen_coopmat_shape *mma,
+                                  auegen_plan *p, char *why, size_t why_size)
+{
+    int sg = t->subgroup_size;
+    int dpad = round_up(s->head_dim, mma->k);
+    int dvpad = round_up(s->head_dim_v, mma->n);
+    int kstep = mma->k > mma->n ? mma->k : mma->n;   /* Bc is both an N extent and a K extent */
+    int best_nsg = 0, best_bc = 0;
+    if (s->tile_q) {
+        if (s->tile_q % mma->m || s->tile_q / mma->m > COOP_MAX_SUBGROUPS || s->tile_kv % kstep) {
+            snprintf(why, why_size, "tile %dx%d does not fit the %dx%dx%d matrix shape "
+                     "(q a multiple of %d up to %d, kv a multiple of %d)", s->tile_q, s->tile_kv,
+                     mma->m, mma->n, mma->k, mma->m, mma->m * COOP_MAX_SUBGROUPS, kstep);
+            return AUEGEN_ERROR_PLAN;
+        }
+        best_nsg = s->tile_q / mma->m;
+        best_bc = s->tile_kv;
+    } else {
+        for (int nsg = COOP_MAX_SUBGROUPS; nsg >= 1 && !best_nsg; nsg /= 2) {
+            for (int bc = 64; bc >= kstep; bc /= 2) {
+                if (coop_shared(nsg * mma->m, bc, dpad, dvpad, mma->m, mma->n, nsg) <= t->shared_memory_bytes
+                    && nsg * sg <= t->max_workgroup_invocations) {
+                    best_nsg = nsg;
+                    best_bc = bc;
+                    break;
+                }
+            }
+        }
+    }
+    int br = best_nsg * mma->m;
+    int bytes = best_nsg ? coop_shared(br, best_bc, dpad, dvpad, mma->m, mma->n, best_nsg) : 0;
+    if (!best_nsg || bytes > t->shared_memory_bytes) {
+        snprintf(why, why_size, "the cooperative-matrix kernel for head_dim %d/%d needs more than the %d bytes "
+                 "of shared memory target '%s' has", s->head_dim, s->head_dim_v, t->shared_memory_bytes, t->name);
+        return AUEGEN_ERROR_PLAN;
+    }
+    p->variant = AUEGEN_VARIANT_COOPMAT;
+    p->subgroup_size = sg;
+    p->subgroups = best_nsg;
+    p->workgroup_size = best_nsg * sg;
+    p->tile_q = br;
+    p->tile_kv = best_bc;
+    p->d_pad = dpad;
+    p->dv_pad = dvpad;
+    int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
+    p->q_stride = p->k_stride = p->v_stride = kv_stride;
+    p->shared_memory_bytes = bytes;
+    p->out_per_thread = ceil_div(mma->m * mma->n, sg);
+    p->scores_per_thread = ceil_div(br * best_bc, p->workgroup_size);
+    p->mma = *mma;
+    return AUEGEN_OK;
+}
+
+auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, const auegen_toolchain *tools,
+                               auegen_plan *out, char *why, size_t why_size)
+{
+    char dummy[8];
+    if (!why || why_size == 0) {
+        why = dummy;
+        why_size = sizeof dummy;
+    }
+    why[0] = '\0';
+    if (!spec || !t || !out) {
+        snprintf(why, why_size, "spec, target and plan must not be NULL");
+        return AUEGEN_ERROR_USAGE;
+    }
+    memset(out, 0, sizeof *out);
+    if (spec->kind != AUEGEN_KIND_FORWARD) {
+        snprintf(why, why_size, "kind \"%s\" has no kernel template yet", kind_name(spec->kind));
+        return AUEGEN_ERROR_PLAN;
+    }
+    bool sixteen = spec->dtype != AUEGEN_DTYPE_F32;
+    if (sixteen && !t->storage16) {
+        snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks",
+                 dtype_name(spec->dtype), t->name);
+        return AUEGEN_ERROR_PLAN;
+    }
+    out->storage16 = sixteen;
+
+    /* Cooperative matrices take f16 inputs here; fp32 and bf16 storage would
+     * need a rounding (f32) or a bf16 matrix type the toolchain lacks, so they
+     * stay on the scalar path until those variants exist. */
+    const auegen_coopmat_shape *mma = pick_shape(t);
+    bool toolchain_ok = tools && tools->coopmat_khr;
+    bool dtype_ok = spec->dtype == AUEGEN_DTYPE_F16;
+    bool subgroup_ok = t->subgroup_size > 0;
+    if (spec->coopmat == AUEGEN_COOPMAT_KHR) {
+        if (!mma || !subgroup_ok) {
+            snprintf(why, why_size, "coopmat = \"khr\" but target '%s' reports no f16 x f16 -> f32 "
+                     "cooperative-matrix shape", t->name);
+            return AUEGEN_ERROR_PLAN;
+        }
+        if (!toolchain_ok) {
+            snprintf(why, why_size, "coopmat = \"khr\" but the linked glslang (%s) cannot compile "
+                     "GL_KHR_cooperative_matrix (needs glslang 13 or newer)", auegen_compiler_version());
+            return AUEGEN_ERROR_UNSUPPORTED;
+        }
+        if (!dtype_ok) {
+            snprintf(why, why_size, "coopmat = \"khr\" is generated for dtype f16 only in this version "
+                     "(got %s); use coopmat = \"auto\" or \"none\"", dtype_name(spec->dtype));
+            return AUEGEN_ERROR_PLAN;
+        }
+        return plan_coopmat(spec, t, mma, out, why, why_size);
+    }
+    if (spec->coopmat == AUEGEN_COOPMAT_AUTO && mma && subgroup_ok && toolchain_ok && dtype_ok) {
+        auegen_status st = plan_coopmat(spec, t, mma, out, why, why_size);
+        if (st == AUEGEN_OK)
+            return st;
+        memset(out, 0, sizeof *out);      /* auto: fall back to the scalar path */
+        out->storage16 = sixteen;
+        why[0] = '\0';
+    }
+    return plan_scalar(spec, t, out, why, why_size);
+}

@@ -1,0 +1,308 @@
+/*
+ * auegen.h - the generator API: attention spec -> plan -> GLSL -> SPIR-V -> C stub.
+ *
+ * A spec describes one attention kernel (head_dim, GQA ratio, masks, dtype, ...).
+ * Specs come from Lua files (auegen_spec_file_load) or are filled in C; both go
+ * through the same validation. A zero-initialized auegen_spec_desc means
+ * "every field at its default"; head_dim and name must still be set.
+ *
+ * Shape letters used across the project: B batch, H query heads, Hkv KV heads,
+ * Sq query length, Sk key length, D head dim (Dv for V/O when it differs).
+ */
+#ifndef AUEGEN_H
+#define AUEGEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AUEGEN_VERSION_STRING "0.1.0"
+
+typedef enum auegen_status {
+    AUEGEN_OK = 0,
+    AUEGEN_ERROR_SPEC,          /* the spec is invalid (messages in the diag list) */
+    AUEGEN_ERROR_USAGE,         /* bad argument to an API call */
+    AUEGEN_ERROR_PLAN,          /* the spec does not fit the target */
+    AUEGEN_ERROR_COMPILE,       /* glslang rejected the generated GLSL (a generator bug) */
+    AUEGEN_ERROR_VALIDATE,      /* SPIRV-Tools rejected the SPIR-V (a generator bug) */
+    AUEGEN_ERROR_IO,            /* reading a spec or writing an output failed */
+    AUEGEN_ERROR_UNSUPPORTED,   /* the toolchain lacks a needed feature */
+    AUEGEN_ERROR_OUT_OF_MEMORY,
+    AUEGEN_ERROR_INTERNAL
+} auegen_status;
+
+const char *auegen_status_string(auegen_status status);
+
+typedef enum auegen_kind {
+    AUEGEN_KIND_FORWARD = 0,
+    AUEGEN_KIND_DECODE,
+    AUEGEN_KIND_BACKWARD
+} auegen_kind;
+
+typedef enum auegen_dtype {
+    AUEGEN_DTYPE_DEFAULT = 0,   /* f16 */
+    AUEGEN_DTYPE_F32,
+    AUEGEN_DTYPE_F16,
+    AUEGEN_DTYPE_BF16
+} auegen_dtype;
+
+typedef enum auegen_coopmat {
+    AUEGEN_COOPMAT_AUTO = 0,    /* tensor cores where the target has them */
+    AUEGEN_COOPMAT_KHR,         /* require VK_KHR_cooperative_matrix */
+    AUEGEN_COOPMAT_NONE         /* scalar/subgroup path only */
+} auegen_coopmat;
+
+/* Unbounded side of a sliding window. */
+#define AUEGEN_WINDOW_UNBOUNDED (-1)
+
+/* Limits of the spec language (docs/spec.md). */
+#define AUEGEN_MAX_HEAD_DIM 256
+#define AUEGEN_MAX_GQA 256
+#define AUEGEN_MAX_TILE 256
+#define AUEGEN_MAX_NAME 63
+#define AUEGEN_MAX_ERRORS 20
+
+/* What a spec says. Zero means "default" for every field but name/head_dim. */
+typedef struct auegen_spec_desc {
+    const char *name;           /* C identifier, [a-z_][a-z0-9_]*, <= 63 chars */
+    auegen_kind kind;
+    int head_dim;               /* D: 1..256, required */
+    int head_dim_v;             /* Dv: 0 = head_dim */
+    int gqa;                    /* query heads per KV head; 0 = 1 */
+    bool causal;                /* bottom-right aligned when Sq != Sk */
+    bool has_window;            /* false: no sliding window */
+    int window_left;            /* >= 0 or AUEGEN_WINDOW_UNBOUNDED */
+    int window_right;           /* >= 0 or AUEGEN_WINDOW_UNBOUNDED */
+    double softcap;             /* 0 = off; else scores become softcap*tanh(s/softcap) */
+    auegen_dtype dtype;         /* storage of Q, K, V, O; accumulation is fp32 */
+    bool int8;                  /* int8 QK^T (not yet generated: rejected) */
+    auegen_coopmat coopmat;
+    int tile_q;                 /* Br; 0 = auto (then tile_kv must be 0 too) */
+    int tile_kv;                /* Bc; 0 = auto */
+} auegen_spec_desc;
+
+/* A validated spec: every field explicit. Produced by auegen_spec_validate. */
+typedef struct auegen_spec {
+    char name[AUEGEN_MAX_NAME + 1];
+    auegen_kind kind;
+    int head_dim, head_dim_v, gqa;
+    int window_left, window_right;   /* -1 = unbounded; causal <=> window_right == 0 */
+    double softcap;
+    auegen_dtype dtype;
+    bool int8;
+    auegen_coopmat coopmat;
+    int tile_q, tile_kv;             /* 0 = auto */
+} auegen_spec;
+
+static inline bool auegen_spec_causal(const auegen_spec *s) { return s->window_right == 0; }
+
+/* One error: the spec field it concerns (or NULL) and the source line (0 = unknown). */
+typedef struct auegen_error {
+    char field[32];
+    int line;
+    char message[200];
+} auegen_error;
+
+/* A list of errors, each already formatted as "file:line: message". */
+typedef struct auegen_diag {
+    int count;                       /* errors recorded, at most AUEGEN_MAX_ERRORS */
+    bool truncated;                  /* more errors existed than were recorded */
+    auegen_error errors[AUEGEN_MAX_ERRORS];
+} auegen_diag;
+
+/* Formats error i of diag as "file:line: message" (file may be NULL). */
+void auegen_error_format(const auegen_error *err, const char *file, char *buf, size_t size);
+
+/* Checks desc and fills out with every default explicit. Returns AUEGEN_ERROR_SPEC
+ * and appends to diag (which may be NULL) on a bad spec. */
+auegen_status auegen_spec_validate(const auegen_spec_desc *desc, auegen_spec *out, auegen_diag *diag);
+
+/* The canonical text of a spec: fixed field order, defaults explicit, one line.
+ * Two specs that mean the same thing have the same canonical text. Returns the
+ * length written (excluding NUL) or -1 when size is too small. */
+int auegen_spec_canonical(const auegen_spec *spec, char *buf, size_t size);
+
+/* --- spec files ----------------------------------------------------------- */
+
+typedef struct auegen_spec_file auegen_spec_file;
+
+/* Runs a Lua spec file in a sandbox and validates every kernel it declares.
+ * display_name names the file in messages (NULL: path). On AUEGEN_ERROR_SPEC,
+ * *out still holds the file so its diagnostics can be read; free it. */
+auegen_status auegen_spec_file_load(const char *path, const char *display_name, auegen_spec_file **out);
+/* Same, from text in memory. */
+auegen_status auegen_spec_file_load_string(const char *text, size_t len, const char *display_name,
+                                           auegen_spec_file **out);
+void auegen_spec_file_destroy(auegen_spec_file *file);
+int auegen_spec_file_count(const auegen_spec_file *file);
+const auegen_spec *auegen_spec_file_get(const auegen_spec_file *file, int index);
+const auegen_spec *auegen_spec_file_find(const auegen_spec_file *file, const char *name);
+const auegen_diag *auegen_spec_file_diag(const auegen_spec_file *file);
+const char *auegen_spec_file_name(const auegen_spec_file *file);
+
+/* --- targets ---------------------------------------------------------------- */
+
+typedef enum auegen_scalar_type {
+    AUEGEN_TYPE_F16 = 0,
+    AUEGEN_TYPE_BF16,
+    AUEGEN_TYPE_F32,
+    AUEGEN_TYPE_S8,
+    AUEGEN_TYPE_S32
+} auegen_scalar_type;
+
+/* One cooperative-matrix shape a device reports (VkCooperativeMatrixPropertiesKHR). */
+typedef struct auegen_coopmat_shape {
+    int m, n, k;
+    auegen_scalar_type a_type, c_type;
+} auegen_coopmat_shape;
+
+#define AUEGEN_MAX_COOPMAT_SHAPES 16
+
+/* What the planner needs to know about a device. */
+typedef struct auegen_target {
+    char name[64];
+    int subgroup_size;               /* the size kernels are planned for */
+    int subgroup_min, subgroup_max;  /* with subgroup size control */
+    int shared_memory_bytes;         /* per workgroup */
+    int max_workgroup_invocations;
+    int compute_units;               /* SMs / CUs / Xe-cores; 0 = unknown */
+    bool storage16;                  /* 16-bit storage buffer access */
+    bool fp16_arith;                 /* shaderFloat16 */
+    bool int8_dot;                   /* integer dot product acceleration */
+    int coopmat_count;
+    auegen_coopmat_shape coopmat[AUEGEN_MAX_COOPMAT_SHAPES];
+} auegen_target;
+
+/* Named profiles in the repository, for devices a build machine can't reach. */
+int auegen_target_profile_count(void);
+const auegen_target *auegen_target_profile(int index);
+const auegen_target *auegen_target_profile_find(const char *name);
+
+/* --- plan --------------------------------------------------------------------- */
+
+typedef enum auegen_variant {
+    AUEGEN_VARIANT_SCALAR = 0,      /* any Vulkan 1.2 device */
+    AUEGEN_VARIANT_COOPMAT          /* VK_KHR_cooperative_matrix */
+} auegen_variant;
+
+const char *auegen_variant_name(auegen_variant v);
+
+/* Toolchain features the plan may use (what the linked glslang can compile). */
+typedef struct auegen_toolchain {
+    bool coopmat_khr;
+} auegen_toolchain;
+
+void auegen_toolchain_query(auegen_toolchain *out);
+
+typedef struct auegen_plan {
+    auegen_variant variant;
+    int workgroup_size;              /* invocations */
+    int subgroup_size;               /* required subgroup size, 0 = any */
+    int tile_q;                      /* Br: packed query rows per workgroup */
+    int tile_kv;                     /* Bc: keys per inner-loop step */
+    int d_pad, dv_pad;               /* head dims padded for the kernel's loops */
+    int q_stride, k_stride, v_stride;/* shared-memory row strides, in elements */
+    int shared_memory_bytes;         /* what the kernel declares */
+    int out_per_thread;              /* O elements each invocation accumulates */
+    int scores_per_thread;           /* S elements each invocation computes */
+    auegen_coopmat_shape mma;        /* coopmat variant: the shape used */
+    int subgroups;                   /* workgroup_size / subgroup_size */
+    bool storage16;                  /* kernel uses 16-bit storage buffers */
+} auegen_plan;
+
+/* Chooses tiles and workgroup shape. On AUEGEN_ERROR_PLAN, why says why. */
+auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *target,
+                               const auegen_toolchain *tools, auegen_plan *out,
+                               char *why, size_t why_size);
+
+/* --- kernels -------------------------------------------------------------------- */
+
+/* Push constants of the forward kernel family, shared with libaule. 32-bit words.
+ * Strides are in elements; the last (D) dimension is contiguous. */
+typedef struct auegen_forward_push {
+    uint32_t batch;                  /* B (varlen: number of sequences) */
+    uint32_t heads;                  /* H */
+    uint32_t kv_heads;               /* Hkv = H / gqa */
+    uint32_t seq_q, seq_k;           /* Sq, Sk (varlen: the maximum lengths) */
+    uint32_t q_stride_b, q_stride_h, q_stride_s;
+    uint32_t k_stride_b, k_stride_h, k_stride_s;
+    uint32_t v_stride_b, v_stride_h, v_stride_s;
+    uint32_t o_stride_b, o_stride_h, o_stride_s;
+    uint32_t lse_stride_b, lse_stride_h;   /* LSE is fp32 [B][H][Sq] */
+    float scale;                     /* softmax scale, usually 1/sqrt(D) */
+    uint32_t flags;                  /* AUEGEN_FORWARD_* */
+} auegen_forward_push;
+
+#define AUEGEN_FORWARD_WRITE_LSE 1u
+#define AUEGEN_FORWARD_VARLEN 2u     /* sequence bounds from cu_seqlens_q / cu_seqlens_k */
+
+/* Buffer bindings of the forward family (descriptor set 0). */
+enum {
+    AUEGEN_BINDING_Q = 0,
+    AUEGEN_BINDING_K = 1,
+    AUEGEN_BINDING_V = 2,
+    AUEGEN_BINDING_O = 3,
+    AUEGEN_BINDING_LSE = 4,
+    AUEGEN_BINDING_CU_SEQLENS_Q = 5,
+    AUEGEN_BINDING_CU_SEQLENS_K = 6,
+    AUEGEN_BINDING_COUNT = 7
+};
+
+/* A generated kernel: everything a runtime needs to run it. The C stubs that
+ * auegen emits define one of these per kernel. */
+typedef struct auegen_kernel_info {
+    const char *name;                /* the spec's name */
+    const char *target;              /* the profile it was planned for */
+    const char *canonical;           /* canonical spec text */
+    const char *key;                 /* 32 hex digits */
+    auegen_spec spec;
+    auegen_plan plan;
+    const uint32_t *spirv;
+    size_t spirv_words;
+} auegen_kernel_info;
+
+/* The result of generating one kernel. */
+typedef struct auegen_kernel {
+    auegen_spec spec;
+    auegen_target target;
+    auegen_plan plan;
+    char canonical[512];
+    char key[33];
+    char key_input[1024];            /* everything the key hashes, one field a line */
+    char *glsl;                      /* NUL-terminated */
+    uint32_t *spirv;
+    size_t spirv_words;
+    char *stub_c, *stub_h;           /* NUL-terminated */
+    char log[2048];                  /* compiler/validator messages on failure */
+} auegen_kernel;
+
+typedef struct auegen_generate_options {
+    const char *spec_file;           /* shown in the stub's first line; NULL = "(api)" */
+    bool optimize;                   /* run SPIRV-Tools' performance passes (default on via auegen) */
+    bool skip_stub;                  /* don't build the C stub text */
+} auegen_generate_options;
+
+/* Plans, expands the template, compiles, validates and builds the stub text.
+ * On failure out->log says why; auegen_kernel_release frees its buffers. */
+auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *target,
+                              const auegen_generate_options *opts, auegen_kernel *out);
+void auegen_kernel_release(auegen_kernel *kernel);
+
+/* Validates SPIR-V with SPIRV-Tools for Vulkan 1.3. log may be NULL. */
+auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *log, size_t log_size);
+
+/* What the linked compiler is: "glslang 15.2.0" and so on. */
+const char *auegen_compiler_version(void);
+
+/* Writes data to path only when the file's content differs; *changed says whether
+ * it wrote. Writes a temp file in the same folder and renames it. */
+auegen_status auegen_write_if_changed(const char *path, const void *data, size_t size, bool *changed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,236 @@
+#version 450
+// aule forward attention, scalar variant: runs on any Vulkan 1.2 device.
+//
+// Layouts (elements; the last dimension is contiguous):
+//   Q [B][H][Sq][D], K [B][Hkv][Sk][D], V [B][Hkv][Sk][Dv], O [B][H][Sq][Dv]
+//   through the strides in the push constants (BSHD views work unchanged);
+//   LSE fp32 [B][H][Sq]. Varlen: sequence b spans rows cu_seqlens[b]..[b+1]
+//   of a packed tensor and the batch stride is unused.
+// One workgroup computes BR packed rows of one KV head: row r is query
+// position r / GQA of query head hkv * GQA + r % GQA, so the GQA heads that
+// share K and V read each K/V tile once. FlashAttention-2 online softmax in
+// base 2 over tiles of BC keys; tiles wholly outside the mask are never read.
+{% if STORAGE16 then %}
+#extension GL_EXT_shader_16bit_storage : require
+{% end %}
+
+layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
+
+layout(push_constant) uniform Push {
+    uint batch, heads, kv_heads, seq_q, seq_k;
+    uint q_sb, q_sh, q_ss;
+    uint k_sb, k_sh, k_ss;
+    uint v_sb, v_sh, v_ss;
+    uint o_sb, o_sh, o_ss;
+    uint lse_sb, lse_sh;
+    float scale;
+    uint flags;
+} p;
+
+{% if DTYPE == "f32" then %}
+#define STORE_T float
+#define LOAD(x) (x)
+#define TO_STORE(x) (x)
+{% elseif DTYPE == "f16" then %}
+#define STORE_T float16_t
+#define LOAD(x) float(x)
+#define TO_STORE(x) float16_t(x)
+{% else %}
+#define STORE_T uint16_t
+#define LOAD(x) uintBitsToFloat(uint(x) << 16)
+#define TO_STORE(x) to_bf16(x)
+{% end %}
+
+layout(set = 0, binding = 0) readonly buffer QBuf { STORE_T q_buf[]; };
+layout(set = 0, binding = 1) readonly buffer KBuf { STORE_T k_buf[]; };
+layout(set = 0, binding = 2) readonly buffer VBuf { STORE_T v_buf[]; };
+layout(set = 0, binding = 3) writeonly buffer OBuf { STORE_T o_buf[]; };
+layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
+layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+
+{% if DTYPE == "bf16" then %}
+// fp32 -> bf16, round to nearest even; NaN stays NaN.
+uint16_t to_bf16(float x)
+{
+    uint u = floatBitsToUint(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return uint16_t(0x7fc0u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+}
+{% end %}
+
+const uint D = {{D}};
+const uint DV = {{DV}};
+const uint GQA = {{GQA}};
+const uint BR = {{BR}};
+const uint BC = {{BC}};
+const uint WG = {{WG}};
+const uint QS = {{QS}};
+const uint KS = {{KS}};
+const uint VS = {{VS}};
+const int WIN_LEFT = {{WIN_LEFT}};
+const int WIN_RIGHT = {{WIN_RIGHT}};
+const float LOG2E = 1.4426950408889634;
+const float LN2 = 0.6931471805599453;
+#define NEG_INF uintBitsToFloat(0xff800000u)
+const uint WRITE_LSE = 1u;
+const uint VARLEN = 2u;
+
+shared float s_q[BR * QS];
+shared float s_k[BC * KS];
+shared float s_v[BC * VS];
+shared float s_s[BR * BC];
+shared float s_m[BR];      // running max (base 2)
+shared float s_l[BR];      // running sum
+shared float s_a[BR];      // this tile's rescale of O
+
+void main()
+{
+    const uint tid = gl_LocalInvocationID.x;
+    const uint hkv = gl_WorkGroupID.y;
+    const uint b = gl_WorkGroupID.z;
+
+    uint sq = p.seq_q, sk = p.seq_k;
+    uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
+    uint lse_base = b * p.lse_sb;
+    if ((p.flags & VARLEN) != 0u) {
+        uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
+        sq = cu_seqlens_q[b + 1u] - q0;
+        sk = cu_seqlens_k[b + 1u] - k0;
+        q_base = q0 * p.q_ss;
+        o_base = q0 * p.o_ss;
+        k_base = k0 * p.k_ss;
+        v_base = k0 * p.v_ss;
+        lse_base = q0;
+    }
+    const uint rows = sq * GQA;
+    const uint row0 = gl_WorkGroupID.x * BR;
+    if (row0 >= rows)
+        return;                      // uniform: the whole workgroup leaves
+    k_base += hkv * p.k_sh;
+    v_base += hkv * p.v_sh;
+
+    // Q tile, scaled so that scores come out in base 2 (softcap: scaled later).
+{% if HAS_SOFTCAP then %}
+    const float q_scale = p.scale;
+{% else %}
+    const float q_scale = p.scale * LOG2E;
+{% end %}
+    for (uint e = tid; e < BR * D; e += WG) {
+        uint r = e / D, d = e % D, row = row0 + r;
+        float x = 0.0;
+        if (row < rows) {
+            uint h = hkv * GQA + row % GQA;
+            x = LOAD(q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d]) * q_scale;
+        }
+        s_q[r * QS + d] = x;
+    }
+    if (tid < BR) {
+        s_m[tid] = NEG_INF;
+        s_l[tid] = 0.0;
+    }
+
+    // Keys this tile can see: bottom-right aligned, i' = i + sk - sq.
+    const int shift = int(sk) - int(sq);
+    const int first_q = int(row0 / GQA) + shift;
+    const int last_q = int((min(row0 + BR, rows) - 1u) / GQA) + shift;
+    int kv_lo = 0, kv_hi = int(sk);
+    if (WIN_LEFT >= 0)
+        kv_lo = max(kv_lo, first_q - WIN_LEFT);
+    if (WIN_RIGHT >= 0)
+        kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
+
+    float acc[{{OPT}}];
+    for (uint o = 0u; o < {{OPT}}u; o++)
+        acc[o] = 0.0;
+    barrier();
+
+    for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
+        for (uint e = tid; e < BC * D; e += WG) {
+            uint c = e / D, d = e % D;
+            int j = j0 + int(c);
+            s_k[c * KS + d] = j < kv_hi ? LOAD(k_buf[k_base + uint(j) * p.k_ss + d]) : 0.0;
+        }
+        for (uint e = tid; e < BC * DV; e += WG) {
+            uint c = e / DV, d = e % DV;
+            int j = j0 + int(c);
+            s_v[c * VS + d] = j < kv_hi ? LOAD(v_buf[v_base + uint(j) * p.v_ss + d]) : 0.0;
+        }
+        barrier();
+
+        // S = Q K^T for this tile, masked.
+        for (uint t = 0u; t < {{SPT}}u; t++) {
+            uint e = tid + t * WG;
+            if (e < BR * BC) {
+                uint r = e / BC, c = e % BC;
+                float x = 0.0;
+                for (uint d = 0u; d < D; d++)
+                    x += s_q[r * QS + d] * s_k[c * KS + d];
+{% if HAS_SOFTCAP then %}
+                x = {{SOFTCAP}} * tanh(x / {{SOFTCAP}}) * LOG2E;
+{% end %}
+                uint row = row0 + r;
+                int j = j0 + int(c);
+                int qi = int(row / GQA) + shift;
+                bool ok = row < rows && j < kv_hi;
+                if (WIN_LEFT >= 0)
+                    ok = ok && j >= qi - WIN_LEFT;
+                if (WIN_RIGHT >= 0)
+                    ok = ok && j <= qi + WIN_RIGHT;
+                s_s[e] = ok ? x : NEG_INF;
+            }
+        }
+        barrier();
+
+        // Online softmax: one invocation per row.
+        if (tid < BR) {
+            float m_old = s_m[tid];
+            float m_new = m_old;
+            for (uint c = 0u; c < BC; c++)
+                m_new = max(m_new, s_s[tid * BC + c]);
+            float sum = 0.0;
+            for (uint c = 0u; c < BC; c++) {
+                float x = s_s[tid * BC + c];
+                float pr = x == NEG_INF ? 0.0 : exp2(x - m_new);
+                s_s[tid * BC + c] = pr;
+                sum += pr;
+            }
+            float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2(m_old - m_new);
+            s_a[tid] = alpha;
+            s_m[tid] = m_new;
+            s_l[tid] = s_l[tid] * alpha + sum;
+        }
+        barrier();
+
+        // O = O * alpha + P V
+        for (uint o = 0u; o < {{OPT}}u; o++) {
+            uint e = tid + o * WG;
+            if (e < BR * DV) {
+                uint r = e / DV, d = e % DV;
+                float x = acc[o] * s_a[r];
+                for (uint c = 0u; c < BC; c++)
+                    x += s_s[r * BC + c] * s_v[c * VS + d];
+                acc[o] = x;
+            }
+        }
+        barrier();
+    }
+
+    for (uint o = 0u; o < {{OPT}}u; o++) {
+        uint e = tid + o * WG;
+        uint r = e / DV, d = e % DV, row = row0 + r;
+        if (e < BR * DV && row < rows) {
+            float l = s_l[r];
+            uint h = hkv * GQA + row % GQA;
+            o_buf[o_base + h * p.o_sh + (row / GQA) * p.o_ss + d] = TO_STORE(l > 0.0 ? acc[o] / l : 0.0);
+        }
+    }
+    if ((p.flags & WRITE_LSE) != 0u && tid < BR && row0 + tid < rows) {
+        uint row = row0 + tid;
+        float l = s_l[tid];
+        uint h = hkv * GQA + row % GQA;
+        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? (s_m[tid] + log2(l)) * LN2 : NEG_INF;
+    }
+}
