@@ -33,6 +33,8 @@ const char *auegen_compiler_version(void)
         AUEGEN_STR(GLSLANG_VERSION_PATCH);
 }
 
+const char *auegen_spirv_tools_version(void) { return spvSoftwareVersionString(); }
+
 void auegen_toolchain_query(auegen_toolchain *out)
 {
     if (!out)
@@ -121,8 +123,6 @@ done:
     pthread_mutex_unlock(&glslang_lock);
     return st;
 }
-
-const char *spirv_tools_version(void) { return spvSoftwareVersionString(); }
 
 static spv_target_env env_for(const uint32_t *words, size_t count)
 {

@@ -56,9 +56,7 @@ char *template_expand(const char *name, const auegen_spec *spec, const auegen_pl
 /* glslang -> SPIR-V. On failure returns AUEGEN_ERROR_COMPILE with the log. */
 auegen_status glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
                            char *log, size_t log_size);
-/* SPIRV-Tools' version string (libspirv.h may be included by one file only:
- * it defines a non-static constant). */
-const char *spirv_tools_version(void);
+/* libspirv.h defines a non-static constant: only compile.c may include it. */
 /* SPIRV-Tools performance passes; on failure the input is kept. */
 auegen_status spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size);
 

@@ -161,7 +161,7 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
                      "aule-key/1\n%s\ntarget %s\ngenerator auegen %s\ntemplates %s\ncompiler %s\n"
                      "spirv-tools %s\noptimize %d\n",
                      k->canonical, caps, AUEGEN_VERSION_STRING, templates_hash(), auegen_compiler_version(),
-                     spirv_tools_version(), opts->optimize ? 1 : 0);
+                     auegen_spirv_tools_version(), opts->optimize ? 1 : 0);
     if (n < 0 || (size_t)n >= sizeof k->key_input) {
         snprintf(k->log, sizeof k->log, "key input too long");
         return AUEGEN_ERROR_INTERNAL;

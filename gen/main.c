@@ -105,7 +105,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("auegen %s (%s)\n", AUEGEN_VERSION_STRING, auegen_compiler_version());
+            printf("auegen %s (%s, SPIRV-Tools %s)\n", AUEGEN_VERSION_STRING, auegen_compiler_version(),
+                   auegen_spirv_tools_version());
             return 0;
         } else if (strcmp(a, "--targets") == 0) {
             print_targets();

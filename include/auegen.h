@@ -297,6 +297,8 @@ auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *l
 
 /* What the linked compiler is: "glslang 15.2.0" and so on. */
 const char *auegen_compiler_version(void);
+/* What the linked SPIRV-Tools is ("SPIRV-Tools v2025.1 ..."). */
+const char *auegen_spirv_tools_version(void);
 
 /* Writes data to path only when the file's content differs; *changed says whether
  * it wrote. Writes a temp file in the same folder and renames it. */

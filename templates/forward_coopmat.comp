@@ -1,0 +1,262 @@
+#version 450
+// aule forward attention, cooperative-matrix variant (VK_KHR_cooperative_matrix).
+//
+// Layouts as in forward_scalar.comp: Q [B][H][Sq][D], K/V [B][Hkv][Sk][D|Dv],
+// O [B][H][Sq][Dv] through push-constant strides; LSE fp32 [B][H][Sq].
+// Storage is f16; Q K^T and P V run on {{MM}}x{{MN}}x{{MK}} f16 matrices with fp32
+// accumulators; the softmax is fp32.
+//
+// The workgroup has NSG subgroups of exactly SG invocations (the runtime
+// requires that subgroup size); subgroup g owns packed rows g*MM .. g*MM+MM-1.
+// Q stays in registers as named A matrices, O as named accumulators (an
+// array of cooperative matrices spills on some drivers). KHR cooperative
+// matrices do not say which row an element is in, so S goes through shared
+// memory for the softmax, and the O rescale goes through a per-subgroup
+// scratch tile.
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_shader_16bit_storage : require
+
+layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
+
+layout(push_constant) uniform Push {
+    uint batch, heads, kv_heads, seq_q, seq_k;
+    uint q_sb, q_sh, q_ss;
+    uint k_sb, k_sh, k_ss;
+    uint v_sb, v_sh, v_ss;
+    uint o_sb, o_sh, o_ss;
+    uint lse_sb, lse_sh;
+    float scale;
+    uint flags;
+} p;
+
+layout(set = 0, binding = 0) readonly buffer QBuf { float16_t q_buf[]; };
+layout(set = 0, binding = 1) readonly buffer KBuf { float16_t k_buf[]; };
+layout(set = 0, binding = 2) readonly buffer VBuf { float16_t v_buf[]; };
+layout(set = 0, binding = 3) writeonly buffer OBuf { float16_t o_buf[]; };
+layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
+layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+
+const uint D = {{D}};
+const uint DV = {{DV}};
+const uint DPAD = {{DPAD}};
+const uint DVPAD = {{DVPAD}};
+const uint GQA = {{GQA}};
+const uint MM = {{MM}};
+const uint MN = {{MN}};
+const uint MK = {{MK}};
+const uint NSG = {{NSG}};
+const uint WG = {{WG}};
+const uint BR = {{BR}};
+const uint BC = {{BC}};
+const uint KVS = {{KS}};          // f16 row stride of the K/V tiles
+const uint SS = BC + 4u;          // fp32 row stride of the score tile
+const uint PS = BC + 8u;          // f16 row stride of the P tile
+const uint XS = MN + 4u;          // fp32 row stride of a subgroup's scratch tile
+const uint KV_ROWS = {{2 * BC > BR and 2 * BC or BR}};
+const int WIN_LEFT = {{WIN_LEFT}};
+const int WIN_RIGHT = {{WIN_RIGHT}};
+const float LOG2E = 1.4426950408889634;
+const float LN2 = 0.6931471805599453;
+#define NEG_INF uintBitsToFloat(0xff800000u)
+const uint WRITE_LSE = 1u;
+const uint VARLEN = 2u;
+
+shared float16_t s_kv[KV_ROWS * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
+shared float s_s[BR * SS];
+shared float16_t s_p[BR * PS];
+shared float s_m[BR];
+shared float s_l[BR];
+shared float s_a[BR];
+shared float s_x[NSG * MM * XS];
+
+#define ACC coopmat<float, gl_ScopeSubgroup, MM, MN, gl_MatrixUseAccumulator>
+#define MAT_A coopmat<float16_t, gl_ScopeSubgroup, MM, MK, gl_MatrixUseA>
+#define MAT_B coopmat<float16_t, gl_ScopeSubgroup, MK, MN, gl_MatrixUseB>
+#define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
+#define COL_MAJOR gl_CooperativeMatrixLayoutColumnMajor
+
+void main()
+{
+    const uint tid = gl_LocalInvocationID.x;
+    const uint sg = gl_SubgroupID;
+    const uint lane = gl_SubgroupInvocationID;
+    const uint hkv = gl_WorkGroupID.y;
+    const uint b = gl_WorkGroupID.z;
+
+    uint sq = p.seq_q, sk = p.seq_k;
+    uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
+    uint lse_base = b * p.lse_sb;
+    if ((p.flags & VARLEN) != 0u) {
+        uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
+        sq = cu_seqlens_q[b + 1u] - q0;
+        sk = cu_seqlens_k[b + 1u] - k0;
+        q_base = q0 * p.q_ss;
+        o_base = q0 * p.o_ss;
+        k_base = k0 * p.k_ss;
+        v_base = k0 * p.v_ss;
+        lse_base = q0;
+    }
+    const uint rows = sq * GQA;
+    const uint row0 = gl_WorkGroupID.x * BR;
+    if (row0 >= rows)
+        return;
+    k_base += hkv * p.k_sh;
+    v_base += hkv * p.v_sh;
+
+    // Stage Q (unscaled f16, zero-padded to DPAD) and keep it as A matrices.
+    for (uint e = tid; e < BR * DPAD; e += WG) {
+        uint r = e / DPAD, d = e % DPAD, row = row0 + r;
+        float16_t x = float16_t(0.0);
+        if (row < rows && d < D) {
+            uint h = hkv * GQA + row % GQA;
+            x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+        }
+        s_kv[r * KVS + d] = x;
+    }
+    if (tid < BR) {
+        s_m[tid] = NEG_INF;
+        s_l[tid] = 0.0;
+    }
+    barrier();
+{% for i = 0, DPAD // MK - 1 do %}
+    MAT_A qa{{i}};
+    coopMatLoad(qa{{i}}, s_kv, sg * MM * KVS + {{i}}u * MK, KVS, ROW_MAJOR);
+{% end %}
+{% for n = 0, DVPAD // MN - 1 do %}
+    ACC o{{n}} = ACC(0.0);
+{% end %}
+    barrier();
+
+    const int shift = int(sk) - int(sq);
+    const int first_q = int(row0 / GQA) + shift;
+    const int last_q = int((min(row0 + BR, rows) - 1u) / GQA) + shift;
+    int kv_lo = 0, kv_hi = int(sk);
+    if (WIN_LEFT >= 0)
+        kv_lo = max(kv_lo, first_q - WIN_LEFT);
+    if (WIN_RIGHT >= 0)
+        kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
+{% if HAS_SOFTCAP then %}
+    const float s_scale = p.scale;
+{% else %}
+    const float s_scale = p.scale * LOG2E;
+{% end %}
+    const uint xb = sg * MM * XS;
+
+    for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
+        for (uint e = tid; e < BC * DPAD; e += WG) {
+            uint c = e / DPAD, d = e % DPAD;
+            int j = j0 + int(c);
+            s_kv[c * KVS + d] = (j < kv_hi && d < D) ? k_buf[k_base + uint(j) * p.k_ss + d] : float16_t(0.0);
+        }
+        for (uint e = tid; e < BC * DVPAD; e += WG) {
+            uint c = e / DVPAD, d = e % DVPAD;
+            int j = j0 + int(c);
+            s_kv[(BC + c) * KVS + d] = (j < kv_hi && d < DV) ? v_buf[v_base + uint(j) * p.v_ss + d] : float16_t(0.0);
+        }
+        barrier();
+
+        // S = Q K^T, MN columns at a time, into shared memory.
+{% for c = 0, BC // MN - 1 do %}
+        {
+            ACC s = ACC(0.0);
+{% for i = 0, DPAD // MK - 1 do %}
+            {
+                MAT_B kb;
+                coopMatLoad(kb, s_kv, {{c}}u * MN * KVS + {{i}}u * MK, KVS, COL_MAJOR);
+                s = coopMatMulAdd(qa{{i}}, kb, s);
+            }
+{% end %}
+            coopMatStore(s, s_s, sg * MM * SS + {{c}}u * MN, SS, ROW_MAJOR);
+        }
+{% end %}
+        barrier();
+
+        // Scale, cap, mask; online softmax; one invocation per row.
+        if (tid < BR) {
+            uint row = row0 + tid;
+            int qi = int(row / GQA) + shift;
+            float m_old = s_m[tid];
+            float m_new = m_old;
+            for (uint c = 0u; c < BC; c++) {
+                float x = s_s[tid * SS + c] * s_scale;
+{% if HAS_SOFTCAP then %}
+                x = {{SOFTCAP}} * tanh(x / {{SOFTCAP}}) * LOG2E;
+{% end %}
+                int j = j0 + int(c);
+                bool ok = row < rows && j < kv_hi;
+                if (WIN_LEFT >= 0)
+                    ok = ok && j >= qi - WIN_LEFT;
+                if (WIN_RIGHT >= 0)
+                    ok = ok && j <= qi + WIN_RIGHT;
+                x = ok ? x : NEG_INF;
+                s_s[tid * SS + c] = x;
+                m_new = max(m_new, x);
+            }
+            float sum = 0.0;
+            for (uint c = 0u; c < BC; c++) {
+                float x = s_s[tid * SS + c];
+                float pr = x == NEG_INF ? 0.0 : exp2(x - m_new);
+                float16_t ph = float16_t(pr);
+                s_p[tid * PS + c] = ph;
+                sum += float(ph);          // the sum of what P V actually adds
+            }
+            float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2(m_old - m_new);
+            s_a[tid] = alpha;
+            s_m[tid] = m_new;
+            s_l[tid] = s_l[tid] * alpha + sum;
+        }
+        barrier();
+
+{% for i = 0, BC // MK - 1 do %}
+        MAT_A pa{{i}};
+        coopMatLoad(pa{{i}}, s_p, sg * MM * PS + {{i}}u * MK, PS, ROW_MAJOR);
+{% end %}
+        // O = diag(alpha) O + P V, the rescale through this subgroup's scratch tile.
+{% for n = 0, DVPAD // MN - 1 do %}
+        coopMatStore(o{{n}}, s_x, xb, XS, ROW_MAJOR);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        for (uint e = lane; e < MM * MN; e += gl_SubgroupSize)
+            s_x[xb + (e / MN) * XS + e % MN] *= s_a[sg * MM + e / MN];
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        coopMatLoad(o{{n}}, s_x, xb, XS, ROW_MAJOR);
+        subgroupBarrier();
+{% for i = 0, BC // MK - 1 do %}
+        {
+            MAT_B vb;
+            coopMatLoad(vb, s_kv, (BC + {{i}}u * MK) * KVS + {{n}}u * MN, KVS, ROW_MAJOR);
+            o{{n}} = coopMatMulAdd(pa{{i}}, vb, o{{n}});
+        }
+{% end %}
+{% end %}
+        barrier();
+    }
+
+    // O / l, through the scratch tile, to storage.
+{% for n = 0, DVPAD // MN - 1 do %}
+    coopMatStore(o{{n}}, s_x, xb, XS, ROW_MAJOR);
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    for (uint e = lane; e < MM * MN; e += gl_SubgroupSize) {
+        uint r = e / MN, d = {{n}}u * MN + e % MN, row = row0 + sg * MM + r;
+        if (row < rows && d < DV) {
+            float l = s_l[sg * MM + r];
+            uint h = hkv * GQA + row % GQA;
+            float x = l > 0.0 ? s_x[xb + r * XS + e % MN] / l : 0.0;
+            o_buf[o_base + h * p.o_sh + (row / GQA) * p.o_ss + d] = float16_t(x);
+        }
+    }
+    subgroupBarrier();
+{% end %}
+    if ((p.flags & WRITE_LSE) != 0u && tid < BR && row0 + tid < rows) {
+        uint row = row0 + tid;
+        float l = s_l[tid];
+        uint h = hkv * GQA + row % GQA;
+        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? (s_m[tid] + log2(l)) * LN2 : NEG_INF;
+    }
+}

@@ -1,0 +1,265 @@
+/*
+ * test_unit.c - unit tests of spec validation, the canonical form, spec files,
+ * the planner, templates, keys and write-if-changed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "auegen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static auegen_spec valid(const auegen_spec_desc *d)
+{
+    auegen_spec s;
+    auegen_diag diag = {0};
+    assert_int_equal(auegen_spec_validate(d, &s, &diag), AUEGEN_OK);
+    assert_int_equal(diag.count, 0);
+    return s;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64});
+    assert_int_equal(s.head_dim_v, 64);
+    assert_int_equal(s.gqa, 1);
+    assert_int_equal(s.dtype, AUEGEN_DTYPE_F16);
+    assert_int_equal(s.window_left, AUEGEN_WINDOW_UNBOUNDED);
+    assert_int_equal(s.window_right, AUEGEN_WINDOW_UNBOUNDED);
+    assert_int_equal(s.coopmat, AUEGEN_COOPMAT_AUTO);
+    assert_false(auegen_spec_causal(&s));
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    auegen_spec s;
+    auegen_diag diag = {0};
+    auegen_spec_desc d = {.name = "9bad", .head_dim = 300, .gqa = -2, .softcap = -1, .tile_q = 48, .tile_kv = 64};
+    assert_int_equal(auegen_spec_validate(&d, &s, &diag), AUEGEN_ERROR_SPEC);
+    assert_int_equal(diag.count, 5);
+    assert_string_equal(diag.errors[1].message, "head_dim must be in 1..256 (got 300)");
+    assert_string_equal(diag.errors[1].field, "head_dim");
+    assert_string_equal(diag.errors[4].message, "tile.q must be a power of two in 1..256 (got 48)");
+    assert_int_equal(auegen_spec_validate(NULL, &s, NULL), AUEGEN_ERROR_USAGE);
+    assert_int_equal(auegen_spec_validate(&d, NULL, NULL), AUEGEN_ERROR_USAGE);
+    /* Without a diag list the status still says it. */
+    assert_int_equal(auegen_spec_validate(&d, &s, NULL), AUEGEN_ERROR_SPEC);
+}
+
+static void test_canonical_same_meaning(void **state)
+{
+    (void)state;
+    char a[512], b[512], c[512];
+    auegen_spec causal = valid(&(auegen_spec_desc){.name = "a", .head_dim = 128, .gqa = 4, .causal = true});
+    auegen_spec window = valid(&(auegen_spec_desc){.name = "b", .head_dim = 128, .head_dim_v = 128, .gqa = 4,
+                                                   .has_window = true, .window_left = -1, .window_right = 0,
+                                                   .dtype = AUEGEN_DTYPE_F16});
+    assert_true(auegen_spec_canonical(&causal, a, sizeof a) > 0);
+    assert_true(auegen_spec_canonical(&window, b, sizeof b) > 0);
+    assert_string_equal(a, b);      /* names differ, meaning does not */
+    assert_true(auegen_spec_causal(&window));
+    auegen_spec capped = valid(&(auegen_spec_desc){.name = "a", .head_dim = 128, .gqa = 4, .causal = true,
+                                                   .softcap = 50});
+    auegen_spec_canonical(&capped, c, sizeof c);
+    assert_string_not_equal(a, c);
+    assert_int_equal(auegen_spec_canonical(&causal, a, 10), -1);
+    assert_string_equal(b, "aule-spec/1 kind=forward head_dim=128 head_dim_v=128 gqa=4 window=-1,0 softcap=0 "
+                           "dtype=f16 int8=0 coopmat=auto tile=auto");
+}
+
+static void test_spec_file(void **state)
+{
+    (void)state;
+    const char *text =
+        "-- two kernels\n"
+        "local D = 64\n"
+        "for _, g in ipairs { 1, 4 } do\n"
+        "  attention { name = 'k' .. g, head_dim = D, gqa = g, causal = true }\n"
+        "end\n";
+    auegen_spec_file *f = NULL;
+    assert_int_equal(auegen_spec_file_load_string(text, strlen(text), "two.lua", &f), AUEGEN_OK);
+    assert_int_equal(auegen_spec_file_count(f), 2);
+    assert_int_equal(auegen_spec_file_find(f, "k4")->gqa, 4);
+    assert_null(auegen_spec_file_find(f, "k2"));
+    assert_null(auegen_spec_file_get(f, 2));
+    auegen_spec_file_destroy(f);
+
+    const char *bad =
+        "attention {\n"
+        "  name = 'x',\n"
+        "  head_dim = 300,\n"
+        "  dtype = 'fp8',\n"
+        "}\n";
+    assert_int_equal(auegen_spec_file_load_string(bad, strlen(bad), "bad.lua", &f), AUEGEN_ERROR_SPEC);
+    const auegen_diag *d = auegen_spec_file_diag(f);
+    assert_int_equal(d->count, 2);
+    char line[512];
+    auegen_error_format(&d->errors[0], "bad.lua", line, sizeof line);
+    char line2[512];
+    auegen_error_format(&d->errors[1], "bad.lua", line2, sizeof line2);
+    /* Table iteration order is Lua's; check both, by line. */
+    const char *h = strstr(line, "head_dim") ? line : line2;
+    const char *t = h == line ? line2 : line;
+    assert_string_equal(h, "bad.lua:3: head_dim must be in 1..256 (got 300)");
+    assert_string_equal(t, "bad.lua:4: dtype must be one of \"f32\", \"f16\", \"bf16\" (got \"fp8\")");
+    auegen_spec_file_destroy(f);
+    auegen_spec_file_destroy(NULL);
+    assert_int_equal(auegen_spec_file_load(NULL, NULL, &f), AUEGEN_ERROR_USAGE);
+    assert_int_equal(auegen_spec_file_load("/nonexistent/x.lua", "x.lua", &f), AUEGEN_ERROR_IO);
+    assert_non_null(f);
+    assert_int_equal(auegen_spec_file_diag(f)->count, 1);
+    auegen_spec_file_destroy(f);
+}
+
+static void test_planner(void **state)
+{
+    (void)state;
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
+    char why[256];
+    auegen_plan p;
+    const auegen_target *lvp = auegen_target_profile_find("lavapipe");
+    const auegen_target *hopper = auegen_target_profile_find("nvidia-hopper");
+    const auegen_target *portable = auegen_target_profile_find("portable");
+    assert_non_null(lvp);
+    assert_non_null(hopper);
+    assert_non_null(portable);
+    assert_null(auegen_target_profile_find("nope"));
+
+    for (int d = 1; d <= 256; d++) {
+        auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = d});
+        for (int i = 0; i < auegen_target_profile_count(); i++) {
+            const auegen_target *t = auegen_target_profile(i);
+            assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
+            assert_true(p.shared_memory_bytes <= t->shared_memory_bytes);
+            assert_true(p.workgroup_size <= t->max_workgroup_invocations);
+            assert_true(p.tile_q >= 1 && p.tile_kv >= 1);
+            if (p.variant == AUEGEN_VARIANT_COOPMAT) {
+                assert_int_equal(p.d_pad % p.mma.k, 0);
+                assert_int_equal(p.dv_pad % p.mma.n, 0);
+                assert_int_equal(p.tile_q, p.subgroups * p.mma.m);
+            }
+        }
+    }
+    /* f16 on a target with tensor cores gets them (when glslang can compile them). */
+    auegen_spec f16 = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .gqa = 4, .causal = true});
+    assert_int_equal(auegen_plan_make(&f16, hopper, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(p.variant, tools.coopmat_khr ? AUEGEN_VARIANT_COOPMAT : AUEGEN_VARIANT_SCALAR);
+    assert_int_equal(auegen_plan_make(&f16, lvp, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(p.variant, AUEGEN_VARIANT_SCALAR);
+    /* bf16 stays scalar; khr where none exists is an error that says why. */
+    auegen_spec bf = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .dtype = AUEGEN_DTYPE_BF16});
+    assert_int_equal(auegen_plan_make(&bf, hopper, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(p.variant, AUEGEN_VARIANT_SCALAR);
+    auegen_spec khr = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64, .coopmat = AUEGEN_COOPMAT_KHR});
+    assert_int_equal(auegen_plan_make(&khr, lvp, &tools, &p, why, sizeof why), AUEGEN_ERROR_PLAN);
+    assert_non_null(strstr(why, "lavapipe"));
+    /* An explicit tile that can't fit names the sizes. */
+    auegen_spec big = valid(&(auegen_spec_desc){.name = "k", .head_dim = 256, .tile_q = 128, .tile_kv = 128,
+                                                .coopmat = AUEGEN_COOPMAT_NONE});
+    assert_int_equal(auegen_plan_make(&big, portable, &tools, &p, why, sizeof why), AUEGEN_ERROR_PLAN);
+    assert_non_null(strstr(why, "shared memory"));
+    assert_int_equal(auegen_plan_make(NULL, lvp, &tools, &p, why, sizeof why), AUEGEN_ERROR_USAGE);
+}
+
+static void test_generate_and_keys(void **state)
+{
+    (void)state;
+    const auegen_target *lvp = auegen_target_profile_find("lavapipe");
+    const auegen_target *portable = auegen_target_profile_find("portable");
+    auegen_spec a = valid(&(auegen_spec_desc){.name = "a", .head_dim = 40, .gqa = 2, .softcap = 30,
+                                              .has_window = true, .window_left = 16, .window_right = 3});
+    auegen_spec b = a;
+    snprintf(b.name, sizeof b.name, "b");
+    auegen_kernel ka, kb, kc;
+    assert_int_equal(auegen_generate(&a, lvp, NULL, &ka), AUEGEN_OK);
+    assert_int_equal(auegen_generate(&b, lvp, NULL, &kb), AUEGEN_OK);
+    assert_int_equal(auegen_generate(&a, portable, NULL, &kc), AUEGEN_OK);
+    assert_string_equal(ka.key, kb.key);                 /* the name is not part of the key */
+    assert_string_not_equal(ka.key, kc.key);            /* the target is */
+    assert_int_equal(strlen(ka.key), 32);
+    assert_int_equal(ka.spirv_words, kb.spirv_words);
+    assert_memory_equal(ka.spirv, kb.spirv, ka.spirv_words * 4);
+    assert_int_equal(auegen_spirv_validate(ka.spirv, ka.spirv_words, NULL, 0), AUEGEN_OK);
+    assert_non_null(strstr(ka.key_input, ka.canonical));
+    assert_non_null(strstr(ka.stub_c, "aule_kernel_a_lavapipe"));
+    assert_non_null(strstr(ka.glsl, "tanh"));           /* softcap made it into the kernel */
+    /* A corrupted module fails validation. */
+    uint32_t saved = ka.spirv[5];
+    ka.spirv[5] = 0xdeadbeef;
+    char log[256];
+    assert_int_equal(auegen_spirv_validate(ka.spirv, ka.spirv_words, log, sizeof log), AUEGEN_ERROR_VALIDATE);
+    ka.spirv[5] = saved;
+    assert_int_equal(auegen_spirv_validate(ka.spirv, 3, log, sizeof log), AUEGEN_ERROR_VALIDATE);
+    auegen_kernel_release(&ka);
+    auegen_kernel_release(&kb);
+    auegen_kernel_release(&kc);
+    auegen_kernel_release(NULL);
+
+    /* A spec filled in by hand is validated again. */
+    auegen_spec bad = a;
+    bad.head_dim = 999;
+    assert_int_equal(auegen_generate(&bad, lvp, NULL, &ka), AUEGEN_ERROR_SPEC);
+    assert_non_null(strstr(ka.log, "head_dim"));
+    auegen_kernel_release(&ka);
+    assert_int_equal(auegen_generate(NULL, lvp, NULL, &ka), AUEGEN_ERROR_USAGE);
+}
+
+static void test_line_directives(void **state)
+{
+    (void)state;
+    /* Conditionals drop template lines; #line keeps glslang's numbering honest. */
+    auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 32, .dtype = AUEGEN_DTYPE_F32});
+    auegen_kernel k;
+    assert_int_equal(auegen_generate(&s, auegen_target_profile_find("lavapipe"), NULL, &k), AUEGEN_OK);
+    assert_non_null(strstr(k.glsl, "\n#line "));
+    assert_null(strstr(k.glsl, "{{"));
+    assert_null(strstr(k.glsl, "{%"));
+    assert_int_equal(strncmp(k.glsl, "#version 450\n", 13), 0);
+    auegen_kernel_release(&k);
+}
+
+static void test_write_if_changed(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/aule-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/f.txt", dir);
+    bool changed = false;
+    assert_int_equal(auegen_write_if_changed(path, "abc", 3, &changed), AUEGEN_OK);
+    assert_true(changed);
+    assert_int_equal(auegen_write_if_changed(path, "abc", 3, &changed), AUEGEN_OK);
+    assert_false(changed);
+    assert_int_equal(auegen_write_if_changed(path, "abcd", 4, &changed), AUEGEN_OK);
+    assert_true(changed);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/missing/f.txt", dir);
+    assert_int_equal(auegen_write_if_changed(bad, "x", 1, &changed), AUEGEN_ERROR_IO);
+    assert_int_equal(auegen_write_if_changed(NULL, "x", 1, &changed), AUEGEN_ERROR_USAGE);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_canonical_same_meaning),
+        cmocka_unit_test(test_spec_file),
+        cmocka_unit_test(test_planner),
+        cmocka_unit_test(test_generate_and_keys),
+        cmocka_unit_test(test_line_directives),
+        cmocka_unit_test(test_write_if_changed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
