@@ -39,7 +39,7 @@ SRC
 fi
 
 PKGS="build-essential cmake pkg-config python3 ca-certificates
-      liblua5.4-dev libxxhash-dev libcmocka-dev
+      liblua5.4-dev libxxhash-dev libcmocka-dev valgrind
       libvulkan-dev vulkan-tools glslang-dev glslang-tools spirv-tools"
 missing=""
 for p in $PKGS; do
