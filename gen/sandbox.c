@@ -42,9 +42,14 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     lua_getallocf(L, &ud);
     sandbox_limits *lim = ud;
     lim->instructions += HOOK_STEP;
-    if (lim->instructions > lim->instruction_limit)
-        luaL_error(L, "instruction limit exceeded (%ld million): endless loop?",
-                   lim->instruction_limit / 1000000);
+    if (lim->instructions > lim->instruction_limit) {
+        /* A hook runs in the frame of the function it interrupts: level 0. */
+        luaL_where(L, 0);
+        lua_pushfstring(L, "instruction limit exceeded (%d million): endless loop?",
+                        (int)(lim->instruction_limit / 1000000));
+        lua_concat(L, 2);
+        lua_error(L);
+    }
 }
 
 static const char *const forbidden[] = {
@@ -56,7 +61,7 @@ static const char *const forbidden[] = {
 static int global_missing(lua_State *L)
 {
     const char *name = lua_tostring(L, 2);
-    luaL_where(L, 2);
+    luaL_where(L, 1);               /* level 1: the Lua code that read the name */
     for (int i = 0; name && forbidden[i]; i++) {
         if (strcmp(name, forbidden[i]) == 0) {
             lua_pushfstring(L, "'%s' is not available in the sandbox", name);
@@ -67,6 +72,21 @@ static int global_missing(lua_State *L)
     lua_pushfstring(L, "unknown name '%s'", name ? name : "?");
     lua_concat(L, 2);
     return lua_error(L);
+}
+
+/* __index of the string table: string.dump (bytecode) is removed; say so
+ * instead of "attempt to call a nil value". Other missing keys stay nil. */
+static int string_missing(lua_State *L)
+{
+    const char *name = lua_tostring(L, 2);
+    if (name && strcmp(name, "dump") == 0) {
+        luaL_where(L, 1);
+        lua_pushliteral(L, "'string.dump' is not available in the sandbox");
+        lua_concat(L, 2);
+        return lua_error(L);
+    }
+    lua_pushnil(L);
+    return 1;
 }
 
 lua_State *sandbox_new(size_t memory_limit, long instruction_limit)
@@ -98,6 +118,10 @@ lua_State *sandbox_new(size_t memory_limit, long instruction_limit)
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    lua_newtable(L);
+    lua_pushcfunction(L, string_missing);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushcfunction(L, global_missing);

@@ -24,11 +24,16 @@ static const char *specs_dir;
 static void test_linked_kernels(void **state)
 {
     (void)state;
-    int n = 0, coop = 0;
+    int n = 0, coop = 0, unchecked = 0;
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
     for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++, n++) {
         const auegen_kernel_info *info = *k;
         char log[1024], canon[512];
-        if (auegen_spirv_validate(info->spirv, info->spirv_words, log, sizeof log) != AUEGEN_OK)
+        /* The SPIRV-Tools that comes with glslang 12 predates cooperative matrices. */
+        bool checkable = tools.coopmat_khr || info->plan.variant != AUEGEN_VARIANT_COOPMAT;
+        unchecked += !checkable;
+        if (checkable && auegen_spirv_validate(info->spirv, info->spirv_words, log, sizeof log) != AUEGEN_OK)
             fail_msg("%s.%s: %s", info->name, info->target, log);
         assert_true(auegen_spec_canonical(&info->spec, canon, sizeof canon) > 0);
         assert_string_equal(canon, info->canonical);
@@ -37,7 +42,8 @@ static void test_linked_kernels(void **state)
         assert_non_null(auegen_target_profile_find(info->target));
         coop += info->plan.variant == AUEGEN_VARIANT_COOPMAT;
     }
-    print_message("%d linked kernels validate (%d cooperative-matrix)\n", n, coop);
+    print_message("%d linked kernels, %d cooperative-matrix; %d validated%s\n", n, coop, n - unchecked,
+                  unchecked ? " (this SPIRV-Tools cannot validate cooperative matrices)" : "");
     assert_true(n >= 20);
     assert_true(coop >= 5);
 }
