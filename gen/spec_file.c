@@ -18,6 +18,7 @@ enum {
     SPEC_FILE_MAX_KERNELS = 256,
     SPEC_MEMORY_LIMIT = 32 << 20,
 };
+#define SPEC_MEMORY_LIMIT_TEXT "32 MiB"
 #define SPEC_INSTRUCTION_LIMIT 20000000L
 
 struct auegen_spec_file {
@@ -25,7 +26,9 @@ struct auegen_spec_file {
     char *source;              /* NUL-terminated copy of the text */
     size_t source_len;
     auegen_spec *specs;
+    int *lines;                /* line of each spec's attention call */
     int count;
+    int error_line;            /* where the run stopped with an error (0: unknown) */
     auegen_diag diag;
 };
 
@@ -47,8 +50,8 @@ static bool is_word_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Does [p, end) contain `word` as a whole word followed by '=' (not '==')? */
-static bool line_assigns(const char *p, const char *end, const char *word)
+/* Where [p, end) contains `word` as a whole word followed by '=' (not '=='), or NULL. */
+static const char *line_assigns(const char *p, const char *end, const char *word)
 {
     size_t n = strlen(word);
     for (const char *q = p; q + n <= end; q++) {
@@ -58,18 +61,26 @@ static bool line_assigns(const char *p, const char *end, const char *word)
         while (r < end && (*r == ' ' || *r == '\t'))
             r++;
         if (r < end && *r == '=' && !(r + 1 < end && r[1] == '='))
-            return true;
+            return q;
     }
-    return false;
+    return NULL;
 }
 
 /* The line where `field = ...` is written for the attention call on call_line,
- * or call_line when the field is not spelled out there. */
-static int field_line(const auegen_spec_file *f, int call_line, const char *field)
+ * or call_line when the field is not spelled out there. *pos gets the offset
+ * in the source of what was found (the start of call_line when not found):
+ * the errors of one call are reported in that order. */
+static int field_line(const auegen_spec_file *f, int call_line, const char *field, size_t *pos)
 {
-    if (!field || !*field || call_line <= 0)
+    *pos = 0;
+    if (call_line <= 0)
         return call_line;
     const char *p = line_start(f->source, call_line);
+    if (!p)
+        return call_line;
+    *pos = (size_t)(p - f->source);
+    if (!field || !*field)
+        return call_line;
     for (int line = call_line; p && *p; line++) {
         const char *end = strchr(p, '\n');
         if (!end)
@@ -81,8 +92,11 @@ static int field_line(const auegen_spec_file *f, int call_line, const char *fiel
                     return call_line;       /* the next kernel starts: not written */
             }
         }
-        if (line_assigns(p, end, field))
+        const char *at = line_assigns(p, end, field);
+        if (at) {
+            *pos = (size_t)(at - f->source);
             return line;
+        }
         p = *end ? end + 1 : NULL;
     }
     return call_line;
@@ -90,14 +104,59 @@ static int field_line(const auegen_spec_file *f, int call_line, const char *fiel
 
 /* --- reading the attention { } table ------------------------------------------ */
 
+static const char *const field_names[] = {
+    "name", "kind", "head_dim", "head_dim_v", "gqa", "causal", "window", "softcap",
+    "dtype", "int8", "coopmat", "tile", NULL
+};
+
+static unsigned field_bit(const char *field)
+{
+    for (int i = 0; field && field_names[i]; i++)
+        if (strcmp(field, field_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+/* Errors of one call are collected, then reported in source order: Lua's table
+ * iteration order is not the order the fields are written in. */
+enum { CALL_MAX_ERRORS = 2 * AUEGEN_MAX_ERRORS + 8 };
+
+typedef struct call_error_rec {
+    size_t pos;
+    auegen_error e;
+} call_error_rec;
+
 typedef struct call_state {
     auegen_spec_file *file;
     lua_State *L;
     int line;
     auegen_spec_desc desc;
-    char name[AUEGEN_MAX_NAME + 2];
+    char name[AUEGEN_MAX_NAME + 1];
+    unsigned seen;              /* field_bit of each field written */
+    unsigned failed;            /* field_bit of each field already reported */
+    unsigned suggested;         /* field_bit of each "did you mean" given */
     bool bad;
+    int nerr;
+    bool overflow;
+    call_error_rec err[CALL_MAX_ERRORS];
 } call_state;
+
+static void call_add(call_state *c, const char *field, const char *msg)
+{
+    char top[32] = "";                      /* "window.left" is written under "window" */
+    if (field)
+        snprintf(top, sizeof top, "%.*s", (int)strcspn(field, "."), field);
+    c->failed |= field_bit(top);
+    c->bad = true;
+    if (c->nerr >= CALL_MAX_ERRORS) {
+        c->overflow = true;
+        return;
+    }
+    call_error_rec *r = &c->err[c->nerr++];
+    snprintf(r->e.field, sizeof r->e.field, "%s", field ? field : "");
+    snprintf(r->e.message, sizeof r->e.message, "%s", msg);
+    r->e.line = field_line(c->file, c->line, top, &r->pos);
+}
 
 static void call_error(call_state *c, const char *field, const char *fmt, ...) AUEGEN_PRINTF(3, 4);
 static void call_error(call_state *c, const char *field, const char *fmt, ...)
@@ -107,14 +166,57 @@ static void call_error(call_state *c, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char top[32] = "";                      /* "window.left" is written under "window" */
-    if (field)
-        snprintf(top, sizeof top, "%.*s", (int)strcspn(field, "."), field);
-    diag_add(&c->file->diag, field, field_line(c->file, c->line, top), "%s", msg);
-    c->bad = true;
+    call_add(c, field, msg);
 }
 
-static const char *type_of(lua_State *L, int idx) { return luaL_typename(L, idx); }
+static int compare_errors(const void *pa, const void *pb)
+{
+    const call_error_rec *a = pa, *b = pb;
+    if (a->pos != b->pos)
+        return a->pos < b->pos ? -1 : 1;
+    return strcmp(a->e.message, b->e.message);
+}
+
+/* Moves the call's errors, in source order, to the file's list. */
+static void call_flush(call_state *c)
+{
+    qsort(c->err, (size_t)c->nerr, sizeof c->err[0], compare_errors);
+    auegen_diag *d = &c->file->diag;
+    for (int i = 0; i < c->nerr; i++)
+        diag_add(d, c->err[i].e.field, c->err[i].e.line, "%s", c->err[i].e.message);
+    if (c->overflow)
+        d->truncated = true;
+    c->nerr = 0;
+}
+
+/* What a value is, for "(got ...)": strings quoted, numbers and booleans as
+ * written, anything else by its type. */
+static const char *describe(lua_State *L, int idx, char *buf, size_t size)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        snprintf(buf, size, "\"%.40s%s\"", s, len > 40 ? "..." : "");
+        break;
+    }
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
+        else
+            snprintf(buf, size, "%.14g", (double)lua_tonumber(L, idx));
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(buf, size, "%s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        snprintf(buf, size, "%s", luaL_typename(L, idx));
+        break;
+    }
+    return buf;
+}
+
+#define DESCRIBE(L, idx) describe((L), (idx), (char[64]){0}, 64)
 
 static bool get_int(call_state *c, int idx, const char *field, int *out)
 {
@@ -134,17 +236,20 @@ static bool get_int(call_state *c, int idx, const char *field, int *out)
             *out = (int)v;
             return true;
         }
-        call_error(c, field, "%s must be an integer (got %g)", field, v);
+        if (v == floor(v))
+            call_error(c, field, "%s is out of range (got %s)", field, DESCRIBE(L, idx));
+        else
+            call_error(c, field, "%s must be an integer (got %s)", field, DESCRIBE(L, idx));
         return false;
     }
-    call_error(c, field, "%s must be an integer (got %s)", field, type_of(L, idx));
+    call_error(c, field, "%s must be an integer (got %s)", field, DESCRIBE(L, idx));
     return false;
 }
 
 static bool get_bool(call_state *c, int idx, const char *field, bool *out)
 {
     if (lua_type(c->L, idx) != LUA_TBOOLEAN) {
-        call_error(c, field, "%s must be true or false (got %s)", field, type_of(c->L, idx));
+        call_error(c, field, "%s must be true or false (got %s)", field, DESCRIBE(c->L, idx));
         return false;
     }
     *out = lua_toboolean(c->L, idx);
@@ -154,41 +259,92 @@ static bool get_bool(call_state *c, int idx, const char *field, bool *out)
 /* A string that must be one of names[]; returns the index or -1. */
 static int get_choice(call_state *c, int idx, const char *field, const char *const *names, const char *list)
 {
-    if (lua_type(c->L, idx) != LUA_TSTRING) {
-        call_error(c, field, "%s must be one of %s (got %s)", field, list, type_of(c->L, idx));
-        return -1;
+    if (lua_type(c->L, idx) == LUA_TSTRING) {
+        const char *s = lua_tostring(c->L, idx);
+        for (int i = 0; names[i]; i++)
+            if (strcmp(s, names[i]) == 0)
+                return i;
     }
-    const char *s = lua_tostring(c->L, idx);
-    for (int i = 0; names[i]; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    call_error(c, field, "%s must be one of %s (got \"%.40s\")", field, list, s);
+    call_error(c, field, "%s must be one of %s (got %s)", field, list, DESCRIBE(c->L, idx));
     return -1;
 }
 
-/* Iterates a sub-table {a = ..., b = ...} whose keys must be in allowed[]. */
-static void read_pair(call_state *c, int idx, const char *field, const char *ka, const char *kb,
+/* Iterates a sub-table {a = ..., b = ...} whose keys must be ka or kb.
+ * Returns false when it reported an error. */
+static bool read_pair(call_state *c, int idx, const char *field, const char *ka, const char *kb,
                       int *a, int *b, bool *seen_a, bool *seen_b)
 {
     lua_State *L = c->L;
+    bool ok = true;
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         char sub[48];
         if (lua_type(L, -2) != LUA_TSTRING) {
             call_error(c, field, "%s takes only the fields %s and %s", field, ka, kb);
+            ok = false;
         } else {
             const char *k = lua_tostring(L, -2);
             snprintf(sub, sizeof sub, "%s.%s", field, k);
-            if (strcmp(k, ka) == 0)
-                *seen_a = get_int(c, -1, sub, a) || *seen_a;
-            else if (strcmp(k, kb) == 0)
-                *seen_b = get_int(c, -1, sub, b) || *seen_b;
-            else
+            if (strcmp(k, ka) == 0 || strcmp(k, kb) == 0) {
+                bool is_a = strcmp(k, ka) == 0;
+                if (get_int(c, -1, sub, is_a ? a : b))
+                    *(is_a ? seen_a : seen_b) = true;
+                else
+                    ok = false;
+            } else {
                 call_error(c, field, "unknown field '%.24s' in %s (expected %s, %s)", k, field, ka, kb);
+                ok = false;
+            }
         }
         lua_pop(L, 1);
     }
+    return ok;
+}
+
+/* Edit distance of two short strings, for "did you mean". */
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    int row[41];
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static void unknown_field(call_state *c, const char *key)
+{
+    const char *best = NULL;
+    int best_d = 3;                         /* suggest at distance 1 or 2 only */
+    for (int i = 0; field_names[i]; i++) {
+        int d = edit_distance(key, field_names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = field_names[i];
+        }
+    }
+    c->suggested |= field_bit(best);
+    if (best)
+        call_error(c, key, "unknown field '%.40s' in attention { } (did you mean '%s'?)", key, best);
+    else
+        call_error(c, key, "unknown field '%.40s' in attention { } (fields: name, kind, head_dim, head_dim_v, "
+                   "gqa, causal, window, softcap, dtype, int8, coopmat, tile)", key);
 }
 
 static void read_field(call_state *c, const char *key)
@@ -200,12 +356,23 @@ static void read_field(call_state *c, const char *key)
     auegen_spec_desc *d = &c->desc;
     int v;
 
+    c->seen |= field_bit(key);
     if (strcmp(key, "name") == 0) {
         if (lua_type(L, -1) != LUA_TSTRING) {
-            call_error(c, key, "name must be a string (got %s)", type_of(L, -1));
+            call_error(c, key, "name must be a string (got %s)", DESCRIBE(L, -1));
             return;
         }
-        snprintf(c->name, sizeof c->name, "%s", lua_tostring(L, -1));
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (len > AUEGEN_MAX_NAME) {
+            call_error(c, key, "name must be at most %d characters (got %zu)", AUEGEN_MAX_NAME, len);
+            return;
+        }
+        if (strlen(s) != len) {
+            call_error(c, key, "name must be a C identifier ([A-Za-z_][A-Za-z0-9_]*) (got a string with a NUL byte)");
+            return;
+        }
+        snprintf(c->name, sizeof c->name, "%s", s);
         d->name = c->name;
     } else if (strcmp(key, "kind") == 0) {
         if ((v = get_choice(c, -1, key, kinds, "\"forward\", \"decode\", \"backward\"")) >= 0)
@@ -233,18 +400,19 @@ static void read_field(call_state *c, const char *key)
             return;                               /* window = false: none */
         if (lua_type(L, -1) != LUA_TTABLE) {
             call_error(c, key, "window must be a table { left = N, right = N } or false (got %s)",
-                       type_of(L, -1));
+                       DESCRIBE(L, -1));
             return;
         }
         bool has_left = false, has_right = false;
         d->window_left = d->window_right = AUEGEN_WINDOW_UNBOUNDED;
-        read_pair(c, -1, "window", "left", "right", &d->window_left, &d->window_right, &has_left, &has_right);
+        bool ok = read_pair(c, -1, "window", "left", "right", &d->window_left, &d->window_right,
+                            &has_left, &has_right);
         d->has_window = true;
-        if (!has_left && !has_right && !c->bad)
+        if (ok && !has_left && !has_right)
             call_error(c, key, "window needs left and/or right (-1 = unbounded)");
     } else if (strcmp(key, "softcap") == 0) {
         if (lua_type(L, -1) != LUA_TNUMBER) {
-            call_error(c, key, "softcap must be a number (got %s)", type_of(L, -1));
+            call_error(c, key, "softcap must be a number (got %s)", DESCRIBE(L, -1));
             return;
         }
         d->softcap = lua_tonumber(L, -1);
@@ -260,102 +428,160 @@ static void read_field(call_state *c, const char *key)
         if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0)
             return;
         if (lua_type(L, -1) != LUA_TTABLE) {
-            call_error(c, key, "tile must be \"auto\" or a table { q = Br, kv = Bc } (got %s)",
-                       lua_type(L, -1) == LUA_TSTRING ? "a string other than \"auto\"" : type_of(L, -1));
+            call_error(c, key, "tile must be \"auto\" or a table { q = Br, kv = Bc } (got %s)", DESCRIBE(L, -1));
             return;
         }
         bool has_q = false, has_kv = false;
-        read_pair(c, -1, "tile", "q", "kv", &d->tile_q, &d->tile_kv, &has_q, &has_kv);
-        if ((!has_q || !has_kv) && !c->bad)
+        bool ok = read_pair(c, -1, "tile", "q", "kv", &d->tile_q, &d->tile_kv, &has_q, &has_kv);
+        if (ok && (!has_q || !has_kv))
             call_error(c, key, "tile needs both q and kv (or tile = \"auto\")");
     } else {
-        call_error(c, key, "unknown field '%.40s' in attention { } (see docs/spec.md)", key);
+        unknown_field(c, key);
     }
 }
 
-static int push_error_stop(lua_State *L, auegen_spec_file *f)
+static int push_error_stop(lua_State *L)
 {
-    (void)f;
     lua_pushliteral(L, "\001stop");   /* marker: the diag list is already full */
     return lua_error(L);
+}
+
+/* The line of the innermost Lua code on the stack, from `level` out (0: none). */
+static int lua_code_line(lua_State *L, int level)
+{
+    lua_Debug ar;
+    for (; lua_getstack(L, level, &ar); level++)
+        if (lua_getinfo(L, "l", &ar) && ar.currentline > 0)
+            return ar.currentline;
+    return 0;
 }
 
 static int lua_attention(lua_State *L)
 {
     auegen_spec_file *f = lua_touserdata(L, lua_upvalueindex(1));
-    call_state c = {.file = f, .L = L};
-    lua_Debug ar;
-    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
-        c.line = ar.currentline;
+    call_state state = {.file = f, .L = L, .line = lua_code_line(L, 1)};
+    call_state *c = &state;
 
     if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TTABLE) {
-        call_error(&c, NULL, "attention takes one table: attention { name = \"...\", head_dim = 128, ... }");
-        return f->diag.count >= AUEGEN_MAX_ERRORS ? push_error_stop(L, f) : 0;
-    }
-    if (lua_rawlen(L, 1) > 0)
-        call_error(&c, NULL, "attention { } takes named fields only (found a positional value)");
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        if (lua_type(L, -2) == LUA_TSTRING)
-            read_field(&c, lua_tostring(L, -2));
-        else if (lua_type(L, -2) != LUA_TNUMBER)
-            call_error(&c, NULL, "attention { } takes named fields only (found a %s key)", type_of(L, -2));
-        lua_pop(L, 1);
-    }
-    if (c.desc.head_dim == 0 && !c.bad)
-        call_error(&c, NULL, "head_dim is required");
-
-    auegen_spec spec;
-    auegen_diag local = {0};
-    if (auegen_spec_validate(&c.desc, &spec, &local) != AUEGEN_OK) {
-        for (int i = 0; i < local.count; i++) {
-            const auegen_error *e = &local.errors[i];
-            diag_add(&f->diag, e->field, field_line(f, c.line, e->field), "%s", e->message);
+        char got[64];
+        if (lua_gettop(L) == 1)
+            describe(L, 1, got, sizeof got);
+        else
+            snprintf(got, sizeof got, "%d arguments", lua_gettop(L));
+        call_error(c, NULL, "attention takes one table: attention { name = \"...\", head_dim = 128, ... } (got %s)",
+                   got);
+    } else {
+        bool positional = false;
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                read_field(c, lua_tostring(L, -2));
+            } else if (!positional) {
+                positional = true;
+                if (lua_type(L, -2) == LUA_TNUMBER)
+                    call_error(c, NULL, "attention { } takes named fields only (found a positional value)");
+                else
+                    call_error(c, NULL, "attention { } takes named fields only (found a %s key)",
+                               luaL_typename(L, -2));
+            }
+            lua_pop(L, 1);
         }
-        c.bad = true;
-    }
-    if (!c.bad) {
-        for (int i = 0; i < f->count; i++) {
-            if (strcmp(f->specs[i].name, spec.name) == 0) {
-                call_error(&c, "name", "kernel name '%s' is declared twice in this file", spec.name);
-                break;
+        /* A misspelt field was reported with a suggestion: not also "required". */
+        c->failed |= c->suggested & ~c->seen;
+        if (!(c->seen & field_bit("head_dim")) && !(c->failed & field_bit("head_dim")))
+            call_error(c, "head_dim", "head_dim is required (1..%d)", AUEGEN_MAX_HEAD_DIM);
+
+        auegen_spec spec;
+        auegen_diag local = {0};
+        if (auegen_spec_validate(&c->desc, &spec, &local) != AUEGEN_OK) {
+            c->bad = true;
+            unsigned reported = c->failed;
+            for (int i = 0; i < local.count; i++) {
+                const auegen_error *e = &local.errors[i];
+                if (!(reported & field_bit(e->field)))    /* said already, better */
+                    call_add(c, e->field, e->message);
             }
         }
+        if (!c->bad) {
+            for (int i = 0; i < f->count; i++) {
+                if (strcmp(f->specs[i].name, spec.name) == 0) {
+                    if (f->lines[i] > 0)
+                        call_error(c, "name", "kernel name '%s' is already declared on line %d", spec.name,
+                                   f->lines[i]);
+                    else
+                        call_error(c, "name", "kernel name '%s' is declared twice in this file", spec.name);
+                    break;
+                }
+            }
+        }
+        if (!c->bad) {
+            if (f->count >= SPEC_FILE_MAX_KERNELS)
+                return luaL_error(L, "too many kernels in one file (max %d)", SPEC_FILE_MAX_KERNELS);
+            auegen_spec *grown = realloc(f->specs, (size_t)(f->count + 1) * sizeof *grown);
+            if (grown)
+                f->specs = grown;
+            int *lines = grown ? realloc(f->lines, (size_t)(f->count + 1) * sizeof *lines) : NULL;
+            if (!lines)
+                return luaL_error(L, "out of memory");
+            f->lines = lines;
+            f->lines[f->count] = c->line;
+            f->specs[f->count++] = spec;
+        }
     }
-    if (!c.bad) {
-        if (f->count >= SPEC_FILE_MAX_KERNELS)
-            return luaL_error(L, "too many kernels in one file (max %d)", SPEC_FILE_MAX_KERNELS);
-        auegen_spec *grown = realloc(f->specs, (size_t)(f->count + 1) * sizeof *grown);
-        if (!grown)
-            return luaL_error(L, "out of memory");
-        f->specs = grown;
-        f->specs[f->count++] = spec;
-    }
-    if (f->diag.count >= AUEGEN_MAX_ERRORS)
-        return push_error_stop(L, f);
+    call_flush(c);
+    /* Stop once an error had no room: more would only be dropped. */
+    if (f->diag.truncated)
+        return push_error_stop(L);
     return 0;
 }
 
-/* Splits a Lua message "name:12: text" into a line and the text. */
-static void add_lua_error(auegen_spec_file *f, const char *msg)
+/* Message handler: notes where a runtime error happened, for errors whose
+ * message carries no position (raised by C functions such as string.rep). */
+static int note_error_line(lua_State *L)
+{
+    auegen_spec_file *f = lua_touserdata(L, lua_upvalueindex(1));
+    f->error_line = lua_code_line(L, 1);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* If msg starts with "<chunk>:<line>:", returns the line and sets *text past it.
+ * Lua shortens long chunk names to "...<tail>". */
+static int message_line(const auegen_spec_file *f, const char *msg, const char **text)
+{
+    size_t n = strlen(f->name);
+    for (const char *colon = strchr(msg, ':'); colon; colon = strchr(colon + 1, ':')) {
+        size_t k = (size_t)(colon - msg);
+        bool named = (k == n && memcmp(msg, f->name, n) == 0)
+                     || (k >= 3 && k - 3 <= n && memcmp(msg, "...", 3) == 0
+                         && memcmp(msg + 3, f->name + n - (k - 3), k - 3) == 0);
+        if (!named)
+            continue;
+        char *end;
+        long l = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end != ':' || l <= 0 || l > 100000000)
+            return 0;
+        *text = end + 1;
+        while (**text == ' ')
+            (*text)++;
+        return (int)l;
+    }
+    return 0;
+}
+
+/* Adds the error a Lua run or load ended with. */
+static void add_lua_error(auegen_spec_file *f, int rc, const char *msg)
 {
     if (!msg)
         msg = "error object is not a string";
     if (msg[0] == '\001')
         return;
-    size_t n = strlen(f->name);
-    int line = 0;
     const char *text = msg;
-    if (strncmp(msg, f->name, n) == 0 && msg[n] == ':') {
-        char *end;
-        long l = strtol(msg + n + 1, &end, 10);
-        if (end != msg + n + 1 && *end == ':') {
-            line = (int)l;
-            text = end + 1;
-            while (*text == ' ')
-                text++;
-        }
-    }
+    int line = message_line(f, msg, &text);
+    if (line == 0 && rc == LUA_ERRRUN)
+        line = f->error_line;
+    if (rc == LUA_ERRMEM || strcmp(text, "not enough memory") == 0)
+        text = "memory limit exceeded (" SPEC_MEMORY_LIMIT_TEXT ")";
     diag_add(&f->diag, NULL, line, "%s", text);
 }
 
@@ -388,6 +614,8 @@ auegen_status auegen_spec_file_load_string(const char *text, size_t len, const c
     lua_State *L = sandbox_new(SPEC_MEMORY_LIMIT, SPEC_INSTRUCTION_LIMIT);
     if (!L)
         return AUEGEN_ERROR_OUT_OF_MEMORY;
+    lua_pushlightuserdata(L, f);
+    lua_pushcclosure(L, note_error_line, 1);
     char chunk[300];
     snprintf(chunk, sizeof chunk, "@%s", f->name);
     int rc = luaL_loadbufferx(L, f->source, len, chunk, "t");   /* text only: no bytecode */
@@ -397,10 +625,10 @@ auegen_status auegen_spec_file_load_string(const char *text, size_t len, const c
         lua_pushcclosure(L, lua_attention, 1);
         lua_setfield(L, -2, "attention");
         lua_pop(L, 1);
-        rc = lua_pcall(L, 0, 0, 0);
+        rc = lua_pcall(L, 0, 0, -2);
     }
     if (rc != LUA_OK)
-        add_lua_error(f, lua_tostring(L, -1));
+        add_lua_error(f, rc, lua_tostring(L, -1));
     sandbox_close(L);
     if (f->diag.count == 0 && f->count == 0)
         diag_add(&f->diag, NULL, 0, "declares no kernel (write attention { name = ..., head_dim = ... })");
@@ -468,6 +696,7 @@ void auegen_spec_file_destroy(auegen_spec_file *f)
     free(f->name);
     free(f->source);
     free(f->specs);
+    free(f->lines);
     free(f);
 }
 

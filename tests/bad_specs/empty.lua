@@ -1,0 +1,1 @@
+-- expect: : declares no kernel (write attention { name = ..., head_dim = ... })

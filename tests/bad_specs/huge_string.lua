@@ -1,0 +1,4 @@
+-- expect: : memory limit exceeded (32 MiB)
+-- a 1 GB string is refused by the memory limit, quickly
+local s = string.rep("x", 1000000000)
+attention { name = "x", head_dim = 64 }

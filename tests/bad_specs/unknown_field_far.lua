@@ -1,0 +1,7 @@
+-- expect: 6: unknown field 'num_heads' in attention { } (fields: name, kind, head_dim, head_dim_v, gqa, causal, window, softcap, dtype, int8, coopmat, tile)
+-- an unknown field with no close match lists the fields
+attention {
+    name = "heads",
+    head_dim = 128,
+    num_heads = 32,
+}
