@@ -42,9 +42,15 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
                      best_br, best_bc, bytes, d, t->name, t->shared_memory_bytes);
             return AUEGEN_ERROR_PLAN;
         }
-        if (ceil_div(best_br * dv, wg) > SCALAR_MAX_OUT * 4) {
-            snprintf(why, why_size, "tile.q = %d with head_dim_v %d needs %d registers per invocation (max %d)",
-                     best_br, dv, ceil_div(best_br * dv, wg), SCALAR_MAX_OUT * 4);
+        /* The kernel keeps one row's softmax statistics per invocation. */
+        if (best_br > wg) {
+            snprintf(why, why_size, "tile.q = %d exceeds the %d invocations of the scalar kernel's workgroup",
+                     best_br, wg);
+            return AUEGEN_ERROR_PLAN;
+        }
+        if (ceil_div(best_br * dv, wg) > SCALAR_MAX_OUT * 2) {
+            snprintf(why, why_size, "tile.q = %d with head_dim_v %d needs %d O registers per invocation (max %d)",
+                     best_br, dv, ceil_div(best_br * dv, wg), SCALAR_MAX_OUT * 2);
             return AUEGEN_ERROR_PLAN;
         }
     } else {
@@ -53,7 +59,7 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
             for (int bc = SCALAR_MAX_TILE; bc >= 1; bc /= 2) {
                 if (scalar_shared(br, bc, d, dv) > t->shared_memory_bytes)
                     continue;
-                if (ceil_div(br * dv, wg) > SCALAR_MAX_OUT)
+                if (ceil_div(br * dv, wg) > SCALAR_MAX_OUT || br > wg)
                     continue;
                 if (br > 4 * bc || bc > 4 * br)
                     continue;           /* lopsided tiles waste one side */
@@ -142,6 +148,12 @@ static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, 
         }
     }
     int br = best_nsg * mma->m;
+    if (best_nsg && (br > best_nsg * sg || best_nsg * sg > t->max_workgroup_invocations)) {
+        /* The softmax pass gives each packed row one invocation. */
+        snprintf(why, why_size, "tile.q = %d needs more rows than the %d invocations of %d subgroups of %d",
+                 br, best_nsg * sg, best_nsg, sg);
+        return AUEGEN_ERROR_PLAN;
+    }
     int bytes = best_nsg ? coop_shared(br, best_bc, dpad, dvpad, mma->m, mma->n, best_nsg) : 0;
     if (!best_nsg || bytes > t->shared_memory_bytes) {
         snprintf(why, why_size, "the cooperative-matrix kernel for head_dim %d/%d needs more than the %d bytes "

@@ -174,6 +174,8 @@ auegen_status auegen_spec_validate(const auegen_spec_desc *d, auegen_spec *out, 
 
     if (!isfinite(d->softcap) || d->softcap < 0)
         FAIL("softcap", "softcap must be a finite number >= 0, 0 for off (got %g)", d->softcap);
+    else if (d->softcap != 0 && (d->softcap < 1e-3 || d->softcap > 1e6))
+        FAIL("softcap", "softcap must be 0 (off) or in 0.001..1e6 (got %g)", d->softcap);
     out->softcap = d->softcap;
 
     if (d->dtype < AUEGEN_DTYPE_DEFAULT || d->dtype > AUEGEN_DTYPE_BF16)

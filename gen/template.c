@@ -228,6 +228,11 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     lua_getfield(L, -1, "tostring");
     lua_setfield(L, -3, "tostring");
     lua_pop(L, 1);
+    /* A misspelt name is an error, not a nil that turns into bad GLSL. */
+    lua_newtable(L);
+    luaL_loadstring(L, "local _, k = ... error('template uses unknown name ' .. tostring(k), 2)");
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
 }
 
 char *template_expand(const char *name, const auegen_spec *spec, const auegen_plan *plan,

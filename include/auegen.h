@@ -68,7 +68,7 @@ typedef enum auegen_coopmat {
 
 /* What a spec says. Zero means "default" for every field but name/head_dim. */
 typedef struct auegen_spec_desc {
-    const char *name;           /* C identifier, [a-z_][a-z0-9_]*, <= 63 chars */
+    const char *name;           /* C identifier, [A-Za-z_][A-Za-z0-9_]*, <= 63 chars */
     auegen_kind kind;
     int head_dim;               /* D: 1..256, required */
     int head_dim_v;             /* Dv: 0 = head_dim */
@@ -297,7 +297,7 @@ auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *l
 
 /* What the linked compiler is: "glslang 15.2.0" and so on. */
 const char *auegen_compiler_version(void);
-/* What the linked SPIRV-Tools is ("SPIRV-Tools v2025.1 ..."). */
+/* What the linked SPIRV-Tools says its version is ("v2025.1"). */
 const char *auegen_spirv_tools_version(void);
 
 /* Writes data to path only when the file's content differs; *changed says whether

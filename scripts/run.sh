@@ -12,7 +12,8 @@ cd "$root"
 out=build/kernels/$(basename "$spec" .lua)
 echo "== auegen --spec $spec --target portable,nvidia-hopper --out $out"
 build/auegen --spec "$spec" --target portable,nvidia-hopper --out "$out"
-val=$(grep -m1 '^SPIRV_VAL:' build/CMakeCache.txt | cut -d= -f2)
+val=$(grep -m1 '^SPIRV_VAL:' build/CMakeCache.txt | cut -d= -f2 || true)
+[ -x "$val" ] || { echo "run.sh: no spirv-val found (run scripts/setup.sh)"; exit 1; }
 echo "== spirv-val ($val)"
 for f in "$out"/*.spv; do
     env=vulkan1.2
