@@ -124,6 +124,13 @@ done:
     return st;
 }
 
+auegen_status auegen_compile_glsl(const char *glsl, uint32_t **words, size_t *count, char *log, size_t log_size)
+{
+    if (!glsl || !words || !count)
+        return AUEGEN_ERROR_USAGE;
+    return glsl_compile(glsl, "(glsl)", words, count, log, log_size);
+}
+
 static spv_target_env env_for(const uint32_t *words, size_t count)
 {
     uint32_t version = count > 1 ? words[1] : 0;

@@ -118,8 +118,8 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
     k->stub_c = sb_take(&c);
 }
 
-auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *target,
-                              const auegen_generate_options *opts, auegen_kernel *k)
+auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *target,
+                             const auegen_generate_options *opts, auegen_kernel *k)
 {
     if (!k)
         return AUEGEN_ERROR_USAGE;
@@ -132,15 +132,8 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     if (!opts)
         opts = &defaults;
     /* Validate again: a spec filled in by hand may not have come through validation. */
-    auegen_spec_desc d = {
-        .name = spec->name, .kind = spec->kind, .head_dim = spec->head_dim, .head_dim_v = spec->head_dim_v,
-        .gqa = spec->gqa, .causal = spec->window_right == 0, .has_window = true,
-        .window_left = spec->window_left, .window_right = spec->window_right, .softcap = spec->softcap,
-        .dtype = spec->dtype, .int8 = spec->int8, .coopmat = spec->coopmat, .tile_q = spec->tile_q,
-        .tile_kv = spec->tile_kv,
-    };
     auegen_diag diag = {0};
-    if (auegen_spec_validate(&d, &k->spec, &diag) != AUEGEN_OK) {
+    if (auegen_spec_normalize(spec, &k->spec, &diag) != AUEGEN_OK) {
         snprintf(k->log, sizeof k->log, "%s", diag.errors[0].message);
         return AUEGEN_ERROR_SPEC;
     }
@@ -167,7 +160,18 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
         return AUEGEN_ERROR_INTERNAL;
     }
     hash_hex(k->key_input, (size_t)n, k->key);
+    return AUEGEN_OK;
+}
 
+auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *target,
+                              const auegen_generate_options *opts, auegen_kernel *k)
+{
+    auegen_status st = auegen_prepare(spec, target, opts, k);
+    if (st != AUEGEN_OK)
+        return st;
+    auegen_generate_options defaults = {.optimize = true};
+    if (!opts)
+        opts = &defaults;
     const char *tname = template_for(&k->plan);
     k->glsl = template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
     if (!k->glsl)

@@ -203,6 +203,25 @@ auegen_status auegen_spec_validate(const auegen_spec_desc *d, auegen_spec *out, 
     return bad ? AUEGEN_ERROR_SPEC : AUEGEN_OK;
 }
 
+auegen_status auegen_spec_normalize(const auegen_spec *in, auegen_spec *out, auegen_diag *diag)
+{
+    if (!in || !out)
+        return AUEGEN_ERROR_USAGE;
+    char name[AUEGEN_MAX_NAME + 1];
+    memcpy(name, in->name, sizeof name);
+    name[AUEGEN_MAX_NAME] = '\0';
+    if (!name[0])
+        snprintf(name, sizeof name, "unnamed");   /* a spec built in C may leave the label out */
+    auegen_spec_desc d = {
+        .name = name, .kind = in->kind, .head_dim = in->head_dim, .head_dim_v = in->head_dim_v,
+        .gqa = in->gqa, .causal = in->window_right == 0, .has_window = true,
+        .window_left = in->window_left, .window_right = in->window_right, .softcap = in->softcap,
+        .dtype = in->dtype, .int8 = in->int8, .coopmat = in->coopmat, .tile_q = in->tile_q,
+        .tile_kv = in->tile_kv,
+    };
+    return auegen_spec_validate(&d, out, diag);
+}
+
 int auegen_spec_canonical(const auegen_spec *s, char *buf, size_t size)
 {
     if (!s || !buf)

@@ -12,6 +12,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,16 @@ void hash_hex(const void *data, size_t size, char out[33])
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
 }
 
-const char *templates_hash(void)
+static char templates_hex[33];
+static pthread_once_t templates_once = PTHREAD_ONCE_INIT;
+
+static void templates_hash_compute(void)
 {
-    static char hex[33];
     XXH3_state_t *st = XXH3_createState();
-    if (!st)
-        return "00000000000000000000000000000000";
+    if (!st) {
+        memset(templates_hex, '0', 32);
+        return;
+    }
     XXH3_128bits_reset(st);
     for (int i = 0; i < auegen_template_count; i++) {
         XXH3_128bits_update(st, auegen_templates[i].name, strlen(auegen_templates[i].name) + 1);
@@ -48,10 +53,14 @@ const char *templates_hash(void)
     }
     XXH128_hash_t h = XXH3_128bits_digest(st);
     XXH3_freeState(st);
-    char tmp[33];
-    snprintf(tmp, sizeof tmp, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
-    memcpy(hex, tmp, sizeof tmp);   /* same bytes every call: benign for concurrent callers */
-    return hex;
+    snprintf(templates_hex, sizeof templates_hex, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+}
+
+const char *templates_hash(void)
+{
+    pthread_once(&templates_once, templates_hash_compute);
+    return templates_hex;
 }
 
 static void emit_string(strbuf *lua, const char *s, size_t n)

@@ -121,6 +121,10 @@ void auegen_error_format(const auegen_error *err, const char *file, char *buf, s
  * and appends to diag (which may be NULL) on a bad spec. */
 auegen_status auegen_spec_validate(const auegen_spec_desc *desc, auegen_spec *out, auegen_diag *diag);
 
+/* Validates an auegen_spec filled in by hand (or copied) and writes its
+ * normalized form: the same checks as auegen_spec_validate. */
+auegen_status auegen_spec_normalize(const auegen_spec *in, auegen_spec *out, auegen_diag *diag);
+
 /* The canonical text of a spec: fixed field order, defaults explicit, one line.
  * Two specs that mean the same thing have the same canonical text. Returns the
  * length written (excluding NUL) or -1 when size is too small. */
@@ -286,11 +290,21 @@ typedef struct auegen_generate_options {
     bool skip_stub;                  /* don't build the C stub text */
 } auegen_generate_options;
 
+/* Validates, plans and computes the key without compiling: what a runtime
+ * needs to look a kernel up in its caches. Fills spec, target, plan,
+ * canonical, key and key_input; no buffers to release. */
+auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *target,
+                             const auegen_generate_options *opts, auegen_kernel *out);
+
 /* Plans, expands the template, compiles, validates and builds the stub text.
  * On failure out->log says why; auegen_kernel_release frees its buffers. */
 auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *target,
                               const auegen_generate_options *opts, auegen_kernel *out);
 void auegen_kernel_release(auegen_kernel *kernel);
+
+/* Compiles a GLSL compute shader with the linked glslang (Vulkan 1.2 target,
+ * 1.3 when it uses cooperative matrices). *words is malloc'd. */
+auegen_status auegen_compile_glsl(const char *glsl, uint32_t **words, size_t *count, char *log, size_t log_size);
 
 /* Validates SPIR-V with SPIRV-Tools for Vulkan 1.3. log may be NULL. */
 auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *log, size_t log_size);

@@ -1,0 +1,179 @@
+/*
+ * aule.h - libaule, the runtime: runs generated attention kernels through Vulkan.
+ *
+ * A context owns one Vulkan device. Tensors live on that device and are
+ * created once, written and read explicitly, and reused across calls.
+ * aule_attention_forward() finds the kernel for a spec (memory, kernels linked
+ * in from generated/, the disk cache, or the generator in-process) and runs it.
+ * Every call returns an aule_status; the text of the last error is kept per
+ * context (aule_context_last_error). The library never prints: messages go to
+ * the log callback of aule_context_desc when one is set.
+ *
+ * Shape letters: B batch, H query heads, Hkv KV heads, Sq, Sk, D, Dv.
+ * Tensors are 4-D [B][H][S][D] in logical order with element strides, so
+ * a BSHD buffer is passed as a strided view without copies.
+ */
+#ifndef AULE_H
+#define AULE_H
+
+#include "auegen.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum aule_status {
+    AULE_OK = 0,
+    AULE_ERROR_INVALID_ARGUMENT,   /* NULLs, bad shapes, dtypes, strides or sizes */
+    AULE_ERROR_NO_DEVICE,          /* no Vulkan loader, driver or usable device */
+    AULE_ERROR_UNSUPPORTED,        /* the device lacks a feature the kernel needs */
+    AULE_ERROR_OUT_OF_MEMORY,      /* host memory */
+    AULE_ERROR_DEVICE_MEMORY,      /* device memory */
+    AULE_ERROR_VULKAN,             /* a Vulkan call failed */
+    AULE_ERROR_DEVICE_LOST,
+    AULE_ERROR_GENERATOR,          /* the spec is invalid or could not be compiled */
+    AULE_ERROR_IO
+} aule_status;
+
+const char *aule_status_string(aule_status status);
+
+typedef enum aule_dtype {
+    AULE_DTYPE_F32 = AUEGEN_DTYPE_F32,
+    AULE_DTYPE_F16 = AUEGEN_DTYPE_F16,
+    AULE_DTYPE_BF16 = AUEGEN_DTYPE_BF16,
+    AULE_DTYPE_I32 = 16            /* cumulative sequence lengths */
+} aule_dtype;
+
+size_t aule_dtype_size(aule_dtype dtype);   /* 0 for an unknown dtype */
+
+typedef enum aule_log_level { AULE_LOG_DEBUG, AULE_LOG_INFO, AULE_LOG_WARN, AULE_LOG_ERROR } aule_log_level;
+typedef void (*aule_log_fn)(void *user, aule_log_level level, const char *message);
+
+typedef struct aule_context aule_context;
+typedef struct aule_tensor aule_tensor;
+
+/* Zero-initialized means defaults. */
+typedef struct aule_context_desc {
+    const char *device;            /* index or part of the name; NULL: $AULE_DEVICE, else the best */
+    const char *cache_dir;         /* NULL: $AULE_CACHE_DIR, $XDG_CACHE_HOME/aule, ~/.cache/aule */
+    bool disable_disk_cache;
+    bool disable_jit;              /* only kernels linked in from generated/ */
+    bool disable_builtin;          /* ignore the kernels linked in from generated/ */
+    aule_log_fn log;
+    void *log_user;
+} aule_context_desc;
+
+aule_status aule_context_create(const aule_context_desc *desc, aule_context **out);
+void aule_context_destroy(aule_context *ctx);
+/* The last error of ctx; with ctx NULL, the last aule_context_create failure of this thread. */
+const char *aule_context_last_error(const aule_context *ctx);
+
+typedef enum aule_device_type {
+    AULE_DEVICE_OTHER = 0, AULE_DEVICE_INTEGRATED, AULE_DEVICE_DISCRETE, AULE_DEVICE_VIRTUAL, AULE_DEVICE_CPU
+} aule_device_type;
+
+typedef struct aule_device_info {
+    int index;
+    char name[256];
+    char driver[256];              /* driver name and info */
+    aule_device_type type;
+    uint32_t vendor_id, device_id, driver_version, api_version;
+    uint64_t device_local_bytes;
+    bool unified_memory;           /* all device-local memory is host-visible */
+    uint64_t max_storage_buffer_range;
+    uint32_t max_workgroup_count_x;
+    bool subgroup_size_control;
+    bool coopmat_khr;              /* VK_KHR_cooperative_matrix enabled */
+    float timestamp_period_ns;
+    auegen_target caps;            /* what the planner sees */
+} aule_device_info;
+
+/* Lists the Vulkan devices (for `aule info`); *count gets how many exist. */
+aule_status aule_devices_list(aule_device_info *out, int max, int *count);
+aule_status aule_context_device_info(const aule_context *ctx, aule_device_info *out);
+
+/* --- tensors ------------------------------------------------------------------ */
+
+#define AULE_MAX_DIMS 4
+
+/* strides all 0: contiguous (row-major). Strides are in elements, >= 0. */
+typedef struct aule_tensor_desc {
+    aule_dtype dtype;
+    int ndim;                      /* 1..4 */
+    int64_t shape[AULE_MAX_DIMS];
+    int64_t strides[AULE_MAX_DIMS];
+} aule_tensor_desc;
+
+aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, aule_tensor **out);
+void aule_tensor_destroy(aule_tensor *t);
+const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t);
+/* Bytes of storage: the span the strides address. */
+size_t aule_tensor_bytes(const aule_tensor *t);
+/* Copies the whole storage; bytes must equal aule_tensor_bytes. */
+aule_status aule_tensor_write(aule_tensor *t, const void *data, size_t bytes);
+aule_status aule_tensor_read(const aule_tensor *t, void *data, size_t bytes);
+
+/* --- attention ------------------------------------------------------------------ */
+
+/*
+ * Q [B][H][Sq][D], K [B][Hkv][Sk][D], V [B][Hkv][Sk][Dv], O [B][H][Sq][Dv] in the
+ * spec's dtype; H / Hkv must equal the spec's gqa. LSE (optional) fp32
+ * [B][H][Sq] with a unit stride along Sq.
+ * Varlen (cu_seqlens_q and cu_seqlens_k set, int32 [B+1], non-decreasing from 0):
+ * Q/O are [1][H][total_q][D], K/V [1][Hkv][total_k][D], LSE [1][H][total_q];
+ * max_seqlen_q/k bound every sequence (0: taken from the totals).
+ */
+typedef struct aule_forward_args {
+    const aule_tensor *q, *k, *v;
+    aule_tensor *o;
+    aule_tensor *lse;
+    const aule_tensor *cu_seqlens_q, *cu_seqlens_k;
+    int max_seqlen_q, max_seqlen_k;
+    float scale;                   /* 0: 1/sqrt(D) */
+} aule_forward_args;
+
+/* Runs the forward kernel of spec; count > 1 records all calls in one submission. */
+aule_status aule_attention_forward(aule_context *ctx, const auegen_spec *spec, const aule_forward_args *args);
+aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *spec,
+                                         const aule_forward_args *args, int count);
+/* Runs one kernel linked in from generated/ (the typed stubs call this). */
+aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_forward_args *args);
+
+typedef enum aule_kernel_source {
+    AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT
+} aule_kernel_source;
+
+const char *aule_kernel_source_name(aule_kernel_source source);
+
+/* What aule_kernel_prepare found. */
+typedef struct aule_kernel_report {
+    aule_kernel_source source;
+    char key[33];
+    auegen_plan plan;
+    double milliseconds;           /* lookup + compile + pipeline creation */
+} aule_kernel_report;
+
+/* Makes the pipeline for spec ready without running it. report may be NULL. */
+aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule_kernel_report *report);
+
+typedef struct aule_context_stats {
+    uint64_t memory_hits, builtin_hits, disk_hits, jit_compiles, disk_stores, dispatches;
+} aule_context_stats;
+
+void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out);
+
+/* Milliseconds of a monotonic clock (for benchmarks). */
+double aule_now_ms_public(void);
+
+/* Runs an empty kernel count times, each submitted and waited on its own: the
+ * floor a per-call overhead is measured against (bench/). */
+aule_status aule_empty_dispatch(aule_context *ctx, int count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,44 @@
+/*
+ * aule_check.h - runs one attention problem on the device and judges it by
+ * FlashAttention's rule against the float64 reference (aule_reference.h).
+ * Used by `aule check` and the test suite.
+ */
+#ifndef AULE_CHECK_H
+#define AULE_CHECK_H
+
+#include "aule.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aule_check_shape {
+    int batch;                     /* B (varlen: number of sequences) */
+    int heads;                     /* H; Hkv = H / spec.gqa */
+    int seq_q, seq_k;              /* Sq, Sk (varlen: the longest sequences) */
+    bool varlen;                   /* random lengths 1..seq per sequence, packed */
+    bool bshd;                     /* Q/K/V/O stored [B][S][H][D], passed as strided views */
+    bool lse;                      /* also check the log-sum-exp */
+    float scale;                   /* 0: 1/sqrt(D) */
+    uint64_t seed;
+} aule_check_shape;
+
+typedef struct aule_check_result {
+    double err;                    /* max |out - ref| */
+    double err_naive;              /* max |naive fp32 - ref| */
+    double bound;                  /* 2 * err_naive + 1e-6 */
+    double lse_err, lse_err_naive, lse_bound;
+    bool pass;                     /* O (and LSE when asked) within their bounds */
+    aule_kernel_report kernel;
+    double run_ms;                 /* the attention call, including submission and wait */
+} aule_check_result;
+
+/* Runs spec on random inputs of the given shape. AULE_OK means it ran; read
+ * result->pass for the verdict. */
+aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
+                           aule_check_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,252 @@
+/*
+ * context.c - the context's life (device, layouts, caches, pools), status
+ * codes, the per-context error text and the log callback.
+ */
+#include "runtime_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char create_error[1024];
+
+const char *aule_status_string(aule_status status)
+{
+    switch (status) {
+    case AULE_OK: return "ok";
+    case AULE_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case AULE_ERROR_NO_DEVICE: return "no usable Vulkan device";
+    case AULE_ERROR_UNSUPPORTED: return "unsupported by the device";
+    case AULE_ERROR_OUT_OF_MEMORY: return "out of host memory";
+    case AULE_ERROR_DEVICE_MEMORY: return "out of device memory";
+    case AULE_ERROR_VULKAN: return "Vulkan error";
+    case AULE_ERROR_DEVICE_LOST: return "device lost";
+    case AULE_ERROR_GENERATOR: return "kernel generation failed";
+    case AULE_ERROR_IO: return "I/O error";
+    }
+    return "unknown status";
+}
+
+const char *aule_kernel_source_name(aule_kernel_source source)
+{
+    switch (source) {
+    case AULE_SOURCE_MEMORY: return "memory";
+    case AULE_SOURCE_BUILTIN: return "builtin";
+    case AULE_SOURCE_DISK: return "disk";
+    case AULE_SOURCE_JIT: return "jit";
+    }
+    return "?";
+}
+
+size_t aule_dtype_size(aule_dtype dtype)
+{
+    switch (dtype) {
+    case AULE_DTYPE_F32: return 4;
+    case AULE_DTYPE_F16: return 2;
+    case AULE_DTYPE_BF16: return 2;
+    case AULE_DTYPE_I32: return 4;
+    }
+    return 0;
+}
+
+const char *aule_vk_result_string(VkResult r)
+{
+    switch (r) {
+    case VK_SUCCESS: return "VK_SUCCESS";
+    case VK_NOT_READY: return "VK_NOT_READY";
+    case VK_TIMEOUT: return "VK_TIMEOUT";
+    case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+    case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
+    case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
+    case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED";
+    case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
+    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
+    case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
+    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
+    case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
+    case VK_ERROR_FORMAT_NOT_SUPPORTED: return "VK_ERROR_FORMAT_NOT_SUPPORTED";
+    case VK_ERROR_FRAGMENTED_POOL: return "VK_ERROR_FRAGMENTED_POOL";
+    case VK_ERROR_OUT_OF_POOL_MEMORY: return "VK_ERROR_OUT_OF_POOL_MEMORY";
+    default: return "VkResult error";
+    }
+}
+
+aule_status aule_vk_status(VkResult r)
+{
+    switch (r) {
+    case VK_SUCCESS: return AULE_OK;
+    case VK_ERROR_OUT_OF_HOST_MEMORY: return AULE_ERROR_OUT_OF_MEMORY;
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return AULE_ERROR_DEVICE_MEMORY;
+    case VK_ERROR_DEVICE_LOST: return AULE_ERROR_DEVICE_LOST;
+    case VK_ERROR_FEATURE_NOT_PRESENT:
+    case VK_ERROR_EXTENSION_NOT_PRESENT: return AULE_ERROR_UNSUPPORTED;
+    default: return AULE_ERROR_VULKAN;
+    }
+}
+
+static void vlog(aule_context *ctx, aule_log_level level, const char *fmt, va_list ap)
+{
+    if (!ctx || !ctx->log)
+        return;
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    ctx->log(ctx->log_user, level, msg);
+}
+
+void aule_log(aule_context *ctx, aule_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ctx, level, fmt, ap);
+    va_end(ap);
+}
+
+aule_status aule_fail(aule_context *ctx, aule_status st, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ctx && ctx->device) {
+        pthread_mutex_lock(&ctx->error_lock);
+        snprintf(ctx->last_error, sizeof ctx->last_error, "%s", msg);
+        pthread_mutex_unlock(&ctx->error_lock);
+    } else {
+        snprintf(create_error, sizeof create_error, "%s", msg);
+        if (ctx)
+            snprintf(ctx->last_error, sizeof ctx->last_error, "%s", msg);
+    }
+    aule_log(ctx, AULE_LOG_ERROR, "%s", msg);
+    return st;
+}
+
+const char *aule_context_last_error(const aule_context *ctx)
+{
+    /* The text is copied under the lock by writers; readers get the latest whole message
+     * as long as no other thread fails at the same moment on the same context. */
+    return ctx ? ctx->last_error : create_error;
+}
+
+double aule_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+double aule_now_ms_public(void) { return aule_now_ms(); }
+
+static aule_status layouts_create(aule_context *ctx)
+{
+    VkDescriptorSetLayoutBinding b[AUEGEN_BINDING_COUNT];
+    for (int i = 0; i < AUEGEN_BINDING_COUNT; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
+                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorCount = 1,
+                                              .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo dl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                          .bindingCount = AUEGEN_BINDING_COUNT, .pBindings = b};
+    VkResult r = ctx->vk.vkCreateDescriptorSetLayout(ctx->device, &dl, NULL, &ctx->set_layout);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkCreateDescriptorSetLayout: %s", aule_vk_result_string(r));
+    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(auegen_forward_push)};
+    VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                     .pSetLayouts = &ctx->set_layout, .pushConstantRangeCount = 1,
+                                     .pPushConstantRanges = &pc};
+    r = ctx->vk.vkCreatePipelineLayout(ctx->device, &pl, NULL, &ctx->pipeline_layout);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkCreatePipelineLayout: %s", aule_vk_result_string(r));
+    return buffer_create(ctx, 256, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0,
+                         &ctx->dummy, &ctx->dummy_memory, NULL);
+}
+
+aule_status aule_context_create(const aule_context_desc *desc, aule_context **out)
+{
+    if (!out)
+        return aule_fail(NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_context_create: out is NULL");
+    *out = NULL;
+    aule_context_desc defaults = {0};
+    if (!desc)
+        desc = &defaults;
+    aule_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return aule_fail(NULL, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    ctx->log = desc->log;
+    ctx->log_user = desc->log_user;
+    ctx->disable_jit = desc->disable_jit;
+    ctx->disable_builtin = desc->disable_builtin;
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_mutex_init(&ctx->error_lock, NULL);
+    pthread_mutex_init(&ctx->queue_lock, NULL);
+    pthread_mutex_init(&ctx->slot_lock, NULL);
+    pthread_mutex_init(&ctx->transfer_lock, NULL);
+    pthread_cond_init(&ctx->slot_free, NULL);
+
+    const char *selector = desc->device ? desc->device : getenv("AULE_DEVICE");
+    aule_status st = device_open(ctx, selector);
+    if (st == AULE_OK)
+        st = layouts_create(ctx);
+    if (st == AULE_OK) {
+        if (!desc->disable_disk_cache && disk_cache_open(desc->cache_dir, &ctx->disk) != 0) {
+            aule_log(ctx, AULE_LOG_WARN, "disk cache unavailable; kernels are compiled in every process");
+            ctx->disk = NULL;
+        }
+        st = kernels_init(ctx);
+    }
+    if (st == AULE_OK)
+        st = dispatch_init(ctx);
+    if (st != AULE_OK) {
+        char keep[sizeof create_error];
+        snprintf(keep, sizeof keep, "%s", ctx->last_error[0] ? ctx->last_error : create_error);
+        aule_context_destroy(ctx);
+        snprintf(create_error, sizeof create_error, "%s", keep);
+        return st;
+    }
+    *out = ctx;
+    return AULE_OK;
+}
+
+void aule_context_destroy(aule_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->device) {
+        ctx->vk.vkDeviceWaitIdle(ctx->device);
+        dispatch_release(ctx);
+        kernels_release(ctx);
+        buffer_destroy(ctx, ctx->dummy, ctx->dummy_memory);
+        if (ctx->pipeline_layout)
+            ctx->vk.vkDestroyPipelineLayout(ctx->device, ctx->pipeline_layout, NULL);
+        if (ctx->set_layout)
+            ctx->vk.vkDestroyDescriptorSetLayout(ctx->device, ctx->set_layout, NULL);
+    }
+    device_close(ctx);
+    disk_cache_close(ctx->disk);
+    pthread_cond_destroy(&ctx->slot_free);
+    pthread_mutex_destroy(&ctx->transfer_lock);
+    pthread_mutex_destroy(&ctx->slot_lock);
+    pthread_mutex_destroy(&ctx->queue_lock);
+    pthread_mutex_destroy(&ctx->lock);
+    pthread_mutex_destroy(&ctx->error_lock);
+    free(ctx);
+}
+
+aule_status aule_context_device_info(const aule_context *ctx, aule_device_info *out)
+{
+    if (!ctx || !out)
+        return AULE_ERROR_INVALID_ARGUMENT;
+    *out = ctx->info;
+    return AULE_OK;
+}
+
+void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out)
+{
+    if (!ctx || !out)
+        return;
+    pthread_mutex_lock((pthread_mutex_t *)&ctx->lock);
+    *out = ctx->stats;
+    pthread_mutex_unlock((pthread_mutex_t *)&ctx->lock);
+}

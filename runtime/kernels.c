@@ -1,0 +1,382 @@
+/*
+ * kernels.c - from a spec to a ready pipeline. Lookup order: kernels already
+ * made in this context (memory), kernels linked in from generated/ when they
+ * are exactly what this device would get (builtin), the disk cache, and
+ * finally the generator in-process (JIT), whose SPIR-V is stored on disk.
+ * Keys come from auegen_prepare with the live device's capabilities.
+ * Vulkan's pipeline cache is kept on disk per device and driver.
+ */
+#include "runtime_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void pipeline_cache_name(const aule_context *ctx, char *out, size_t size)
+{
+    VkPhysicalDeviceProperties p;
+    vkGetPhysicalDeviceProperties(ctx->physical, &p);
+    int n = snprintf(out, size, "%08x-%08x-%08x-", p.vendorID, p.deviceID, p.driverVersion);
+    for (int i = 0; i < (int)VK_UUID_SIZE && n > 0 && (size_t)n + 2 < size; i++)
+        n += snprintf(out + n, size - (size_t)n, "%02x", p.pipelineCacheUUID[i]);
+}
+
+aule_status kernels_init(aule_context *ctx)
+{
+    void *data = NULL;
+    size_t size = 0;
+    pipeline_cache_name(ctx, ctx->pipeline_cache_name, sizeof ctx->pipeline_cache_name);
+    if (ctx->disk)
+        disk_cache_load_blob(ctx->disk, ctx->pipeline_cache_name, &data, &size);
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                    .initialDataSize = data ? size : 0, .pInitialData = data};
+    VkResult r = ctx->vk.vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pipeline_cache);
+    if (r != VK_SUCCESS && data) {
+        /* A cache the driver rejects is only a slower start. */
+        ci.initialDataSize = 0;
+        ci.pInitialData = NULL;
+        r = ctx->vk.vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pipeline_cache);
+    }
+    free(data);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkCreatePipelineCache: %s", aule_vk_result_string(r));
+    return AULE_OK;
+}
+
+static void entry_destroy(aule_context *ctx, kernel_entry *e)
+{
+    if (!e)
+        return;
+    if (e->pipeline)
+        ctx->vk.vkDestroyPipeline(ctx->device, e->pipeline, NULL);
+    if (e->module)
+        ctx->vk.vkDestroyShaderModule(ctx->device, e->module, NULL);
+    free(e);
+}
+
+void kernels_release(aule_context *ctx)
+{
+    if (ctx->pipeline_cache && ctx->disk) {
+        size_t size = 0;
+        if (ctx->vk.vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, NULL) == VK_SUCCESS && size) {
+            void *data = malloc(size);
+            if (data && ctx->vk.vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, data) == VK_SUCCESS)
+                disk_cache_store_blob(ctx->disk, ctx->pipeline_cache_name, data, size);
+            free(data);
+        }
+    }
+    for (int i = 0; i < ctx->kernel_count; i++)
+        entry_destroy(ctx, ctx->kernels[i]);
+    free(ctx->kernels);
+    ctx->kernels = NULL;
+    ctx->kernel_count = ctx->kernel_cap = 0;
+    entry_destroy(ctx, ctx->empty_kernel);
+    ctx->empty_kernel = NULL;
+    if (ctx->pipeline_cache)
+        ctx->vk.vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
+    ctx->pipeline_cache = VK_NULL_HANDLE;
+}
+
+/* Shader module + compute pipeline; pins the subgroup size a cooperative-matrix plan needs. */
+static aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count)
+{
+    VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                   .codeSize = count * sizeof *words, .pCode = words};
+    VkResult r = ctx->vk.vkCreateShaderModule(ctx->device, &mi, NULL, &e->module);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkCreateShaderModule: %s", aule_vk_result_string(r));
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo sz = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+        .requiredSubgroupSize = (uint32_t)e->plan.subgroup_size};
+    VkComputePipelineCreateInfo pi = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                  .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = e->module, .pName = "main"},
+        .layout = ctx->pipeline_layout,
+    };
+    if (e->plan.variant == AUEGEN_VARIANT_COOPMAT) {
+        const auegen_target *t = &ctx->info.caps;
+        if (ctx->info.subgroup_size_control && t->subgroup_min != t->subgroup_max) {
+            pi.stage.pNext = &sz;
+            pi.stage.flags = VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
+        } else if (ctx->info.subgroup_size_control) {
+            pi.stage.flags = VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
+        }
+    }
+    r = ctx->vk.vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &pi, NULL, &e->pipeline);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkCreateComputePipelines: %s", aule_vk_result_string(r));
+    return AULE_OK;
+}
+
+static bool plans_equal(const auegen_plan *a, const auegen_plan *b)
+{
+    return a->variant == b->variant && a->workgroup_size == b->workgroup_size && a->subgroup_size == b->subgroup_size
+        && a->tile_q == b->tile_q && a->tile_kv == b->tile_kv && a->d_pad == b->d_pad && a->dv_pad == b->dv_pad
+        && a->shared_memory_bytes == b->shared_memory_bytes && a->mma.m == b->mma.m && a->mma.n == b->mma.n
+        && a->mma.k == b->mma.k && a->subgroups == b->subgroups && a->storage16 == b->storage16;
+}
+
+/* Can this device run a kernel planned for another target? */
+static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
+{
+    const auegen_target *t = &ctx->info.caps;
+    if (p->shared_memory_bytes > t->shared_memory_bytes || p->workgroup_size > t->max_workgroup_invocations)
+        return false;
+    if (p->storage16 && !t->storage16)
+        return false;
+    if (p->variant != AUEGEN_VARIANT_COOPMAT)
+        return true;
+    if (p->subgroup_size < t->subgroup_min || p->subgroup_size > t->subgroup_max)
+        return false;
+    for (int i = 0; i < t->coopmat_count; i++)
+        if (t->coopmat[i].m == p->mma.m && t->coopmat[i].n == p->mma.n && t->coopmat[i].k == p->mma.k
+            && t->coopmat[i].a_type == p->mma.a_type && t->coopmat[i].c_type == p->mma.c_type)
+            return true;
+    return false;
+}
+
+static const auegen_kernel_info *builtin_find(const aule_context *ctx, const char *canonical,
+                                              const auegen_plan *plan, bool any_that_runs)
+{
+    for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++) {
+        if (strcmp((*k)->canonical, canonical) != 0)
+            continue;
+        if (any_that_runs ? plan_runs_here(ctx, &(*k)->plan) : plans_equal(&(*k)->plan, plan))
+            return *k;
+    }
+    return NULL;
+}
+
+static kernel_entry *memo_find(aule_context *ctx, const auegen_spec *key)
+{
+    for (int i = 0; i < ctx->kernel_count; i++)
+        if (memcmp(&ctx->kernels[i]->spec, key, sizeof *key) == 0)
+            return ctx->kernels[i];
+    return NULL;
+}
+
+static aule_status memo_add(aule_context *ctx, kernel_entry *e)
+{
+    if (ctx->kernel_count == ctx->kernel_cap) {
+        int cap = ctx->kernel_cap ? ctx->kernel_cap * 2 : 16;
+        kernel_entry **k = realloc(ctx->kernels, (size_t)cap * sizeof *k);
+        if (!k)
+            return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+        ctx->kernels = k;
+        ctx->kernel_cap = cap;
+    }
+    ctx->kernels[ctx->kernel_count++] = e;
+    return AULE_OK;
+}
+
+/* The memo key: the normalized spec with the label cleared, padding zeroed. */
+static aule_status memo_key(aule_context *ctx, const auegen_spec *spec, auegen_spec *key)
+{
+    auegen_spec norm;
+    auegen_diag diag = {0};
+    if (auegen_spec_normalize(spec, &norm, &diag) != AUEGEN_OK)
+        return aule_fail(ctx, AULE_ERROR_GENERATOR, "invalid spec: %s",
+                         diag.count ? diag.errors[0].message : "bad argument");
+    memset(key, 0, sizeof *key);
+    key->kind = norm.kind;
+    key->head_dim = norm.head_dim;
+    key->head_dim_v = norm.head_dim_v;
+    key->gqa = norm.gqa;
+    key->window_left = norm.window_left;
+    key->window_right = norm.window_right;
+    key->softcap = norm.softcap;
+    key->dtype = norm.dtype;
+    key->int8 = norm.int8;
+    key->coopmat = norm.coopmat;
+    key->tile_q = norm.tile_q;
+    key->tile_kv = norm.tile_kv;
+    return AULE_OK;
+}
+
+static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel_entry **out)
+{
+    auegen_kernel k;
+    auegen_generate_options opts = {.optimize = true, .skip_stub = true};
+    auegen_status gs = auegen_prepare(key, &ctx->info.caps, &opts, &k);
+    if (gs != AUEGEN_OK)
+        return aule_fail(ctx, gs == AUEGEN_ERROR_PLAN || gs == AUEGEN_ERROR_UNSUPPORTED ? AULE_ERROR_UNSUPPORTED
+                                                                                       : AULE_ERROR_GENERATOR,
+                         "no kernel for this spec on %s: %s", ctx->info.name, k.log);
+    kernel_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    e->spec = *key;
+    e->plan = k.plan;
+    memcpy(e->key, k.key, sizeof e->key);
+
+    const auegen_kernel_info *builtin = ctx->disable_builtin ? NULL : builtin_find(ctx, k.canonical, &k.plan, false);
+    uint32_t *words = NULL;
+    size_t count = 0;
+    aule_status st = AULE_OK;
+    if (builtin) {
+        e->source = AULE_SOURCE_BUILTIN;
+        st = pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
+    } else if (ctx->disk && disk_cache_load(ctx->disk, k.key, k.key_input, &words, &count)) {
+        e->source = AULE_SOURCE_DISK;
+        st = pipeline_create(ctx, e, words, count);
+        free(words);
+    } else if (!ctx->disable_jit) {
+        auegen_kernel full;
+        gs = auegen_generate(key, &ctx->info.caps, &opts, &full);
+        if (gs != AUEGEN_OK) {
+            st = aule_fail(ctx, AULE_ERROR_GENERATOR, "generating the kernel failed: %s", full.log);
+        } else {
+            e->source = AULE_SOURCE_JIT;
+            st = pipeline_create(ctx, e, full.spirv, full.spirv_words);
+            if (st == AULE_OK && ctx->disk) {
+                if (disk_cache_store(ctx->disk, k.key, k.key_input, full.spirv, full.spirv_words))
+                    ctx->stats.disk_stores++;
+                else
+                    aule_log(ctx, AULE_LOG_WARN, "disk cache: %s", disk_cache_last_error(ctx->disk));
+            }
+        }
+        auegen_kernel_release(&full);
+    } else {
+        /* No generator: any linked-in kernel of this spec that this device can run. */
+        builtin = ctx->disable_builtin ? NULL : builtin_find(ctx, k.canonical, &k.plan, true);
+        if (!builtin) {
+            st = aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "JIT is disabled and no linked-in kernel matches %s",
+                           k.canonical);
+        } else {
+            e->source = AULE_SOURCE_BUILTIN;
+            e->plan = builtin->plan;
+            st = pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
+        }
+    }
+    if (st != AULE_OK) {
+        entry_destroy(ctx, e);
+        return st;
+    }
+    switch (e->source) {
+    case AULE_SOURCE_BUILTIN: ctx->stats.builtin_hits++; break;
+    case AULE_SOURCE_DISK: ctx->stats.disk_hits++; break;
+    case AULE_SOURCE_JIT: ctx->stats.jit_compiles++; break;
+    default: break;
+    }
+    *out = e;
+    return AULE_OK;
+}
+
+aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report)
+{
+    double t0 = aule_now_ms();
+    auegen_spec key;
+    aule_status st = memo_key(ctx, spec, &key);
+    if (st != AULE_OK)
+        return st;
+    /* One lock around lookup and creation: a second thread asking for the same
+     * kernel waits for the first instead of compiling it again. */
+    pthread_mutex_lock(&ctx->lock);
+    kernel_entry *e = memo_find(ctx, &key);
+    aule_kernel_source source = AULE_SOURCE_MEMORY;
+    if (e) {
+        ctx->stats.memory_hits++;
+    } else {
+        st = kernel_make(ctx, &key, &e);
+        if (st == AULE_OK) {
+            source = e->source;
+            st = memo_add(ctx, e);
+            if (st != AULE_OK) {
+                entry_destroy(ctx, e);
+                e = NULL;
+            }
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (st != AULE_OK)
+        return st;
+    if (report) {
+        report->source = source;
+        memcpy(report->key, e->key, sizeof report->key);
+        report->plan = e->plan;
+        report->milliseconds = aule_now_ms() - t0;
+    }
+    *out = e;
+    return AULE_OK;
+}
+
+aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out)
+{
+    if (!plan_runs_here(ctx, &info->plan))
+        return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "kernel %s (planned for %s) cannot run on %s", info->name,
+                         info->target, ctx->info.name);
+    auegen_spec key;
+    aule_status st = memo_key(ctx, &info->spec, &key);
+    if (st != AULE_OK)
+        return st;
+    pthread_mutex_lock(&ctx->lock);
+    kernel_entry *e = NULL;
+    for (int i = 0; i < ctx->kernel_count && !e; i++)
+        if (ctx->kernels[i]->source == AULE_SOURCE_BUILTIN && strcmp(ctx->kernels[i]->key, info->key) == 0)
+            e = ctx->kernels[i];
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(&ctx->lock);
+            return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+        }
+        /* Not in the spec memo: this entry is found by its key only. */
+        memset(&e->spec, 0xff, sizeof e->spec);
+        e->plan = info->plan;
+        e->source = AULE_SOURCE_BUILTIN;
+        memcpy(e->key, info->key, sizeof e->key);
+        st = pipeline_create(ctx, e, info->spirv, info->spirv_words);
+        if (st == AULE_OK)
+            st = memo_add(ctx, e);
+        if (st != AULE_OK) {
+            entry_destroy(ctx, e);
+            e = NULL;
+        } else {
+            ctx->stats.builtin_hits++;
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    *out = e;
+    return st;
+}
+
+aule_status kernel_empty(aule_context *ctx, kernel_entry **out)
+{
+    pthread_mutex_lock(&ctx->lock);
+    aule_status st = AULE_OK;
+    if (!ctx->empty_kernel) {
+        static const char glsl[] = "#version 450\nlayout(local_size_x = 1) in;\nvoid main() {}\n";
+        uint32_t *words = NULL;
+        size_t count = 0;
+        char log[512];
+        kernel_entry *e = calloc(1, sizeof *e);
+        if (!e) {
+            st = AULE_ERROR_OUT_OF_MEMORY;
+        } else if (auegen_compile_glsl(glsl, &words, &count, log, sizeof log) != AUEGEN_OK) {
+            st = AULE_ERROR_GENERATOR;
+            free(e);
+        } else {
+            e->plan.workgroup_size = 1;
+            e->plan.tile_q = 1;
+            st = pipeline_create(ctx, e, words, count);
+            if (st == AULE_OK)
+                ctx->empty_kernel = e;
+            else
+                entry_destroy(ctx, e);
+        }
+        free(words);
+    }
+    *out = ctx->empty_kernel;
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule_kernel_report *report)
+{
+    if (!ctx || !spec)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_kernel_prepare: NULL argument");
+    kernel_entry *e;
+    return kernel_get(ctx, spec, &e, report);
+}

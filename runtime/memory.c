@@ -1,0 +1,243 @@
+/*
+ * memory.c - device buffers and tensors. A tensor is one storage buffer,
+ * created once and reused. Where device memory is host-visible (lavapipe,
+ * integrated GPUs) tensors are mapped and written directly; elsewhere writes
+ * and reads go through one staging buffer that the context keeps.
+ */
+#include "runtime_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { STAGING_MAX = 64 << 20 };   /* larger transfers go in pieces */
+
+aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFlags usage, VkMemoryPropertyFlags want,
+                          VkMemoryPropertyFlags fallback, VkBuffer *buffer, VkDeviceMemory *memory, void **map)
+{
+    *buffer = VK_NULL_HANDLE;
+    *memory = VK_NULL_HANDLE;
+    if (map)
+        *map = NULL;
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size, .usage = usage,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkResult r = ctx->vk.vkCreateBuffer(ctx->device, &bi, NULL, buffer);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkCreateBuffer(%llu bytes): %s", (unsigned long long)size,
+                         aule_vk_result_string(r));
+    VkMemoryRequirements req;
+    ctx->vk.vkGetBufferMemoryRequirements(ctx->device, *buffer, &req);
+    int type = device_find_memory(ctx, req.memoryTypeBits, want);
+    VkMemoryPropertyFlags got = want;
+    if (type < 0 && fallback) {
+        type = device_find_memory(ctx, req.memoryTypeBits, fallback);
+        got = fallback;
+    }
+    if (type < 0) {
+        ctx->vk.vkDestroyBuffer(ctx->device, *buffer, NULL);
+        *buffer = VK_NULL_HANDLE;
+        return aule_fail(ctx, AULE_ERROR_DEVICE_MEMORY, "no memory type for a buffer of %llu bytes",
+                         (unsigned long long)size);
+    }
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                               .memoryTypeIndex = (uint32_t)type};
+    r = ctx->vk.vkAllocateMemory(ctx->device, &ai, NULL, memory);
+    if (r == VK_SUCCESS)
+        r = ctx->vk.vkBindBufferMemory(ctx->device, *buffer, *memory, 0);
+    if (r == VK_SUCCESS && map) {
+        if (got & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
+            r = ctx->vk.vkMapMemory(ctx->device, *memory, 0, VK_WHOLE_SIZE, 0, map);
+    }
+    if (r != VK_SUCCESS) {
+        buffer_destroy(ctx, *buffer, *memory);
+        *buffer = VK_NULL_HANDLE;
+        *memory = VK_NULL_HANDLE;
+        return aule_fail(ctx, aule_vk_status(r), "allocating %llu bytes of device memory: %s",
+                         (unsigned long long)size, aule_vk_result_string(r));
+    }
+    return AULE_OK;
+}
+
+void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory)
+{
+    if (buffer)
+        ctx->vk.vkDestroyBuffer(ctx->device, buffer, NULL);
+    if (memory)
+        ctx->vk.vkFreeMemory(ctx->device, memory, NULL);
+}
+
+/* The span in elements that shape and strides address, or 0 when invalid. */
+static uint64_t span_elements(const aule_tensor_desc *d)
+{
+    uint64_t span = 1;
+    for (int i = 0; i < d->ndim; i++) {
+        if (d->shape[i] == 0)
+            return 0;
+        uint64_t ext = (uint64_t)(d->shape[i] - 1);
+        uint64_t st = (uint64_t)d->strides[i];
+        if (st && ext > UINT64_MAX / 2 / st)
+            return 0;
+        span += ext * st;
+        if (span > (uint64_t)1 << 40)
+            return 0;
+    }
+    return span;
+}
+
+aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, aule_tensor **out)
+{
+    if (out)
+        *out = NULL;
+    if (!ctx || !desc || !out)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_create: NULL argument");
+    size_t es = aule_dtype_size(desc->dtype);
+    if (!es)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor dtype %d is not one of f32, f16, bf16, i32",
+                         (int)desc->dtype);
+    if (desc->ndim < 1 || desc->ndim > AULE_MAX_DIMS)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor ndim must be 1..%d (got %d)", AULE_MAX_DIMS,
+                         desc->ndim);
+    aule_tensor_desc d = *desc;
+    bool contiguous = true;
+    for (int i = 0; i < d.ndim; i++) {
+        if (d.shape[i] < 1 || d.shape[i] > ((int64_t)1 << 32))
+            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor shape[%d] must be in 1..2^32 (got %lld)", i,
+                             (long long)d.shape[i]);
+        if (d.strides[i] < 0)
+            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor strides[%d] is negative (%lld)", i,
+                             (long long)d.strides[i]);
+        contiguous = contiguous && d.strides[i] == 0;
+    }
+    for (int i = d.ndim; i < AULE_MAX_DIMS; i++) {
+        d.shape[i] = 1;
+        d.strides[i] = 0;
+    }
+    if (contiguous) {
+        int64_t s = 1;
+        for (int i = d.ndim - 1; i >= 0; i--) {
+            d.strides[i] = s;
+            s *= d.shape[i];
+        }
+    }
+    uint64_t span = span_elements(&d);
+    if (!span)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor shape and strides address too much memory");
+    uint64_t bytes = span * es;
+    if (bytes > ctx->info.max_storage_buffer_range)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                         "tensor of %llu bytes exceeds the device's storage buffer range (%llu bytes)",
+                         (unsigned long long)bytes, (unsigned long long)ctx->info.max_storage_buffer_range);
+    aule_tensor *t = calloc(1, sizeof *t);
+    if (!t)
+        return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    t->ctx = ctx;
+    t->desc = d;
+    t->bytes = (size_t)bytes;
+    VkBufferUsageFlags usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT
+        | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    aule_status st;
+    if (ctx->info.unified_memory)
+        st = buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | host,
+                           VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, &t->buffer, &t->memory, &t->map);
+    else
+        st = buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &t->buffer, &t->memory, NULL);
+    if (st != AULE_OK) {
+        free(t);
+        return st;
+    }
+    *out = t;
+    return AULE_OK;
+}
+
+void aule_tensor_destroy(aule_tensor *t)
+{
+    if (!t)
+        return;
+    buffer_destroy(t->ctx, t->buffer, t->memory);
+    free(t);
+}
+
+const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t) { return t ? &t->desc : NULL; }
+size_t aule_tensor_bytes(const aule_tensor *t) { return t ? t->bytes : 0; }
+
+/* Copies between a tensor and host memory through the staging buffer. */
+static aule_status staged_copy(aule_context *ctx, VkBuffer device_buffer, void *host, size_t bytes, bool upload)
+{
+    pthread_mutex_lock(&ctx->transfer_lock);
+    aule_status st = AULE_OK;
+    VkDeviceSize chunk = bytes < STAGING_MAX ? bytes : STAGING_MAX;
+    if (ctx->staging_size < chunk) {
+        buffer_destroy(ctx, ctx->staging, ctx->staging_memory);
+        ctx->staging = VK_NULL_HANDLE;
+        ctx->staging_memory = VK_NULL_HANDLE;
+        ctx->staging_size = 0;
+        st = buffer_create(ctx, chunk, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                           VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
+                               | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
+                           VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                           &ctx->staging, &ctx->staging_memory, &ctx->staging_map);
+        if (st == AULE_OK)
+            ctx->staging_size = chunk;
+    }
+    for (size_t done = 0; st == AULE_OK && done < bytes; done += chunk) {
+        size_t n = bytes - done < chunk ? bytes - done : chunk;
+        if (upload)
+            memcpy(ctx->staging_map, (const char *)host + done, n);
+        VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+        VkResult r = ctx->vk.vkBeginCommandBuffer(ctx->transfer_cb, &bi);
+        VkBufferCopy region = {.srcOffset = upload ? 0 : done, .dstOffset = upload ? done : 0, .size = n};
+        if (r == VK_SUCCESS) {
+            if (upload)
+                ctx->vk.vkCmdCopyBuffer(ctx->transfer_cb, ctx->staging, device_buffer, 1, &region);
+            else
+                ctx->vk.vkCmdCopyBuffer(ctx->transfer_cb, device_buffer, ctx->staging, 1, &region);
+            r = ctx->vk.vkEndCommandBuffer(ctx->transfer_cb);
+        }
+        if (r == VK_SUCCESS) {
+            VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                               .pCommandBuffers = &ctx->transfer_cb};
+            pthread_mutex_lock(&ctx->queue_lock);
+            r = ctx->vk.vkQueueSubmit(ctx->queue, 1, &si, ctx->transfer_fence);
+            pthread_mutex_unlock(&ctx->queue_lock);
+        }
+        if (r == VK_SUCCESS)
+            r = ctx->vk.vkWaitForFences(ctx->device, 1, &ctx->transfer_fence, VK_TRUE, UINT64_MAX);
+        if (r == VK_SUCCESS)
+            r = ctx->vk.vkResetFences(ctx->device, 1, &ctx->transfer_fence);
+        if (r != VK_SUCCESS)
+            st = aule_fail(ctx, aule_vk_status(r), "buffer transfer failed: %s", aule_vk_result_string(r));
+        else if (!upload)
+            memcpy((char *)host + done, ctx->staging_map, n);
+    }
+    pthread_mutex_unlock(&ctx->transfer_lock);
+    return st;
+}
+
+aule_status aule_tensor_write(aule_tensor *t, const void *data, size_t bytes)
+{
+    if (!t || !data)
+        return aule_fail(t ? t->ctx : NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_write: NULL argument");
+    if (bytes != t->bytes)
+        return aule_fail(t->ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_write: %zu bytes given, the tensor holds %zu",
+                         bytes, t->bytes);
+    if (t->map) {
+        memcpy(t->map, data, bytes);
+        return AULE_OK;
+    }
+    return staged_copy(t->ctx, t->buffer, (void *)data, bytes, true);
+}
+
+aule_status aule_tensor_read(const aule_tensor *t, void *data, size_t bytes)
+{
+    if (!t || !data)
+        return aule_fail(t ? t->ctx : NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_read: NULL argument");
+    if (bytes != t->bytes)
+        return aule_fail(t->ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_read: %zu bytes asked, the tensor holds %zu",
+                         bytes, t->bytes);
+    if (t->map) {
+        memcpy(data, t->map, bytes);
+        return AULE_OK;
+    }
+    return staged_copy(t->ctx, t->buffer, data, bytes, false);
+}

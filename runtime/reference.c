@@ -1,0 +1,491 @@
+/*
+ * reference.c - plain attention on the CPU, in float64 (the reference) and in
+ * float32 (the naive same-precision baseline), the f16/bf16 conversions and
+ * the error measures of the correctness rule. Layouts and semantics are
+ * described in include/aule_reference.h.
+ *
+ * Both forwards go row by row: for query row i only the contiguous run of
+ * visible keys [lo, hi] is scored, into one scratch row of Sk scores, so memory
+ * is O(Sk + Dv) whatever Sq is. Scores are summed in head-dim order, four keys
+ * at a time for speed; each key's sum is the plain sequential one.
+ */
+#include "aule_reference.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- problem geometry ----------------------------------------------------------- */
+
+static int head_dim_v(const aule_ref_problem *p) { return p->head_dim_v ? p->head_dim_v : p->head_dim; }
+
+static bool is_varlen(const aule_ref_problem *p) { return p->cu_seqlens_q != NULL; }
+
+/* a * b into *out; false on overflow of size_t. */
+static bool mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+static bool cu_seqlens_ok(const int32_t *cu, int batch)
+{
+    if (cu[0] < 0)
+        return false;
+    for (int b = 0; b < batch; b++)
+        if (cu[b + 1] < cu[b])
+            return false;
+    return true;
+}
+
+int aule_ref_problem_counts(const aule_ref_problem *p, aule_ref_counts *out)
+{
+    if (!p || p->batch < 0 || p->heads < 1 || p->kv_heads < 1 || p->heads % p->kv_heads != 0 ||
+        p->head_dim < 1 || p->head_dim_v < 0)
+        return -1;
+    if ((p->cu_seqlens_q == NULL) != (p->cu_seqlens_k == NULL))
+        return -1;
+    size_t rows_q, rows_k;   /* rows of one head, over the whole batch */
+    if (is_varlen(p)) {
+        if (!cu_seqlens_ok(p->cu_seqlens_q, p->batch) || !cu_seqlens_ok(p->cu_seqlens_k, p->batch))
+            return -1;
+        rows_q = (size_t)p->cu_seqlens_q[p->batch];
+        rows_k = (size_t)p->cu_seqlens_k[p->batch];
+    } else {
+        if (p->seq_q < 0 || p->seq_k < 0)
+            return -1;
+        if (!mul_size((size_t)p->batch, (size_t)p->seq_q, &rows_q) ||
+            !mul_size((size_t)p->batch, (size_t)p->seq_k, &rows_k))
+            return -1;
+    }
+    aule_ref_counts c;
+    size_t hq, hk;
+    if (!mul_size(rows_q, (size_t)p->heads, &hq) || !mul_size(rows_k, (size_t)p->kv_heads, &hk) ||
+        !mul_size(hq, (size_t)p->head_dim, &c.q) || !mul_size(hk, (size_t)p->head_dim, &c.k) ||
+        !mul_size(hk, (size_t)head_dim_v(p), &c.v) || !mul_size(hq, (size_t)head_dim_v(p), &c.o))
+        return -1;
+    c.lse = hq;
+    if (out)
+        *out = c;
+    return 0;
+}
+
+/* Where sequence b lives: row r of head h is row0 + h * head_rows + r. */
+typedef struct seq_view {
+    int64_t sq, sk;
+    size_t q_row0, k_row0;
+    size_t q_head_rows, k_head_rows;
+} seq_view;
+
+static seq_view sequence(const aule_ref_problem *p, int b)
+{
+    seq_view s;
+    if (is_varlen(p)) {
+        const int32_t *cq = p->cu_seqlens_q, *ck = p->cu_seqlens_k;
+        s.sq = cq[b + 1] - cq[b];
+        s.sk = ck[b + 1] - ck[b];
+        s.q_row0 = (size_t)cq[b];
+        s.k_row0 = (size_t)ck[b];
+        s.q_head_rows = (size_t)cq[p->batch];
+        s.k_head_rows = (size_t)ck[p->batch];
+    } else {
+        s.sq = p->seq_q;
+        s.sk = p->seq_k;
+        s.q_row0 = (size_t)b * (size_t)p->heads * (size_t)p->seq_q;
+        s.k_row0 = (size_t)b * (size_t)p->kv_heads * (size_t)p->seq_k;
+        s.q_head_rows = (size_t)p->seq_q;
+        s.k_head_rows = (size_t)p->seq_k;
+    }
+    return s;
+}
+
+static int64_t longest_key_run(const aule_ref_problem *p)
+{
+    int64_t most = 0;
+    for (int b = 0; b < p->batch; b++) {
+        int64_t sk = sequence(p, b).sk;
+        most = sk > most ? sk : most;
+    }
+    return most;
+}
+
+/* The keys query row i sees: lo..hi. False when it sees none. */
+static bool visible_keys(const aule_ref_problem *p, int64_t i, const seq_view *s, int64_t *lo, int64_t *hi)
+{
+    int64_t ip = i + s->sk - s->sq;   /* bottom-right alignment */
+    *lo = 0;
+    *hi = s->sk - 1;
+    if (p->window_left >= 0 && ip - p->window_left > *lo)
+        *lo = ip - p->window_left;
+    if (p->window_right >= 0 && ip + p->window_right < *hi)
+        *hi = ip + p->window_right;
+    return *lo <= *hi;
+}
+
+/* --- float64 ------------------------------------------------------------------------ */
+
+/* s[j] = dot(q, k_j) for n keys of d elements, each summed in order 0..d-1. */
+static void dots_f64(const double *restrict q, const double *restrict k, size_t d, int64_t n, double *restrict s)
+{
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const double *k0 = k + (size_t)j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t c = 0; c < d; c++) {
+            double x = q[c];
+            a0 += x * k0[c];
+            a1 += x * k1[c];
+            a2 += x * k2[c];
+            a3 += x * k3[c];
+        }
+        s[j] = a0, s[j + 1] = a1, s[j + 2] = a2, s[j + 3] = a3;
+    }
+    for (; j < n; j++) {
+        const double *kj = k + (size_t)j * d;
+        double a = 0;
+        for (size_t c = 0; c < d; c++)
+            a += q[c] * kj[c];
+        s[j] = a;
+    }
+}
+
+/* One query row against keys k/v[0..n-1] (already the visible run). */
+static void row_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v, int64_t n,
+                    double *restrict s, double *restrict o, double *lse)
+{
+    size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
+    dots_f64(q, k, d, n, s);
+    double m = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        double x = p->scale * s[j];
+        if (p->softcap > 0)
+            x = p->softcap * tanh(x / p->softcap);
+        s[j] = x;
+        m = x > m ? x : m;
+    }
+    memset(o, 0, dv * sizeof *o);
+    if (m == -INFINITY) {   /* every score -inf: nothing to attend to */
+        *lse = -INFINITY;
+        return;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double e = exp(s[j] - m);
+        const double *restrict vj = v + (size_t)j * dv;
+        sum += e;
+        for (size_t c = 0; c < dv; c++)
+            o[c] += e * vj[c];
+    }
+    for (size_t c = 0; c < dv; c++)
+        o[c] /= sum;
+    *lse = m + log(sum);
+}
+
+int aule_reference_forward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
+                               double *o, double *lse)
+{
+    if (!q || !k || !v || !o || aule_ref_problem_counts(p, NULL) != 0)
+        return -1;
+    size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
+    int group = p->heads / p->kv_heads;
+    double *s = malloc(((size_t)longest_key_run(p) + 1) * sizeof *s);
+    if (!s)
+        return -1;
+    for (int b = 0; b < p->batch; b++) {
+        seq_view sv = sequence(p, b);
+        for (int h = 0; h < p->heads; h++) {
+            size_t kv_row = sv.k_row0 + (size_t)(h / group) * sv.k_head_rows;
+            for (int64_t i = 0; i < sv.sq; i++) {
+                size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
+                double row_lse = -INFINITY;
+                int64_t lo, hi;
+                if (visible_keys(p, i, &sv, &lo, &hi))
+                    row_f64(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv,
+                            hi - lo + 1, s, o + row * dv, &row_lse);
+                else
+                    memset(o + row * dv, 0, dv * sizeof *o);
+                if (lse)
+                    lse[row] = row_lse;
+            }
+        }
+    }
+    free(s);
+    return 0;
+}
+
+/* --- float32: the naive baseline ------------------------------------------------------ */
+
+static void dots_f32(const float *restrict q, const float *restrict k, size_t d, int64_t n, float *restrict s)
+{
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = k + (size_t)j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t c = 0; c < d; c++) {
+            float x = q[c];
+            a0 += x * k0[c];
+            a1 += x * k1[c];
+            a2 += x * k2[c];
+            a3 += x * k3[c];
+        }
+        s[j] = a0, s[j + 1] = a1, s[j + 2] = a2, s[j + 3] = a3;
+    }
+    for (; j < n; j++) {
+        const float *kj = k + (size_t)j * d;
+        float a = 0;
+        for (size_t c = 0; c < d; c++)
+            a += q[c] * kj[c];
+        s[j] = a;
+    }
+}
+
+/* As row_f64, but the way a framework's eager code does it: P normalized first. */
+static void row_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v, int64_t n,
+                    float *restrict s, float *restrict o, float *lse)
+{
+    size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
+    float scale = (float)p->scale, cap = (float)p->softcap;
+    dots_f32(q, k, d, n, s);
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        float x = scale * s[j];
+        if (cap > 0)
+            x = cap * tanhf(x / cap);
+        s[j] = x;
+        m = x > m ? x : m;
+    }
+    memset(o, 0, dv * sizeof *o);
+    if (m == -INFINITY) {
+        *lse = -INFINITY;
+        return;
+    }
+    float sum = 0;
+    for (int64_t j = 0; j < n; j++) {
+        s[j] = expf(s[j] - m);
+        sum += s[j];
+    }
+    for (int64_t j = 0; j < n; j++) {
+        float pj = s[j] / sum;
+        const float *restrict vj = v + (size_t)j * dv;
+        for (size_t c = 0; c < dv; c++)
+            o[c] += pj * vj[c];
+    }
+    *lse = m + logf(sum);
+}
+
+int aule_reference_forward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
+                               float *o, float *lse)
+{
+    if (!q || !k || !v || !o || aule_ref_problem_counts(p, NULL) != 0)
+        return -1;
+    size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
+    int group = p->heads / p->kv_heads;
+    float *s = malloc(((size_t)longest_key_run(p) + 1) * sizeof *s);
+    if (!s)
+        return -1;
+    for (int b = 0; b < p->batch; b++) {
+        seq_view sv = sequence(p, b);
+        for (int h = 0; h < p->heads; h++) {
+            size_t kv_row = sv.k_row0 + (size_t)(h / group) * sv.k_head_rows;
+            for (int64_t i = 0; i < sv.sq; i++) {
+                size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
+                float row_lse = -INFINITY;
+                int64_t lo, hi;
+                if (visible_keys(p, i, &sv, &lo, &hi))
+                    row_f32(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv,
+                            hi - lo + 1, s, o + row * dv, &row_lse);
+                else
+                    memset(o + row * dv, 0, dv * sizeof *o);
+                if (lse)
+                    lse[row] = row_lse;
+            }
+        }
+    }
+    free(s);
+    return 0;
+}
+
+/* --- storage dtypes ----------------------------------------------------------------- */
+
+static uint32_t float_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static float bits_float(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* keep >> shift, rounded to nearest even on the bits shifted out (1 <= shift <= 31). */
+static uint32_t shift_round_even(uint32_t keep, unsigned shift)
+{
+    uint32_t out = keep >> shift, rest = keep & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (out & 1)))
+        out++;
+    return out;
+}
+
+uint16_t aule_f32_to_f16(float x)
+{
+    uint32_t u = float_bits(x);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t exp = (u >> 23) & 0xff, mant = u & 0x7fffff;
+    if (exp == 0xff)   /* inf, or NaN kept NaN with the quiet bit set */
+        return (uint16_t)(sign | 0x7c00 | (mant ? 0x0200 | (mant >> 13) : 0));
+    int e = (int)exp - 127 + 15;   /* the f16 biased exponent */
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {   /* subnormal in f16: units of 2^-24 */
+        if (e < -10)   /* below half the smallest subnormal */
+            return sign;
+        return (uint16_t)(sign | shift_round_even(mant | 0x800000, (unsigned)(14 - e)));
+    }
+    /* A carry out of the mantissa moves into the exponent, up to inf: both correct. */
+    return (uint16_t)(sign | shift_round_even(((uint32_t)e << 23) | mant, 13));
+}
+
+float aule_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp == 0) {
+        float x = ldexpf((float)mant, -24);   /* exact */
+        return sign ? -x : x;
+    }
+    if (exp == 31)
+        return bits_float(sign | 0x7f800000 | (mant << 13));
+    return bits_float(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+}
+
+uint16_t aule_f32_to_bf16(float x)
+{
+    uint32_t u = float_bits(x);
+    if ((u & 0x7fffffff) > 0x7f800000)   /* NaN: truncating could make it inf */
+        return (uint16_t)((u >> 16) | 0x0040);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+float aule_bf16_to_f32(uint16_t h) { return bits_float((uint32_t)h << 16); }
+
+float aule_round_to_dtype(float x, int dtype)
+{
+    switch (dtype) {
+    case AUEGEN_DTYPE_DEFAULT:
+    case AUEGEN_DTYPE_F16:
+        return aule_f16_to_f32(aule_f32_to_f16(x));
+    case AUEGEN_DTYPE_BF16:
+        return aule_bf16_to_f32(aule_f32_to_bf16(x));
+    default:
+        return x;
+    }
+}
+
+void aule_round_array_to_dtype(float *x, size_t n, int dtype)
+{
+    if (!x || dtype == AUEGEN_DTYPE_F32)
+        return;
+    for (size_t i = 0; i < n; i++)
+        x[i] = aule_round_to_dtype(x[i], dtype);
+}
+
+size_t aule_storage_size(int dtype)
+{
+    switch (dtype) {
+    case AUEGEN_DTYPE_F32:
+        return 4;
+    case AUEGEN_DTYPE_DEFAULT:
+    case AUEGEN_DTYPE_F16:
+    case AUEGEN_DTYPE_BF16:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+void aule_pack_dtype(const float *src, void *dst, size_t n, int dtype)
+{
+    if (!src || !dst || aule_storage_size(dtype) == 0)
+        return;
+    if (dtype == AUEGEN_DTYPE_F32) {
+        memmove(dst, src, n * sizeof *src);
+        return;
+    }
+    uint16_t *out = dst;
+    for (size_t i = 0; i < n; i++)
+        out[i] = dtype == AUEGEN_DTYPE_BF16 ? aule_f32_to_bf16(src[i]) : aule_f32_to_f16(src[i]);
+}
+
+void aule_unpack_dtype(const void *src, float *dst, size_t n, int dtype)
+{
+    if (!src || !dst || aule_storage_size(dtype) == 0)
+        return;
+    if (dtype == AUEGEN_DTYPE_F32) {
+        memmove(dst, src, n * sizeof *dst);
+        return;
+    }
+    const uint16_t *in = src;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = dtype == AUEGEN_DTYPE_BF16 ? aule_bf16_to_f32(in[i]) : aule_f16_to_f32(in[i]);
+}
+
+/* --- the correctness rule ----------------------------------------------------------- */
+
+static double diff(double ref, double got)
+{
+    if (ref == got)   /* also equal infinities */
+        return 0;
+    if (!isfinite(ref) || !isfinite(got))
+        return INFINITY;
+    return fabs(ref - got);
+}
+
+double aule_max_abs_diff(const double *ref, const float *got, size_t n)
+{
+    double most = 0;
+    for (size_t i = 0; ref && got && i < n; i++) {
+        double e = diff(ref[i], got[i]);
+        most = e > most ? e : most;
+    }
+    return most;
+}
+
+double aule_max_abs_diff_f64(const double *ref, const double *got, size_t n)
+{
+    double most = 0;
+    for (size_t i = 0; ref && got && i < n; i++) {
+        double e = diff(ref[i], got[i]);
+        most = e > most ? e : most;
+    }
+    return most;
+}
+
+double aule_max_abs_diff_dtype(const double *ref, const void *got, size_t n, int dtype)
+{
+    if (dtype == AUEGEN_DTYPE_F32)
+        return aule_max_abs_diff(ref, got, n);
+    if (aule_storage_size(dtype) != 2)
+        return INFINITY;
+    const uint16_t *g = got;
+    double most = 0;
+    for (size_t i = 0; ref && g && i < n; i++) {
+        float x = dtype == AUEGEN_DTYPE_BF16 ? aule_bf16_to_f32(g[i]) : aule_f16_to_f32(g[i]);
+        double e = diff(ref[i], x);
+        most = e > most ? e : most;
+    }
+    return most;
+}
+
+bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
+{
+    double b = 2 * err_naive + AULE_ERROR_ATOL;
+    if (bound)
+        *bound = b;
+    return err_kernel <= b;   /* false for NaN */
+}

@@ -1,0 +1,156 @@
+/*
+ * runtime_internal.h - what libaule's files share: the context, tensors,
+ * kernel entries and the Vulkan helpers.
+ */
+#ifndef AULE_RUNTIME_INTERNAL_H
+#define AULE_RUNTIME_INTERNAL_H
+
+#include "aule.h"
+
+#ifndef VK_NO_PROTOTYPES
+#define VK_NO_PROTOTYPES
+#endif
+#include <volk.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "disk_cache.h"
+
+#if defined(__GNUC__)
+#define AULE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define AULE_PRINTF(a, b)
+#endif
+
+/* VK_KHR_cooperative_matrix, declared here because older Vulkan headers lack it. */
+#define AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR ((VkStructureType)1000506000)
+#define AULE_VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506001)
+#define AULE_VK_COOPERATIVE_MATRIX_EXTENSION "VK_KHR_cooperative_matrix"
+typedef struct aule_vk_coopmat_properties {
+    VkStructureType sType;
+    void *pNext;
+    uint32_t MSize, NSize, KSize;
+    uint32_t AType, BType, CType, ResultType;   /* VkComponentTypeKHR */
+    VkBool32 saturatingAccumulation;
+    uint32_t scope;                              /* VkScopeKHR */
+} aule_vk_coopmat_properties;
+typedef struct aule_vk_coopmat_features {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 cooperativeMatrix;
+    VkBool32 cooperativeMatrixRobustBufferAccess;
+} aule_vk_coopmat_features;
+typedef VkResult(VKAPI_PTR *aule_PFN_coopmat_properties)(VkPhysicalDevice, uint32_t *, aule_vk_coopmat_properties *);
+
+/* A kernel ready to dispatch. */
+typedef struct kernel_entry {
+    auegen_spec spec;              /* normalized, name cleared: the memo key */
+    auegen_plan plan;
+    char key[33];
+    aule_kernel_source source;
+    VkShaderModule module;
+    VkPipeline pipeline;
+} kernel_entry;
+
+/* One command buffer with its fence and descriptor sets, for one submission. */
+typedef struct dispatch_slot {
+    VkCommandBuffer cb;
+    VkFence fence;
+    VkDescriptorPool pool;
+    VkDescriptorSet *sets;
+    int set_count;
+    bool busy;
+} dispatch_slot;
+
+enum { AULE_MAX_SLOTS = 32 };
+
+struct aule_context {
+    aule_device_info info;
+    aule_log_fn log;
+    void *log_user;
+    bool disable_jit, disable_builtin;
+
+    VkInstance instance;
+    VkPhysicalDevice physical;
+    VkDevice device;
+    struct VolkDeviceTable vk;     /* this device's entry points (contexts may differ) */
+    VkQueue queue;
+    uint32_t queue_family;
+    VkPhysicalDeviceMemoryProperties memory;
+    VkDescriptorSetLayout set_layout;
+    VkPipelineLayout pipeline_layout;
+    VkPipelineCache pipeline_cache;
+    VkCommandPool command_pool;    /* guarded by slot_lock */
+    VkBuffer dummy;                /* bound where an optional buffer is absent */
+    VkDeviceMemory dummy_memory;
+
+    pthread_mutex_t lock;          /* kernels, stats */
+    pthread_mutex_t error_lock;    /* last_error */
+    pthread_mutex_t queue_lock;
+    pthread_mutex_t slot_lock;
+    pthread_cond_t slot_free;
+    dispatch_slot slots[AULE_MAX_SLOTS];
+    int slot_count;
+
+    pthread_mutex_t transfer_lock; /* staging buffer and its command buffer */
+    VkBuffer staging;
+    VkDeviceMemory staging_memory;
+    void *staging_map;
+    VkDeviceSize staging_size;
+    VkCommandBuffer transfer_cb;
+    VkFence transfer_fence;
+
+    kernel_entry **kernels;
+    int kernel_count, kernel_cap;
+    kernel_entry *empty_kernel;
+
+    disk_cache *disk;
+    char pipeline_cache_name[160];
+    aule_context_stats stats;
+    char last_error[1024];
+};
+
+struct aule_tensor {
+    aule_context *ctx;
+    aule_tensor_desc desc;
+    size_t bytes;
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    void *map;                     /* host-visible memory: written directly */
+};
+
+/* Records an error in ctx (NULL: the thread's creation error), logs it, returns st. */
+aule_status aule_fail(aule_context *ctx, aule_status st, const char *fmt, ...) AULE_PRINTF(3, 4);
+void aule_log(aule_context *ctx, aule_log_level level, const char *fmt, ...) AULE_PRINTF(3, 4);
+aule_status aule_vk_status(VkResult r);
+const char *aule_vk_result_string(VkResult r);
+
+/* device.c */
+aule_status device_open(aule_context *ctx, const char *selector);
+void device_close(aule_context *ctx);
+int device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want);
+
+/* memory.c */
+aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFlags usage,
+                          VkMemoryPropertyFlags want, VkMemoryPropertyFlags fallback, VkBuffer *buffer,
+                          VkDeviceMemory *memory, void **map);
+void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory);
+
+/* kernels.c */
+aule_status kernels_init(aule_context *ctx);
+void kernels_release(aule_context *ctx);
+aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report);
+aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
+aule_status kernel_empty(aule_context *ctx, kernel_entry **out);
+
+/* dispatch.c */
+aule_status dispatch_init(aule_context *ctx);
+void dispatch_release(aule_context *ctx);
+
+/* The kernels linked in from generated/ (index.c). */
+extern const auegen_kernel_info *const aule_generated_kernels[];
+
+double aule_now_ms(void);
+
+#endif
