@@ -52,6 +52,7 @@ typedef struct aule_ref_problem {
     int window_left, window_right;  /* < 0 = unbounded on that side */
     double softcap;                 /* <= 0: off */
     double scale;                   /* used as given (usually 1/sqrt(D)) */
+    int threads;                    /* 0: one per online CPU for large problems; 1: the calling thread only */
 } aule_ref_problem;
 
 /* Element counts of each tensor of a problem. */
@@ -66,7 +67,8 @@ int aule_ref_problem_counts(const aule_ref_problem *p, aule_ref_counts *out);
 
 /* Attention in float64 throughout (dot products, softmax, P.V). lse may be NULL.
  * Returns 0, or -1 (writing nothing) when an argument is NULL, p is malformed or
- * the scratch row cannot be allocated. Scratch is O(Sk + Dv), never O(Sq*Sk). */
+ * the scratch rows cannot be allocated. Scratch is one row of Sk scores per
+ * thread, never O(Sq*Sk). Results are bit-identical for any p->threads. */
 int aule_reference_forward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
                                double *o, double *lse);
 

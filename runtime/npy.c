@@ -26,6 +26,9 @@ static const char magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
 enum { MAX_HEADER = 1 << 20 };   /* no real header comes near; keeps a bad length from allocating GBs */
 
+#ifdef __GNUC__
+__attribute__((format(printf, 4, 5)))
+#endif
 static int fail(char *err, size_t err_size, const char *path, const char *fmt, ...)
 {
     if (err && err_size) {

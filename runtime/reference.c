@@ -7,13 +7,22 @@
  * Both forwards go row by row: for query row i only the contiguous run of
  * visible keys [lo, hi] is scored, into one scratch row of Sk scores, so memory
  * is O(Sk + Dv) whatever Sq is. Scores are summed in head-dim order, four keys
- * at a time for speed; each key's sum is the plain sequential one.
+ * at a time for speed; each key's sum is the plain sequential one. The
+ * (sequence, head) pairs are shared out to threads; every row is computed the
+ * same way whichever thread runs it, so results do not depend on the count.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L   /* sysconf */
+#endif
+
 #include "aule_reference.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* --- problem geometry ----------------------------------------------------------- */
 
@@ -183,36 +192,25 @@ static void row_f64(const aule_ref_problem *p, const double *q, const double *k,
     *lse = m + log(sum);
 }
 
-int aule_reference_forward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
-                               double *o, double *lse)
+/* Every query row of head h of sequence b; s is this worker's scratch row. */
+static void unit_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v, double *o,
+                     double *lse, int b, int h, double *s)
 {
-    if (!q || !k || !v || !o || aule_ref_problem_counts(p, NULL) != 0)
-        return -1;
     size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
-    int group = p->heads / p->kv_heads;
-    double *s = malloc(((size_t)longest_key_run(p) + 1) * sizeof *s);
-    if (!s)
-        return -1;
-    for (int b = 0; b < p->batch; b++) {
-        seq_view sv = sequence(p, b);
-        for (int h = 0; h < p->heads; h++) {
-            size_t kv_row = sv.k_row0 + (size_t)(h / group) * sv.k_head_rows;
-            for (int64_t i = 0; i < sv.sq; i++) {
-                size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
-                double row_lse = -INFINITY;
-                int64_t lo, hi;
-                if (visible_keys(p, i, &sv, &lo, &hi))
-                    row_f64(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv,
-                            hi - lo + 1, s, o + row * dv, &row_lse);
-                else
-                    memset(o + row * dv, 0, dv * sizeof *o);
-                if (lse)
-                    lse[row] = row_lse;
-            }
-        }
+    seq_view sv = sequence(p, b);
+    size_t kv_row = sv.k_row0 + (size_t)(h / (p->heads / p->kv_heads)) * sv.k_head_rows;
+    for (int64_t i = 0; i < sv.sq; i++) {
+        size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
+        double row_lse = -INFINITY;
+        int64_t lo, hi;
+        if (visible_keys(p, i, &sv, &lo, &hi))
+            row_f64(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv, hi - lo + 1, s,
+                    o + row * dv, &row_lse);
+        else
+            memset(o + row * dv, 0, dv * sizeof *o);
+        if (lse)
+            lse[row] = row_lse;
     }
-    free(s);
-    return 0;
 }
 
 /* --- float32: the naive baseline ------------------------------------------------------ */
@@ -275,36 +273,126 @@ static void row_f32(const aule_ref_problem *p, const float *q, const float *k, c
     *lse = m + logf(sum);
 }
 
+static void unit_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v, float *o,
+                     float *lse, int b, int h, float *s)
+{
+    size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
+    seq_view sv = sequence(p, b);
+    size_t kv_row = sv.k_row0 + (size_t)(h / (p->heads / p->kv_heads)) * sv.k_head_rows;
+    for (int64_t i = 0; i < sv.sq; i++) {
+        size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
+        float row_lse = -INFINITY;
+        int64_t lo, hi;
+        if (visible_keys(p, i, &sv, &lo, &hi))
+            row_f32(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv, hi - lo + 1, s,
+                    o + row * dv, &row_lse);
+        else
+            memset(o + row * dv, 0, dv * sizeof *o);
+        if (lse)
+            lse[row] = row_lse;
+    }
+}
+
+/* --- the driver: (sequence, head) units spread over threads ------------------------------ */
+
+enum { MAX_THREADS = 64 };
+#define SERIAL_WORK 4e6   /* multiply-adds below which threads cost more than they save */
+
+typedef struct forward_job {
+    const aule_ref_problem *p;
+    bool f32;
+    const void *q, *k, *v;
+    void *o, *lse;
+    char *scratch;            /* one row of scores per worker */
+    size_t scratch_bytes;
+    int units;                /* B * H */
+    atomic_int next;
+} forward_job;
+
+typedef struct worker {
+    forward_job *job;
+    int index;
+} worker;
+
+static void *work(void *arg)
+{
+    const worker *w = arg;
+    forward_job *j = w->job;
+    void *s = j->scratch + (size_t)w->index * j->scratch_bytes;
+    for (int u; (u = atomic_fetch_add(&j->next, 1)) < j->units;) {
+        int b = u / j->p->heads, h = u % j->p->heads;
+        if (j->f32)
+            unit_f32(j->p, j->q, j->k, j->v, j->o, j->lse, b, h, s);
+        else
+            unit_f64(j->p, j->q, j->k, j->v, j->o, j->lse, b, h, s);
+    }
+    return NULL;
+}
+
+static int thread_count(const aule_ref_problem *p, int units)
+{
+    int n = p->threads;
+    if (n <= 0) {
+        long cpus = 1;
+#ifdef _SC_NPROCESSORS_ONLN
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+        n = cpus > MAX_THREADS ? MAX_THREADS : cpus > 0 ? (int)cpus : 1;
+        double madds = 0;
+        for (int b = 0; b < p->batch; b++) {
+            seq_view sv = sequence(p, b);
+            madds += (double)p->heads * (double)sv.sq * (double)sv.sk * (p->head_dim + head_dim_v(p));
+        }
+        if (madds < SERIAL_WORK)
+            n = 1;
+    }
+    n = n > MAX_THREADS ? MAX_THREADS : n;
+    n = n > units ? units : n;
+    return n < 1 ? 1 : n;
+}
+
+static int forward(forward_job *j)
+{
+    const aule_ref_problem *p = j->p;
+    if (!j->q || !j->k || !j->v || !j->o || aule_ref_problem_counts(p, NULL) != 0)
+        return -1;
+    if ((int64_t)p->batch * p->heads > INT32_MAX)
+        return -1;
+    j->units = p->batch * p->heads;
+    int n = thread_count(p, j->units);
+    j->scratch_bytes = ((size_t)longest_key_run(p) + 1) * (j->f32 ? sizeof(float) : sizeof(double));
+    j->scratch = malloc((size_t)n * j->scratch_bytes);
+    if (!j->scratch)
+        return -1;
+    atomic_init(&j->next, 0);
+    worker workers[MAX_THREADS];
+    pthread_t threads[MAX_THREADS];
+    int started = 1;   /* worker 0 is this thread; a thread that fails to start leaves its share to the rest */
+    for (; started < n; started++) {
+        workers[started] = (worker){j, started};
+        if (pthread_create(&threads[started], NULL, work, &workers[started]) != 0)
+            break;
+    }
+    workers[0] = (worker){j, 0};
+    work(&workers[0]);
+    for (int t = 1; t < started; t++)
+        pthread_join(threads[t], NULL);
+    free(j->scratch);
+    return 0;
+}
+
+int aule_reference_forward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
+                               double *o, double *lse)
+{
+    forward_job j = {.p = p, .f32 = false, .q = q, .k = k, .v = v, .o = o, .lse = lse};
+    return forward(&j);
+}
+
 int aule_reference_forward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
                                float *o, float *lse)
 {
-    if (!q || !k || !v || !o || aule_ref_problem_counts(p, NULL) != 0)
-        return -1;
-    size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
-    int group = p->heads / p->kv_heads;
-    float *s = malloc(((size_t)longest_key_run(p) + 1) * sizeof *s);
-    if (!s)
-        return -1;
-    for (int b = 0; b < p->batch; b++) {
-        seq_view sv = sequence(p, b);
-        for (int h = 0; h < p->heads; h++) {
-            size_t kv_row = sv.k_row0 + (size_t)(h / group) * sv.k_head_rows;
-            for (int64_t i = 0; i < sv.sq; i++) {
-                size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
-                float row_lse = -INFINITY;
-                int64_t lo, hi;
-                if (visible_keys(p, i, &sv, &lo, &hi))
-                    row_f32(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv,
-                            hi - lo + 1, s, o + row * dv, &row_lse);
-                else
-                    memset(o + row * dv, 0, dv * sizeof *o);
-                if (lse)
-                    lse[row] = row_lse;
-            }
-        }
-    }
-    free(s);
-    return 0;
+    forward_job j = {.p = p, .f32 = true, .q = q, .k = k, .v = v, .o = o, .lse = lse};
+    return forward(&j);
 }
 
 /* --- storage dtypes ----------------------------------------------------------------- */

@@ -60,7 +60,6 @@ const uint KV_ROWS = {{2 * BC > BR and 2 * BC or BR}};
 const int WIN_LEFT = {{WIN_LEFT}};
 const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
-const float LN2 = 0.6931471805599453;
 #define NEG_INF uintBitsToFloat(0xff800000u)
 const uint WRITE_LSE = 1u;
 const uint VARLEN = 2u;
@@ -78,6 +77,22 @@ shared float s_x[NSG * MM * XS];
 #define MAT_B coopmat<float16_t, gl_ScopeSubgroup, MK, MN, gl_MatrixUseB>
 #define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
 #define COL_MAJOR gl_CooperativeMatrixLayoutColumnMajor
+
+{% if HAS_SOFTCAP then %}
+// tanh with a small relative error near 0: the softcap multiplies any absolute
+// error of tanh by the cap, and GPU tanh is only absolutely accurate.
+float accurate_tanh(float x)
+{
+    float a = abs(x);
+    if (a < 0.3) {
+        float x2 = x * x;
+        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
+                    + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155925.0))))));
+    }
+    float e = exp(-2.0 * a);
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+{% end %}
 
 void main()
 {
@@ -139,11 +154,7 @@ void main()
         kv_lo = max(kv_lo, first_q - WIN_LEFT);
     if (WIN_RIGHT >= 0)
         kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
-{% if HAS_SOFTCAP then %}
-    const float s_scale = p.scale;
-{% else %}
-    const float s_scale = p.scale * LOG2E;
-{% end %}
+    const float s_scale = p.scale;     // scores and their max in natural units
     const uint xb = sg * MM * XS;
 
     for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
@@ -184,7 +195,7 @@ void main()
             for (uint c = 0u; c < BC; c++) {
                 float x = s_s[tid * SS + c] * s_scale;
 {% if HAS_SOFTCAP then %}
-                x = {{SOFTCAP}} * tanh(x / {{SOFTCAP}}) * LOG2E;
+                x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
 {% end %}
                 int j = j0 + int(c);
                 bool ok = row < rows && j < kv_hi;
@@ -199,12 +210,12 @@ void main()
             float sum = 0.0;
             for (uint c = 0u; c < BC; c++) {
                 float x = s_s[tid * SS + c];
-                float pr = x == NEG_INF ? 0.0 : exp2(x - m_new);
+                float pr = x == NEG_INF ? 0.0 : exp2((x - m_new) * LOG2E);
                 float16_t ph = float16_t(pr);
                 s_p[tid * PS + c] = ph;
                 sum += float(ph);          // the sum of what P V actually adds
             }
-            float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2(m_old - m_new);
+            float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2((m_old - m_new) * LOG2E);
             s_a[tid] = alpha;
             s_m[tid] = m_new;
             s_l[tid] = s_l[tid] * alpha + sum;
@@ -257,6 +268,6 @@ void main()
         uint row = row0 + tid;
         float l = s_l[tid];
         uint h = hkv * GQA + row % GQA;
-        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? (s_m[tid] + log2(l)) * LN2 : NEG_INF;
+        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[tid] + log(l) : NEG_INF;
     }
 }

@@ -8,8 +8,8 @@
 //   of a packed tensor and the batch stride is unused.
 // One workgroup computes BR packed rows of one KV head: row r is query
 // position r / GQA of query head hkv * GQA + r % GQA, so the GQA heads that
-// share K and V read each K/V tile once. FlashAttention-2 online softmax in
-// base 2 over tiles of BC keys; tiles wholly outside the mask are never read.
+// share K and V read each K/V tile once. FlashAttention-2 online softmax over
+// tiles of BC keys; tiles wholly outside the mask are never read.
 {% if STORAGE16 then %}
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
@@ -73,7 +73,6 @@ const uint VS = {{VS}};
 const int WIN_LEFT = {{WIN_LEFT}};
 const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
-const float LN2 = 0.6931471805599453;
 #define NEG_INF uintBitsToFloat(0xff800000u)
 const uint WRITE_LSE = 1u;
 const uint VARLEN = 2u;
@@ -82,9 +81,25 @@ shared float s_q[BR * QS];
 shared float s_k[BC * KS];
 shared float s_v[BC * VS];
 shared float s_s[BR * BC];
-shared float s_m[BR];      // running max (base 2)
+shared float s_m[BR];      // running max of the scaled scores
 shared float s_l[BR];      // running sum
 shared float s_a[BR];      // this tile's rescale of O
+
+{% if HAS_SOFTCAP then %}
+// tanh with a small relative error near 0: the softcap multiplies any absolute
+// error of tanh by the cap, and GPU tanh is only absolutely accurate.
+float accurate_tanh(float x)
+{
+    float a = abs(x);
+    if (a < 0.3) {
+        float x2 = x * x;
+        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
+                    + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155925.0))))));
+    }
+    float e = exp(-2.0 * a);
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+{% end %}
 
 void main()
 {
@@ -112,18 +127,15 @@ void main()
     k_base += hkv * p.k_sh;
     v_base += hkv * p.v_sh;
 
-    // Q tile, scaled so that scores come out in base 2 (softcap: scaled later).
-{% if HAS_SOFTCAP then %}
-    const float q_scale = p.scale;
-{% else %}
-    const float q_scale = p.scale * LOG2E;
-{% end %}
+    // Q tile, unscaled: scores are scaled once, after the dot product, as the
+    // reference does; the running max stays in natural units so that
+    // LSE = m + log(l) needs no conversion back from base 2.
     for (uint e = tid; e < BR * D; e += WG) {
         uint r = e / D, d = e % D, row = row0 + r;
         float x = 0.0;
         if (row < rows) {
             uint h = hkv * GQA + row % GQA;
-            x = LOAD(q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d]) * q_scale;
+            x = LOAD(q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d]);
         }
         s_q[r * QS + d] = x;
     }
@@ -168,8 +180,9 @@ void main()
                 float x = 0.0;
                 for (uint d = 0u; d < D; d++)
                     x += s_q[r * QS + d] * s_k[c * KS + d];
+                x *= p.scale;
 {% if HAS_SOFTCAP then %}
-                x = {{SOFTCAP}} * tanh(x / {{SOFTCAP}}) * LOG2E;
+                x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
 {% end %}
                 uint row = row0 + r;
                 int j = j0 + int(c);
@@ -193,11 +206,11 @@ void main()
             float sum = 0.0;
             for (uint c = 0u; c < BC; c++) {
                 float x = s_s[tid * BC + c];
-                float pr = x == NEG_INF ? 0.0 : exp2(x - m_new);
+                float pr = x == NEG_INF ? 0.0 : exp2((x - m_new) * LOG2E);
                 s_s[tid * BC + c] = pr;
                 sum += pr;
             }
-            float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2(m_old - m_new);
+            float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2((m_old - m_new) * LOG2E);
             s_a[tid] = alpha;
             s_m[tid] = m_new;
             s_l[tid] = s_l[tid] * alpha + sum;
@@ -231,6 +244,6 @@ void main()
         uint row = row0 + tid;
         float l = s_l[tid];
         uint h = hkv * GQA + row % GQA;
-        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? (s_m[tid] + log2(l)) * LN2 : NEG_INF;
+        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[tid] + log(l) : NEG_INF;
     }
 }

@@ -429,6 +429,36 @@ static void test_rule_in_f16(void **state)
     free(q), free(k), free(v), free(qf), free(kf), free(vf), free(ref), free(naive), free(kernel), free(stored);
 }
 
+static void test_threads_do_not_change_results(void **state)
+{
+    (void)state;
+    aule_ref_problem p = problem(6, 2, 200, 230, 64, 48);   /* large enough to use threads */
+    p.window_right = 0, p.softcap = 20, p.scale = 0.125;
+    aule_ref_counts c;
+    assert_int_equal(aule_ref_problem_counts(&p, &c), 0);
+    double *q = random_array(c.q), *k = random_array(c.k), *v = random_array(c.v);
+    float *qf = to_float(q, c.q), *kf = to_float(k, c.k), *vf = to_float(v, c.v);
+    double *o[3], *lse[3];
+    float *of[3], *lsef[3];
+    int threads[3] = {1, 0, 1000};
+    for (int t = 0; t < 3; t++) {
+        p.threads = threads[t];
+        o[t] = malloc(c.o * sizeof *o[t]), lse[t] = malloc(c.lse * sizeof *lse[t]);
+        of[t] = malloc(c.o * sizeof *of[t]), lsef[t] = malloc(c.lse * sizeof *lsef[t]);
+        assert_int_equal(aule_reference_forward_f64(&p, q, k, v, o[t], lse[t]), 0);
+        assert_int_equal(aule_reference_forward_f32(&p, qf, kf, vf, of[t], lsef[t]), 0);
+    }
+    for (int t = 1; t < 3; t++) {
+        assert_memory_equal(o[0], o[t], c.o * sizeof *o[0]);
+        assert_memory_equal(lse[0], lse[t], c.lse * sizeof *lse[0]);
+        assert_memory_equal(of[0], of[t], c.o * sizeof *of[0]);
+        assert_memory_equal(lsef[0], lsef[t], c.lse * sizeof *lsef[0]);
+    }
+    for (int t = 0; t < 3; t++)
+        free(o[t]), free(lse[t]), free(of[t]), free(lsef[t]);
+    free(q), free(k), free(v), free(qf), free(kf), free(vf);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -638,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_varlen_equals_separate_runs),
         cmocka_unit_test(test_f32_baseline_close_to_f64),
         cmocka_unit_test(test_rule_in_f16),
+        cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_f16_known_bits),
         cmocka_unit_test(test_f16_every_pattern_round_trips),

@@ -1,0 +1,542 @@
+/*
+ * cli.c - the aule command: info, run (NumPy .npy in and out), check (the
+ * correctness rule on random inputs) and bench (time and TFLOP/s).
+ */
+#include "aule.h"
+#include "aule_check.h"
+#include "aule_reference.h"
+#include "npy.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: aule info\n"
+        "       aule check --spec FILE [--kernel NAME] [--quick] [--seed N]\n"
+        "       aule bench --spec FILE [--kernel NAME] [--batch B] [--heads H] [--seq S[,S...]]\n"
+        "                  [--iters N] [--csv]\n"
+        "       aule run --spec FILE [--kernel NAME] --q Q.npy --k K.npy --v V.npy --out O.npy\n"
+        "                [--lse LSE.npy] [--scale X] [--bshd] [--causal] [--window L,R] [--softcap X]\n"
+        "\n"
+        "info   the Vulkan devices and what the planner sees of the chosen one\n"
+        "check  runs every kernel of the spec on random inputs and compares with a float64\n"
+        "       reference by FlashAttention's rule: max|out-ref| <= 2*max|naive_fp32-ref| + 1e-6;\n"
+        "       exits 1 on any miss\n"
+        "bench  times the kernels (median of --iters calls, each submitted and waited) and\n"
+        "       reports TFLOP/s with FlashAttention's count (4*B*H*Sq*Sk*D, halved when causal)\n"
+        "run    attention on .npy arrays [B][H][S][D] (--bshd: [B][S][H][D]) in the spec's dtype\n"
+        "       (f32 <f4, f16 <f2, bf16 stored as <u2); O in the same layout, LSE fp32 [B][H][Sq]\n"
+        "\n"
+        "AULE_DEVICE picks the device (index or part of its name); AULE_CACHE_DIR the cache.\n");
+}
+
+static void log_stderr(void *user, aule_log_level level, const char *msg)
+{
+    int min = *(int *)user;
+    if ((int)level >= min)
+        fprintf(stderr, "aule: %s\n", msg);
+}
+
+static int verbosity = AULE_LOG_WARN;
+
+static aule_context *open_context(void)
+{
+    aule_context_desc d = {.log = log_stderr, .log_user = &verbosity};
+    aule_context *ctx = NULL;
+    aule_status st = aule_context_create(&d, &ctx);
+    if (st != AULE_OK) {
+        fprintf(stderr, "aule: %s: %s\n", aule_status_string(st), aule_context_last_error(NULL));
+        return NULL;
+    }
+    return ctx;
+}
+
+static const char *type_name(aule_device_type t)
+{
+    static const char *const names[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
+    return t >= 0 && t <= AULE_DEVICE_CPU ? names[t] : "?";
+}
+
+static const char *scalar_name(auegen_scalar_type t)
+{
+    static const char *const names[] = {"f16", "bf16", "f32", "s8", "s32"};
+    return t >= 0 && t <= AUEGEN_TYPE_S32 ? names[t] : "?";
+}
+
+static int cmd_info(void)
+{
+    aule_device_info all[16];
+    int n = 0;
+    aule_status st = aule_devices_list(all, 16, &n);
+    if (st != AULE_OK) {
+        fprintf(stderr, "aule: %s: %s\n", aule_status_string(st), aule_context_last_error(NULL));
+        return EXIT_FAIL;
+    }
+    printf("Vulkan devices: %d\n", n);
+    for (int i = 0; i < n && i < 16; i++)
+        printf("  %d: %s (%s, Vulkan %u.%u)\n", i, all[i].name, type_name(all[i].type),
+               all[i].api_version >> 22, (all[i].api_version >> 12) & 0x3ff);
+    aule_context *ctx = open_context();
+    if (!ctx)
+        return EXIT_FAIL;
+    aule_device_info in;
+    aule_context_device_info(ctx, &in);
+    const auegen_target *t = &in.caps;
+    printf("chosen: %d: %s\n", in.index, in.name);
+    printf("  driver             %s\n", in.driver);
+    printf("  type               %s\n", type_name(in.type));
+    printf("  subgroup           %d (min %d, max %d, size control %s)\n", t->subgroup_size, t->subgroup_min,
+           t->subgroup_max, in.subgroup_size_control ? "yes" : "no");
+    printf("  shared memory      %d bytes per workgroup\n", t->shared_memory_bytes);
+    printf("  workgroup          %d invocations\n", t->max_workgroup_invocations);
+    printf("  16-bit storage     %s, fp16 arithmetic %s\n", t->storage16 ? "yes" : "no", t->fp16_arith ? "yes" : "no");
+    printf("  device memory      %.1f GiB%s\n", (double)in.device_local_bytes / (1 << 30),
+           in.unified_memory ? " (unified with the host)" : "");
+    printf("  storage buffers    up to %llu bytes\n", (unsigned long long)in.max_storage_buffer_range);
+    printf("  coopmat (KHR)      %s", in.coopmat_khr ? "" : "none\n");
+    for (int i = 0; i < t->coopmat_count; i++)
+        printf("%s%dx%dx%d %s->%s", i ? ", " : "", t->coopmat[i].m, t->coopmat[i].n, t->coopmat[i].k,
+               scalar_name(t->coopmat[i].a_type), scalar_name(t->coopmat[i].c_type));
+    if (in.coopmat_khr)
+        printf("\n");
+    printf("generator: auegen %s (%s)\n", AUEGEN_VERSION_STRING, auegen_compiler_version());
+    aule_context_destroy(ctx);
+    return 0;
+}
+
+typedef struct common_opts {
+    const char *spec, *kernel;
+} common_opts;
+
+static auegen_spec_file *load_specs(const char *path)
+{
+    auegen_spec_file *f = NULL;
+    auegen_status st = auegen_spec_file_load(path, NULL, &f);
+    if (st != AUEGEN_OK) {
+        const auegen_diag *d = auegen_spec_file_diag(f);
+        for (int i = 0; d && i < d->count; i++) {
+            char line[512];
+            auegen_error_format(&d->errors[i], path, line, sizeof line);
+            fprintf(stderr, "%s\n", line);
+        }
+        auegen_spec_file_destroy(f);
+        return NULL;
+    }
+    return f;
+}
+
+static const char *flag_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "aule: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    common_opts o = {0};
+    bool quick = false;
+    uint64_t seed = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        if (strcmp(argv[i], "--spec") == 0 && (v = flag_value(argc, argv, &i)))
+            o.spec = v;
+        else if (strcmp(argv[i], "--kernel") == 0 && (v = flag_value(argc, argv, &i)))
+            o.kernel = v;
+        else if (strcmp(argv[i], "--seed") == 0 && (v = flag_value(argc, argv, &i)))
+            seed = strtoull(v, NULL, 10);
+        else if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else {
+            fprintf(stderr, "aule check: unexpected argument '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o.spec) {
+        fprintf(stderr, "aule check: --spec is required\n");
+        return EXIT_USAGE;
+    }
+    auegen_spec_file *f = load_specs(o.spec);
+    if (!f)
+        return EXIT_FAIL;
+    if (o.kernel && !auegen_spec_file_find(f, o.kernel)) {
+        fprintf(stderr, "aule check: %s has no kernel '%s'\n", o.spec, o.kernel);
+        auegen_spec_file_destroy(f);
+        return EXIT_FAIL;
+    }
+    aule_context *ctx = open_context();
+    if (!ctx) {
+        auegen_spec_file_destroy(f);
+        return EXIT_FAIL;
+    }
+    static const int seqs[][2] = {{1, 1}, {1, 239}, {3, 799}, {113, 203}, {128, 217}, {256, 512}, {108, 256}};
+    int nseq = quick ? 3 : (int)(sizeof seqs / sizeof seqs[0]);
+    aule_device_info info;
+    aule_context_device_info(ctx, &info);
+    printf("aule check %s on %s (seed %llu)\n", o.spec, info.name, (unsigned long long)seed);
+    printf("%-26s %-8s %-14s %-9s %-7s %11s %11s %11s  %s\n", "kernel", "variant", "B,H,Sq,Sk", "layout", "source",
+           "max err", "bound", "lse err", "result");
+    int fails = 0, runs = 0;
+    for (int k = 0; k < auegen_spec_file_count(f); k++) {
+        const auegen_spec *s = auegen_spec_file_get(f, k);
+        if (o.kernel && strcmp(o.kernel, s->name) != 0)
+            continue;
+        for (int i = 0; i < nseq; i++) {
+            aule_check_shape sh = {.batch = 2, .heads = 2 * s->gqa, .seq_q = seqs[i][0], .seq_k = seqs[i][1],
+                                   .lse = true, .bshd = i % 2 == 1, .varlen = i == nseq - 1 && !quick,
+                                   .seed = seed + (uint64_t)(k * 100 + i)};
+            aule_check_result r;
+            aule_status st = aule_check_run(ctx, s, &sh, &r);
+            char shape[40];
+            snprintf(shape, sizeof shape, "%d,%d,%d,%d", sh.batch, sh.heads, sh.seq_q, sh.seq_k);
+            runs++;
+            if (st != AULE_OK) {
+                printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "-", "-", aule_status_string(st),
+                       aule_context_last_error(ctx));
+                fails++;
+                continue;
+            }
+            fails += !r.pass;
+            printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11.3e  %s\n", s->name,
+                   auegen_variant_name(r.kernel.plan.variant), shape,
+                   sh.varlen ? "varlen" : (sh.bshd ? "BSHD" : "BHSD"), aule_kernel_source_name(r.kernel.source),
+                   r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
+        }
+    }
+    printf("%d of %d checks passed\n", runs - fails, runs);
+    aule_context_destroy(ctx);
+    auegen_spec_file_destroy(f);
+    return fails ? EXIT_FAIL : 0;
+}
+
+static int parse_list(const char *s, int *out, int max)
+{
+    int n = 0;
+    while (s && *s && n < max) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > (1 << 24))
+            return -1;
+        out[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return n;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    common_opts o = {0};
+    int batch = 1, heads = 0, iters = 10, seqs[16] = {512, 1024, 2048}, nseq = 3;
+    bool csv = false;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        if (strcmp(argv[i], "--spec") == 0 && (v = flag_value(argc, argv, &i)))
+            o.spec = v;
+        else if (strcmp(argv[i], "--kernel") == 0 && (v = flag_value(argc, argv, &i)))
+            o.kernel = v;
+        else if (strcmp(argv[i], "--batch") == 0 && (v = flag_value(argc, argv, &i)))
+            batch = atoi(v);
+        else if (strcmp(argv[i], "--heads") == 0 && (v = flag_value(argc, argv, &i)))
+            heads = atoi(v);
+        else if (strcmp(argv[i], "--iters") == 0 && (v = flag_value(argc, argv, &i)))
+            iters = atoi(v);
+        else if (strcmp(argv[i], "--seq") == 0 && (v = flag_value(argc, argv, &i)))
+            nseq = parse_list(v, seqs, 16);
+        else if (strcmp(argv[i], "--csv") == 0)
+            csv = true;
+        else {
+            fprintf(stderr, "aule bench: unexpected argument '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o.spec || batch < 1 || heads < 0 || iters < 1 || nseq < 1) {
+        fprintf(stderr, "aule bench: --spec is required; --batch, --heads, --iters, --seq must be positive\n");
+        return EXIT_USAGE;
+    }
+    auegen_spec_file *f = load_specs(o.spec);
+    if (!f)
+        return EXIT_FAIL;
+    aule_context *ctx = open_context();
+    if (!ctx) {
+        auegen_spec_file_destroy(f);
+        return EXIT_FAIL;
+    }
+    aule_device_info info;
+    aule_context_device_info(ctx, &info);
+    if (csv)
+        printf("device,kernel,variant,dtype,B,H,Hkv,Sq,Sk,D,causal,ms,tflops\n");
+    else
+        printf("aule bench %s on %s: median of %d calls, each submitted and waited\n%-26s %-8s %5s %5s %7s %7s %10s %9s\n",
+               o.spec, info.name, iters, "kernel", "variant", "B", "H", "Sq", "Sk", "ms", "TFLOP/s");
+    int rc = 0;
+    for (int k = 0; k < auegen_spec_file_count(f) && rc == 0; k++) {
+        const auegen_spec *s = auegen_spec_file_get(f, k);
+        if (o.kernel && strcmp(o.kernel, s->name) != 0)
+            continue;
+        int h = heads ? heads : 32;
+        if (h % s->gqa) {
+            fprintf(stderr, "aule bench: --heads %d is not a multiple of gqa %d\n", h, s->gqa);
+            rc = EXIT_USAGE;
+            break;
+        }
+        for (int i = 0; i < nseq && rc == 0; i++) {
+            int sq = seqs[i];
+            aule_tensor_desc qd = {.dtype = (aule_dtype)s->dtype, .ndim = 4, .shape = {batch, h, sq, s->head_dim}};
+            aule_tensor_desc kd = {.dtype = (aule_dtype)s->dtype, .ndim = 4,
+                                   .shape = {batch, h / s->gqa, sq, s->head_dim}};
+            aule_tensor_desc vd = kd, od = qd;
+            vd.shape[3] = od.shape[3] = s->head_dim_v;
+            aule_tensor *q = NULL, *kk = NULL, *v = NULL, *out = NULL;
+            aule_status st = aule_tensor_create(ctx, &qd, &q);
+            if (!st) st = aule_tensor_create(ctx, &kd, &kk);
+            if (!st) st = aule_tensor_create(ctx, &vd, &v);
+            if (!st) st = aule_tensor_create(ctx, &od, &out);
+            /* Inputs: small values in every dtype (zeros would flatter nothing, but keep it defined). */
+            if (!st) {
+                size_t n = aule_tensor_bytes(q) > aule_tensor_bytes(kk) ? aule_tensor_bytes(q) : aule_tensor_bytes(kk);
+                if (aule_tensor_bytes(v) > n) n = aule_tensor_bytes(v);
+                unsigned char *zero = calloc(1, n);
+                if (!zero) st = AULE_ERROR_OUT_OF_MEMORY;
+                if (!st) st = aule_tensor_write(q, zero, aule_tensor_bytes(q));
+                if (!st) st = aule_tensor_write(kk, zero, aule_tensor_bytes(kk));
+                if (!st) st = aule_tensor_write(v, zero, aule_tensor_bytes(v));
+                free(zero);
+            }
+            aule_forward_args a = {.q = q, .k = kk, .v = v, .o = out};
+            double *times = calloc((size_t)iters, sizeof *times);
+            if (!times && !st) st = AULE_ERROR_OUT_OF_MEMORY;
+            for (int w = 0; w < 2 && !st; w++)
+                st = aule_attention_forward(ctx, s, &a);
+            for (int it = 0; it < iters && !st; it++) {
+                double t0 = aule_now_ms_public();
+                st = aule_attention_forward(ctx, s, &a);
+                times[it] = aule_now_ms_public() - t0;
+            }
+            if (st) {
+                fprintf(stderr, "aule bench: %s: %s: %s\n", s->name, aule_status_string(st), aule_context_last_error(ctx));
+                rc = EXIT_FAIL;
+            } else {
+                for (int x = 1; x < iters; x++)   /* insertion sort: the median */
+                    for (int y = x; y > 0 && times[y] < times[y - 1]; y--) {
+                        double t = times[y]; times[y] = times[y - 1]; times[y - 1] = t;
+                    }
+                double ms = times[iters / 2];
+                double flops = 2.0 * batch * h * (double)sq * sq * (s->head_dim + s->head_dim_v);
+                if (auegen_spec_causal(s))
+                    flops /= 2;
+                double tf = flops / (ms * 1e-3) / 1e12;
+                aule_kernel_report rep;
+                aule_kernel_prepare(ctx, s, &rep);
+                static const char *const dt[] = {"f16", "f32", "f16", "bf16"};
+                if (csv)
+                    printf("\"%s\",%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f\n", info.name, s->name,
+                           auegen_variant_name(rep.plan.variant), dt[s->dtype], batch, h, h / s->gqa, sq, sq,
+                           s->head_dim, auegen_spec_causal(s), ms, tf);
+                else
+                    printf("%-26s %-8s %5d %5d %7d %7d %10.3f %9.3f\n", s->name, auegen_variant_name(rep.plan.variant),
+                           batch, h, sq, sq, ms, tf);
+            }
+            free(times);
+            aule_tensor_destroy(q);
+            aule_tensor_destroy(kk);
+            aule_tensor_destroy(v);
+            aule_tensor_destroy(out);
+        }
+    }
+    aule_context_destroy(ctx);
+    auegen_spec_file_destroy(f);
+    return rc;
+}
+
+static const char *npy_dtype_for(auegen_dtype d)
+{
+    return d == AUEGEN_DTYPE_F32 ? "<f4" : d == AUEGEN_DTYPE_BF16 ? "<u2" : "<f2";
+}
+
+/* Reads an .npy array of 4 dims in the spec's dtype into a new device tensor. */
+static aule_status load_tensor(aule_context *ctx, const char *path, auegen_dtype dt, bool bshd, aule_tensor **out,
+                               int64_t shape_out[4])
+{
+    aule_npy_array a;
+    char err[256];
+    if (aule_npy_read(path, &a, err, sizeof err) != 0) {
+        fprintf(stderr, "aule run: %s\n", err);
+        return AULE_ERROR_IO;
+    }
+    aule_status st = AULE_OK;
+    if (strcmp(a.dtype, npy_dtype_for(dt)) != 0 || a.ndim != 4) {
+        fprintf(stderr, "aule run: %s is %s with %d dims; this kernel takes %s with 4 dims\n", path, a.dtype, a.ndim,
+                npy_dtype_for(dt));
+        st = AULE_ERROR_INVALID_ARGUMENT;
+    }
+    if (st == AULE_OK) {
+        int64_t b = a.shape[0], h = bshd ? a.shape[2] : a.shape[1], s = bshd ? a.shape[1] : a.shape[2], d = a.shape[3];
+        aule_tensor_desc desc = {.dtype = (aule_dtype)dt, .ndim = 4, .shape = {b, h, s, d}};
+        if (bshd) {
+            desc.strides[0] = s * h * d;
+            desc.strides[1] = d;
+            desc.strides[2] = h * d;
+            desc.strides[3] = 1;
+        }
+        st = aule_tensor_create(ctx, &desc, out);
+        if (st == AULE_OK)
+            st = aule_tensor_write(*out, a.data, a.count * a.elem_size);
+        if (st != AULE_OK)
+            fprintf(stderr, "aule run: %s: %s\n", path, aule_context_last_error(ctx));
+        memcpy(shape_out, a.shape, 4 * sizeof *shape_out);
+    }
+    aule_npy_free(&a);
+    return st;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    common_opts o = {0};
+    const char *qp = NULL, *kp = NULL, *vp = NULL, *op = NULL, *lp = NULL;
+    bool bshd = false, causal = false;
+    const char *window = NULL;
+    double softcap = -1, scale = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        const char *a = argv[i];
+        if (strcmp(a, "--bshd") == 0) { bshd = true; continue; }
+        if (strcmp(a, "--causal") == 0) { causal = true; continue; }
+        if (!(v = flag_value(argc, argv, &i)))
+            return EXIT_USAGE;
+        if (strcmp(a, "--spec") == 0) o.spec = v;
+        else if (strcmp(a, "--kernel") == 0) o.kernel = v;
+        else if (strcmp(a, "--q") == 0) qp = v;
+        else if (strcmp(a, "--k") == 0) kp = v;
+        else if (strcmp(a, "--v") == 0) vp = v;
+        else if (strcmp(a, "--out") == 0) op = v;
+        else if (strcmp(a, "--lse") == 0) lp = v;
+        else if (strcmp(a, "--window") == 0) window = v;
+        else if (strcmp(a, "--softcap") == 0) softcap = atof(v);
+        else if (strcmp(a, "--scale") == 0) scale = atof(v);
+        else {
+            fprintf(stderr, "aule run: unexpected argument '%s'\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o.spec || !qp || !kp || !vp || !op) {
+        fprintf(stderr, "aule run: --spec, --q, --k, --v and --out are required\n");
+        return EXIT_USAGE;
+    }
+    auegen_spec_file *f = load_specs(o.spec);
+    if (!f)
+        return EXIT_FAIL;
+    const auegen_spec *found = o.kernel ? auegen_spec_file_find(f, o.kernel) : auegen_spec_file_get(f, 0);
+    if (!found || (!o.kernel && auegen_spec_file_count(f) > 1)) {
+        fprintf(stderr, "aule run: %s\n", found ? "the spec declares several kernels: name one with --kernel"
+                                                : "no such kernel in the spec");
+        auegen_spec_file_destroy(f);
+        return EXIT_USAGE;
+    }
+    auegen_spec spec = *found;
+    auegen_spec_file_destroy(f);
+    /* Mask overrides, validated like the spec itself. */
+    if (causal)
+        spec.window_right = 0;
+    if (window && sscanf(window, "%d,%d", &spec.window_left, &spec.window_right) != 2) {
+        fprintf(stderr, "aule run: --window takes LEFT,RIGHT (-1 for unbounded)\n");
+        return EXIT_USAGE;
+    }
+    if (softcap >= 0)
+        spec.softcap = softcap;
+    auegen_diag diag = {0};
+    if (auegen_spec_normalize(&spec, &spec, &diag) != AUEGEN_OK) {
+        fprintf(stderr, "aule run: %s\n", diag.errors[0].message);
+        return EXIT_USAGE;
+    }
+    aule_context *ctx = open_context();
+    if (!ctx)
+        return EXIT_FAIL;
+    aule_tensor *q = NULL, *k = NULL, *v = NULL, *out = NULL, *lse = NULL;
+    int64_t qs[4], ks[4], vs[4];
+    aule_status st = load_tensor(ctx, qp, spec.dtype, bshd, &q, qs);
+    if (!st) st = load_tensor(ctx, kp, spec.dtype, bshd, &k, ks);
+    if (!st) st = load_tensor(ctx, vp, spec.dtype, bshd, &v, vs);
+    int64_t b = qs[0], h = bshd ? qs[2] : qs[1], sq = bshd ? qs[1] : qs[2], dv = vs[3];
+    if (!st) {
+        aule_tensor_desc od = {.dtype = (aule_dtype)spec.dtype, .ndim = 4, .shape = {b, h, sq, dv}};
+        if (bshd) {
+            od.strides[0] = sq * h * dv;
+            od.strides[1] = dv;
+            od.strides[2] = h * dv;
+            od.strides[3] = 1;
+        }
+        st = aule_tensor_create(ctx, &od, &out);
+    }
+    if (!st && lp) {
+        aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {b, h, sq}};
+        st = aule_tensor_create(ctx, &ld, &lse);
+    }
+    if (!st) {
+        aule_forward_args a = {.q = q, .k = k, .v = v, .o = out, .lse = lse, .scale = (float)scale};
+        st = aule_attention_forward(ctx, &spec, &a);
+        if (st)
+            fprintf(stderr, "aule run: %s: %s\n", aule_status_string(st), aule_context_last_error(ctx));
+    }
+    int rc = st ? EXIT_FAIL : 0;
+    if (!st) {
+        size_t n = aule_tensor_bytes(out);
+        void *data = malloc(n);
+        char err[256];
+        int64_t shape[4] = {b, bshd ? sq : h, bshd ? h : sq, dv};
+        if (!data || aule_tensor_read(out, data, n) != AULE_OK
+            || aule_npy_write(op, npy_dtype_for(spec.dtype), 4, shape, data, err, sizeof err) != 0) {
+            fprintf(stderr, "aule run: writing %s: %s\n", op, data ? err : "out of memory");
+            rc = EXIT_FAIL;
+        }
+        free(data);
+        if (rc == 0 && lse) {
+            n = aule_tensor_bytes(lse);
+            data = malloc(n);
+            int64_t lshape[3] = {b, h, sq};
+            if (!data || aule_tensor_read(lse, data, n) != AULE_OK
+                || aule_npy_write(lp, "<f4", 3, lshape, data, err, sizeof err) != 0) {
+                fprintf(stderr, "aule run: writing %s: %s\n", lp, data ? err : "out of memory");
+                rc = EXIT_FAIL;
+            }
+            free(data);
+        }
+    }
+    aule_tensor_destroy(q);
+    aule_tensor_destroy(k);
+    aule_tensor_destroy(v);
+    aule_tensor_destroy(out);
+    aule_tensor_destroy(lse);
+    aule_context_destroy(ctx);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (getenv("AULE_VERBOSE"))
+        verbosity = AULE_LOG_DEBUG;
+    if (strcmp(argv[1], "info") == 0)
+        return cmd_info();
+    if (strcmp(argv[1], "check") == 0)
+        return cmd_check(argc, argv);
+    if (strcmp(argv[1], "bench") == 0)
+        return cmd_bench(argc, argv);
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc, argv);
+    fprintf(stderr, "aule: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
