@@ -18,9 +18,9 @@ static const char *template_for(const auegen_plan *plan)
 
 static void target_caps(const auegen_target *t, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d f16=%d i8dot=%d mma=",
+    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d f16=%d i8dot=%d cpu=%d mma=",
                      t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
-                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->fp16_arith, t->int8_dot);
+                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->fp16_arith, t->int8_dot, t->cpu);
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,

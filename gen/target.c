@@ -24,7 +24,7 @@ static const auegen_target profiles[] = {
     {   /* Mesa's lavapipe 25 (llvmpipe), the CPU device CI runs on. */
         .name = "lavapipe", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
-        .storage16 = true, .fp16_arith = true, .int8_dot = false, .coopmat_count = 0,
+        .storage16 = true, .fp16_arith = true, .int8_dot = false, .cpu = true, .coopmat_count = 0,
     },
     {   /* NVIDIA Hopper (H100/H200), driver 580: 48 KiB per workgroup through Vulkan. */
         .name = "nvidia-hopper", .subgroup_size = 32, .subgroup_min = 32, .subgroup_max = 32,

@@ -177,6 +177,7 @@ typedef struct auegen_target {
     bool storage16;                  /* 16-bit storage buffer access */
     bool fp16_arith;                 /* shaderFloat16 */
     bool int8_dot;                   /* integer dot product acceleration */
+    bool cpu;                        /* a CPU device: one subgroup per workgroup (barriers are costly) */
     int coopmat_count;
     auegen_coopmat_shape coopmat[AUEGEN_MAX_COOPMAT_SHAPES];
 } auegen_target;

@@ -73,7 +73,11 @@ static aule_status instance_create(aule_context *ctx, VkInstance *out)
     pthread_mutex_unlock(&volk_lock);
     if (r != VK_SUCCESS)
         return aule_fail(ctx, r == VK_ERROR_INCOMPATIBLE_DRIVER ? AULE_ERROR_NO_DEVICE : aule_vk_status(r),
-                         "vkCreateInstance failed: %s", aule_vk_result_string(r));
+                         r == VK_ERROR_INCOMPATIBLE_DRIVER
+                             ? "no Vulkan driver found (VK_ERROR_INCOMPATIBLE_DRIVER); install your GPU's Vulkan "
+                               "driver, or Mesa's lavapipe (mesa-vulkan-drivers) to run on the CPU"
+                             : "vkCreateInstance failed: %s",
+                         aule_vk_result_string(r));
     return AULE_OK;
 }
 
@@ -192,6 +196,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     t->storage16 = p->f16_storage;
     t->fp16_arith = p->f16_arith;
     t->int8_dot = false;
+    t->cpu = in->type == AULE_DEVICE_CPU;
     /* Cooperative-matrix kernels need every subgroup full and of the planned size. */
     if (p->coopmat && !(in->subgroup_size_control || t->subgroup_min == t->subgroup_max)) {
         t->coopmat_count = 0;

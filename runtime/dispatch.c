@@ -41,6 +41,7 @@ void dispatch_release(aule_context *ctx)
         if (s->pool)
             ctx->vk.vkDestroyDescriptorPool(ctx->device, s->pool, NULL);
         free(s->sets);
+        free(s->bound);
     }
     ctx->slot_count = 0;
     if (ctx->transfer_fence)
@@ -111,9 +112,14 @@ static aule_status slot_sets(aule_context *ctx, dispatch_slot *s, int n)
     s->pool = VK_NULL_HANDLE;
     s->set_count = 0;
     VkDescriptorSet *sets = realloc(s->sets, (size_t)cap * sizeof *sets);
-    if (!sets)
+    if (sets)
+        s->sets = sets;
+    VkBuffer(*bound)[AUEGEN_BINDING_COUNT] = realloc(s->bound, (size_t)cap * sizeof *bound);
+    if (bound)
+        s->bound = bound;
+    if (!sets || !bound)
         return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
-    s->sets = sets;
+    memset(s->bound, 0, (size_t)cap * sizeof *s->bound);
     VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                  .descriptorCount = (uint32_t)(cap * AUEGEN_BINDING_COUNT)};
     VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
@@ -332,16 +338,21 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
                 ctx->vk.vkCmdDispatch(s->cb, 1, 1, 1);
                 continue;
             }
-            VkDescriptorBufferInfo info[AUEGEN_BINDING_COUNT];
-            VkWriteDescriptorSet w[AUEGEN_BINDING_COUNT];
-            for (int b = 0; b < AUEGEN_BINDING_COUNT; b++) {
-                info[b] = (VkDescriptorBufferInfo){.buffer = c->buffers[b], .offset = 0, .range = VK_WHOLE_SIZE};
-                w[b] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->sets[i],
-                                              .dstBinding = (uint32_t)b, .descriptorCount = 1,
-                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                              .pBufferInfo = &info[b]};
+            /* A set already holding these buffers (the same tensors again) is not rewritten. */
+            if (memcmp(s->bound[i], c->buffers, sizeof c->buffers) != 0) {
+                VkDescriptorBufferInfo info[AUEGEN_BINDING_COUNT];
+                VkWriteDescriptorSet w[AUEGEN_BINDING_COUNT];
+                for (int b = 0; b < AUEGEN_BINDING_COUNT; b++) {
+                    info[b] = (VkDescriptorBufferInfo){.buffer = c->buffers[b], .offset = 0, .range = VK_WHOLE_SIZE};
+                    w[b] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                                  .dstSet = s->sets[i], .dstBinding = (uint32_t)b,
+                                                  .descriptorCount = 1,
+                                                  .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                  .pBufferInfo = &info[b]};
+                }
+                ctx->vk.vkUpdateDescriptorSets(ctx->device, AUEGEN_BINDING_COUNT, w, 0, NULL);
+                memcpy(s->bound[i], c->buffers, sizeof c->buffers);
             }
-            ctx->vk.vkUpdateDescriptorSets(ctx->device, AUEGEN_BINDING_COUNT, w, 0, NULL);
             ctx->vk.vkCmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, ctx->pipeline_layout, 0, 1,
                                             &s->sets[i], 0, NULL);
             ctx->vk.vkCmdPushConstants(s->cb, ctx->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,

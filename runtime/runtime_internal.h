@@ -59,6 +59,7 @@ typedef struct dispatch_slot {
     VkFence fence;
     VkDescriptorPool pool;
     VkDescriptorSet *sets;
+    VkBuffer (*bound)[AUEGEN_BINDING_COUNT];   /* what each set holds: rewritten only on change */
     int set_count;
     bool busy;
 } dispatch_slot;

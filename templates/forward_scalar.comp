@@ -130,18 +130,16 @@ void main()
     // Q tile, unscaled: scores are scaled once, after the dot product, as the
     // reference does; the running max stays in natural units so that
     // LSE = m + log(l) needs no conversion back from base 2.
-    for (uint e = tid; e < BR * D; e += WG) {
+    // Rows past the end are never read, so they are not loaded either.
+    const uint valid_rows = min(BR, rows - row0);
+    for (uint e = tid; e < valid_rows * D; e += WG) {
         uint r = e / D, d = e % D, row = row0 + r;
-        float x = 0.0;
-        if (row < rows) {
-            uint h = hkv * GQA + row % GQA;
-            x = LOAD(q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d]);
-        }
-        s_q[r * QS + d] = x;
+        uint h = hkv * GQA + row % GQA;
+        s_q[r * QS + d] = LOAD(q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d]);
     }
-    if (tid < BR) {
-        s_m[tid] = NEG_INF;
-        s_l[tid] = 0.0;
+    for (uint r = tid; r < BR; r += WG) {
+        s_m[r] = NEG_INF;
+        s_l[r] = 0.0;
     }
 
     // Keys this tile can see: bottom-right aligned, i' = i + sk - sq.
@@ -160,70 +158,73 @@ void main()
     barrier();
 
     for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
-        for (uint e = tid; e < BC * D; e += WG) {
+        // Keys past kv_hi are never read: only the tile's valid columns are loaded.
+        const uint cols = uint(min(int(BC), kv_hi - j0));
+        for (uint e = tid; e < cols * D; e += WG) {
             uint c = e / D, d = e % D;
-            int j = j0 + int(c);
-            s_k[c * KS + d] = j < kv_hi ? LOAD(k_buf[k_base + uint(j) * p.k_ss + d]) : 0.0;
+            s_k[c * KS + d] = LOAD(k_buf[k_base + uint(j0 + int(c)) * p.k_ss + d]);
         }
-        for (uint e = tid; e < BC * DV; e += WG) {
+        for (uint e = tid; e < cols * DV; e += WG) {
             uint c = e / DV, d = e % DV;
-            int j = j0 + int(c);
-            s_v[c * VS + d] = j < kv_hi ? LOAD(v_buf[v_base + uint(j) * p.v_ss + d]) : 0.0;
+            s_v[c * VS + d] = LOAD(v_buf[v_base + uint(j0 + int(c)) * p.v_ss + d]);
         }
         barrier();
 
-        // S = Q K^T for this tile, masked.
+        // S = Q K^T for this tile, masked; masked and padding entries cost no dot product.
         for (uint t = 0u; t < {{SPT}}u; t++) {
             uint e = tid + t * WG;
             if (e < BR * BC) {
                 uint r = e / BC, c = e % BC;
-                float x = 0.0;
-                for (uint d = 0u; d < D; d++)
-                    x += s_q[r * QS + d] * s_k[c * KS + d];
-                x *= p.scale;
-{% if HAS_SOFTCAP then %}
-                x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
-{% end %}
                 uint row = row0 + r;
                 int j = j0 + int(c);
                 int qi = int(row / GQA) + shift;
-                bool ok = row < rows && j < kv_hi;
+                bool ok = row < rows && c < cols;
                 if (WIN_LEFT >= 0)
                     ok = ok && j >= qi - WIN_LEFT;
                 if (WIN_RIGHT >= 0)
                     ok = ok && j <= qi + WIN_RIGHT;
-                s_s[e] = ok ? x : NEG_INF;
+                float x = NEG_INF;
+                if (ok) {
+                    x = 0.0;
+                    for (uint d = 0u; d < D; d++)
+                        x += s_q[r * QS + d] * s_k[c * KS + d];
+                    x *= p.scale;
+{% if HAS_SOFTCAP then %}
+                    x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
+{% end %}
+                }
+                s_s[e] = x;
             }
         }
         barrier();
 
-        // Online softmax: one invocation per row.
-        if (tid < BR) {
-            float m_old = s_m[tid];
+        // Online softmax: one invocation per row (rows beyond WG loop).
+        for (uint r = tid; r < valid_rows; r += WG) {
+            float m_old = s_m[r];
             float m_new = m_old;
-            for (uint c = 0u; c < BC; c++)
-                m_new = max(m_new, s_s[tid * BC + c]);
+            for (uint c = 0u; c < cols; c++)
+                m_new = max(m_new, s_s[r * BC + c]);
             float sum = 0.0;
-            for (uint c = 0u; c < BC; c++) {
-                float x = s_s[tid * BC + c];
+            for (uint c = 0u; c < cols; c++) {
+                float x = s_s[r * BC + c];
                 float pr = x == NEG_INF ? 0.0 : exp2((x - m_new) * LOG2E);
-                s_s[tid * BC + c] = pr;
+                s_s[r * BC + c] = pr;
                 sum += pr;
             }
             float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2((m_old - m_new) * LOG2E);
-            s_a[tid] = alpha;
-            s_m[tid] = m_new;
-            s_l[tid] = s_l[tid] * alpha + sum;
+            s_a[r] = alpha;
+            s_m[r] = m_new;
+            s_l[r] = s_l[r] * alpha + sum;
         }
         barrier();
 
         // O = O * alpha + P V
         for (uint o = 0u; o < {{OPT}}u; o++) {
             uint e = tid + o * WG;
-            if (e < BR * DV) {
+            if (e < BR * DV && row0 + e / DV < rows) {
                 uint r = e / DV, d = e % DV;
                 float x = acc[o] * s_a[r];
-                for (uint c = 0u; c < BC; c++)
+                for (uint c = 0u; c < cols; c++)
                     x += s_s[r * BC + c] * s_v[c * VS + d];
                 acc[o] = x;
             }
@@ -240,10 +241,13 @@ void main()
             o_buf[o_base + h * p.o_sh + (row / GQA) * p.o_ss + d] = TO_STORE(l > 0.0 ? acc[o] / l : 0.0);
         }
     }
-    if ((p.flags & WRITE_LSE) != 0u && tid < BR && row0 + tid < rows) {
-        uint row = row0 + tid;
-        float l = s_l[tid];
-        uint h = hkv * GQA + row % GQA;
-        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[tid] + log(l) : NEG_INF;
+    if ((p.flags & WRITE_LSE) != 0u) {
+        for (uint r = tid; r < valid_rows; r += WG) {
+            uint row = row0 + r;
+            float l = s_l[r];
+            uint h = hkv * GQA + row % GQA;
+            lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
+        }
     }
+
 }
