@@ -301,16 +301,25 @@ static int cmd_bench(int argc, char **argv)
             if (!st) st = aule_tensor_create(ctx, &kd, &kk);
             if (!st) st = aule_tensor_create(ctx, &vd, &v);
             if (!st) st = aule_tensor_create(ctx, &od, &out);
-            /* Inputs: small values in every dtype (zeros would flatter nothing, but keep it defined). */
-            if (!st) {
-                size_t n = aule_tensor_bytes(q) > aule_tensor_bytes(kk) ? aule_tensor_bytes(q) : aule_tensor_bytes(kk);
-                if (aule_tensor_bytes(v) > n) n = aule_tensor_bytes(v);
-                unsigned char *zero = calloc(1, n);
-                if (!zero) st = AULE_ERROR_OUT_OF_MEMORY;
-                if (!st) st = aule_tensor_write(q, zero, aule_tensor_bytes(q));
-                if (!st) st = aule_tensor_write(kk, zero, aule_tensor_bytes(kk));
-                if (!st) st = aule_tensor_write(v, zero, aule_tensor_bytes(v));
-                free(zero);
+            /* Inputs: random normal-ish values (all-zero inputs would run the tensor cores cold). */
+            const aule_tensor *ins[3] = {q, kk, v};
+            for (int t = 0; t < 3 && !st; t++) {
+                size_t bytes = aule_tensor_bytes(ins[t]), n = bytes / aule_dtype_size((aule_dtype)s->dtype);
+                float *vals = malloc(n * sizeof *vals);
+                void *packed = malloc(bytes);
+                uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
+                if (!vals || !packed)
+                    st = AULE_ERROR_OUT_OF_MEMORY;
+                for (size_t e = 0; vals && e < n; e++) {
+                    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                    vals[e] = (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+                }
+                if (!st) {
+                    aule_pack_dtype(vals, packed, n, s->dtype);
+                    st = aule_tensor_write((aule_tensor *)ins[t], packed, bytes);
+                }
+                free(vals);
+                free(packed);
             }
             aule_forward_args a = {.q = q, .k = kk, .v = v, .o = out};
             double *times = calloc((size_t)iters, sizeof *times);

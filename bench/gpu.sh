@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# gpu.sh: the GPU run. Uses binaries built on the CPU machine (build/aule),
+# the Vulkan loader packages in .gl/ (docs/performance.md says how to get
+# them) and the GPU machine's PyTorch for the peer figures. Writes its
+# results into $OUT (default /tmp/aule-gpu).
+#   bench/gpu.sh [quick]
+set -u
+OUT=${OUT:-/tmp/aule-gpu}
+mkdir -p "$OUT"
+for f in .gl/*.deb; do dpkg -x "$f" / 2>/dev/null; done
+ldconfig 2>/dev/null
+export XDG_RUNTIME_DIR=/tmp AULE_CACHE_DIR=/tmp/aule-cache
+A=build/aule
+if ! $A info >/dev/null 2>&1 && [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+{
+echo "== aule info"
+timeout 60 $A info
+echo "== aule check, every shipped spec"
+for s in specs/*.lua; do timeout 300 $A check --spec "$s"; echo "exit $?"; done
+} 2>&1 | tee "$OUT/check.txt"
+
+cat > /tmp/bench.lua <<'LUA'
+attention { name = "d128", head_dim = 128, dtype = "f16" }
+attention { name = "d128_causal", head_dim = 128, causal = true, dtype = "f16" }
+attention { name = "d64", head_dim = 64, dtype = "f16" }
+attention { name = "d64_causal", head_dim = 64, causal = true, dtype = "f16" }
+LUA
+cat > /tmp/bench_scalar.lua <<'LUA'
+attention { name = "d128_scalar", head_dim = 128, dtype = "f16", coopmat = "none" }
+attention { name = "d128_causal_scalar", head_dim = 128, causal = true, dtype = "f16", coopmat = "none" }
+LUA
+{
+echo "== aule bench (B*S = 16k tokens, 32 heads)"
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128 --batch 2 --heads 32 --seq 8192 --iters 5 --csv
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
+timeout 120 $A bench --spec /tmp/bench.lua --kernel d64 --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
+timeout 120 $A bench --spec /tmp/bench_scalar.lua --batch 8 --heads 32 --seq 2048 --iters 3 --csv | tail -n +2
+echo "== PyTorch SDPA, same shapes"
+timeout 180 python3 bench/sdpa_peer.py 2 32 32 128 8192
+timeout 120 python3 bench/sdpa_peer.py 2 32 32 64 8192 --backends flash
+} 2>&1 | tee "$OUT/bench.txt"
