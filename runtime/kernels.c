@@ -215,16 +215,19 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel
     uint32_t *words = NULL;
     size_t count = 0;
     aule_status st = AULE_OK;
+    double t0 = aule_now_ms(), t_found = t0;
     if (builtin) {
         e->source = AULE_SOURCE_BUILTIN;
         st = pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
     } else if (ctx->disk && disk_cache_load(ctx->disk, k.key, k.key_input, &words, &count)) {
         e->source = AULE_SOURCE_DISK;
+        t_found = aule_now_ms();
         st = pipeline_create(ctx, e, words, count);
         free(words);
     } else if (!ctx->disable_jit) {
         auegen_kernel full;
         gs = auegen_generate(key, &ctx->info.caps, &opts, &full);
+        t_found = aule_now_ms();
         if (gs != AUEGEN_OK) {
             st = aule_fail(ctx, AULE_ERROR_GENERATOR, "generating the kernel failed: %s", full.log);
         } else {
@@ -254,6 +257,8 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel
         entry_destroy(ctx, e);
         return st;
     }
+    aule_log(ctx, AULE_LOG_DEBUG, "kernel %s (%s, %s): %.2f ms to find or generate, %.2f ms to create the pipeline",
+             k.key, k.canonical, aule_kernel_source_name(e->source), t_found - t0, aule_now_ms() - t_found);
     switch (e->source) {
     case AULE_SOURCE_BUILTIN: ctx->stats.builtin_hits++; break;
     case AULE_SOURCE_DISK: ctx->stats.disk_hits++; break;
