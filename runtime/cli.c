@@ -352,7 +352,7 @@ static int cmd_bench(int argc, char **argv)
                            auegen_variant_name(rep.plan.variant), dt[s->dtype], batch, h, h / s->gqa, sq, sq,
                            s->head_dim, auegen_spec_causal(s), ms, tf);
                 else
-                    printf("%-26s %-8s %5d %5d %7d %7d %10.3f %9.3f\n", s->name, auegen_variant_name(rep.plan.variant),
+                    printf("%-26s %-8s %5d %5d %7d %7d %10.3f %9.4f\n", s->name, auegen_variant_name(rep.plan.variant),
                            batch, h, sq, sq, ms, tf);
             }
             free(times);

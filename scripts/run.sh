@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run.sh: the main job. Sets up (scripts/setup.sh), builds, and generates the
-# kernels of a spec (default specs/llama3.lua) for the portable profile and
-# for tensor cores, validating every SPIR-V module with spirv-val.
+# run.sh: the main job. Sets up (scripts/setup.sh), builds, generates the
+# kernels of a spec (default specs/llama3.lua) and validates their SPIR-V,
+# then runs them on the default Vulkan device (lavapipe where there is no
+# GPU): a correctness check against float64 and a speed table.
 #   scripts/run.sh [SPEC]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,9 +15,15 @@ echo "== auegen --spec $spec --target portable,nvidia-hopper --out $out"
 build/auegen --spec "$spec" --target portable,nvidia-hopper --out "$out"
 val=$(grep -m1 '^SPIRV_VAL:' build/CMakeCache.txt | cut -d= -f2 || true)
 [ -x "$val" ] || { echo "run.sh: no spirv-val found (run scripts/setup.sh)"; exit 1; }
-echo "== spirv-val ($val)"
+echo "== spirv-val"
 for f in "$out"/*.spv; do
     env=vulkan1.2
     [ "$(od -An -tx4 -j4 -N4 "$f" | tr -d ' ')" = 00010600 ] && env=vulkan1.3
     "$val" --target-env "$env" "$f" && echo "ok  $env  $f"
 done
+echo "== aule info"
+build/aule info
+echo "== aule check --spec $spec"
+build/aule check --spec "$spec"
+echo "== aule bench --spec $spec (small shapes: a CPU device is slow; see docs/performance.md for the GPU)"
+build/aule bench --spec "$spec" --heads 8 --seq 256,512 --iters 3
