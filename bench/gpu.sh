@@ -17,6 +17,9 @@ fi
 {
 echo "== aule info"
 timeout 60 $A info
+echo "== the test suite's forward tests on this GPU"
+timeout 300 build/tests/test_forward 2>&1 | grep -v "^\[ *\(RUN\|OK\) *\]"
+echo "exit $?"
 echo "== aule check, every shipped spec"
 for s in specs/*.lua; do timeout 300 $A check --spec "$s"; echo "exit $?"; done
 } 2>&1 | tee "$OUT/check.txt"
@@ -26,6 +29,8 @@ attention { name = "d128", head_dim = 128, dtype = "f16" }
 attention { name = "d128_causal", head_dim = 128, causal = true, dtype = "f16" }
 attention { name = "d64", head_dim = 64, dtype = "f16" }
 attention { name = "d64_causal", head_dim = 64, causal = true, dtype = "f16" }
+attention { name = "gqa4_causal", head_dim = 128, gqa = 4, causal = true, dtype = "f16" }
+attention { name = "d256", head_dim = 256, dtype = "f16" }
 LUA
 cat > /tmp/bench_scalar.lua <<'LUA'
 attention { name = "d128_scalar", head_dim = 128, dtype = "f16", coopmat = "none" }
@@ -36,8 +41,11 @@ echo "== aule bench (B*S = 16k tokens, 32 heads)"
 timeout 240 $A bench --spec /tmp/bench.lua --kernel d128 --batch 2 --heads 32 --seq 8192 --iters 5 --csv
 timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
 timeout 120 $A bench --spec /tmp/bench.lua --kernel d64 --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
+timeout 120 $A bench --spec /tmp/bench.lua --kernel gqa4_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
+timeout 120 $A bench --spec /tmp/bench.lua --kernel d256 --batch 2 --heads 32 --seq 2048 --iters 5 --csv | tail -n +2
 timeout 120 $A bench --spec /tmp/bench_scalar.lua --batch 8 --heads 32 --seq 2048 --iters 3 --csv | tail -n +2
 echo "== PyTorch SDPA, same shapes"
 timeout 180 python3 bench/sdpa_peer.py 2 32 32 128 8192
 timeout 120 python3 bench/sdpa_peer.py 2 32 32 64 8192 --backends flash
+timeout 120 python3 bench/sdpa_peer.py 2 32 8 128 8192 --backends flash,cudnn
 } 2>&1 | tee "$OUT/bench.txt"

@@ -13,14 +13,16 @@
 
 static const char *template_for(const auegen_plan *plan)
 {
-    return plan->variant == AUEGEN_VARIANT_COOPMAT ? "forward_coopmat.comp" : "forward_scalar.comp";
+    if (plan->variant != AUEGEN_VARIANT_COOPMAT)
+        return "forward_scalar.comp";
+    return plan->lane_layout == AUEGEN_LAYOUT_QUAD_ROWS ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
 }
 
 static void target_caps(const auegen_target *t, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d f16=%d i8dot=%d cpu=%d mma=",
+    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d f16=%d i8dot=%d cpu=%d layout=%d mma=",
                      t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
-                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->fp16_arith, t->int8_dot, t->cpu);
+                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->fp16_arith, t->int8_dot, t->cpu, t->coopmat_layout);
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,
@@ -107,12 +109,12 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
                   ".scores_per_thread = %d,\n             .mma = {%d, %d, %d, %s, %s}, .subgroups = %d, "
-                  ".storage16 = %s},\n",
+                  ".lane_layout = %d, .storage16 = %s},\n",
               p->variant == AUEGEN_VARIANT_COOPMAT ? "AUEGEN_VARIANT_COOPMAT" : "AUEGEN_VARIANT_SCALAR",
               p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad, p->dv_pad, p->q_stride,
               p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread, p->scores_per_thread,
               p->mma.m, p->mma.n, p->mma.k, type_enum(p->mma.a_type), type_enum(p->mma.c_type), p->subgroups,
-              p->storage16 ? "true" : "false");
+              p->lane_layout, p->storage16 ? "true" : "false");
     sb_printf(&c, "    .spirv = spirv,\n    .spirv_words = %zu,\n};\n", k->spirv_words);
     k->stub_h = sb_take(&h);
     k->stub_c = sb_take(&c);

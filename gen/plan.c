@@ -105,6 +105,47 @@ static int coop_shared(int br, int bc, int dpad, int dvpad, int m, int n, int ns
     return 2 * kv_rows * kv_stride + 4 * br * (bc + 4) + 2 * br * (bc + 8) + 4 * 3 * br + 4 * nsg * m * (n + 4);
 }
 
+/* Fast variant: K and V tiles (Q staged there first), one P tile per subgroup. */
+static int fast_shared(int br, int bc, int dpad, int dvpad, int nsg)
+{
+    int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
+    (void)br;
+    return 2 * 2 * bc * kv_stride + 2 * nsg * 16 * (bc + 8);
+}
+
+/* The softmax-in-registers kernel: a known lane layout, 16x16x16, subgroups of
+ * 32, and head dims small enough for Q and O to stay in registers. */
+static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen_coopmat_shape *mma,
+                      auegen_plan *p)
+{
+    if (t->coopmat_layout != AUEGEN_LAYOUT_QUAD_ROWS || t->subgroup_size != 32 || mma->m != 16 || mma->n != 16
+        || mma->k != 16 || s->tile_q)
+        return false;
+    int dpad = round_up(s->head_dim, 16), dvpad = round_up(s->head_dim_v, 16);
+    if (dpad > 128 || dvpad > 128)
+        return false;
+    int nsg = 4, bc = 64;
+    while (bc >= 32 && fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes)
+        bc /= 2;
+    if (bc < 32 || nsg * 32 > t->max_workgroup_invocations || nsg * 16 > 2 * bc)
+        return false;
+    p->variant = AUEGEN_VARIANT_COOPMAT;
+    p->lane_layout = AUEGEN_LAYOUT_QUAD_ROWS;
+    p->subgroup_size = 32;
+    p->subgroups = nsg;
+    p->workgroup_size = nsg * 32;
+    p->tile_q = nsg * 16;
+    p->tile_kv = bc;
+    p->d_pad = dpad;
+    p->dv_pad = dvpad;
+    p->q_stride = p->k_stride = p->v_stride = (dpad > dvpad ? dpad : dvpad) + 8;
+    p->shared_memory_bytes = fast_shared(nsg * 16, bc, dpad, dvpad, nsg);
+    p->out_per_thread = 8;
+    p->scores_per_thread = 8 * bc / 16;
+    p->mma = *mma;
+    return true;
+}
+
 static const auegen_coopmat_shape *pick_shape(const auegen_target *t)
 {
     /* f16 inputs with an fp32 accumulator; prefer the largest M*N*K. */
@@ -122,6 +163,8 @@ static const auegen_coopmat_shape *pick_shape(const auegen_target *t)
 static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, const auegen_coopmat_shape *mma,
                                   auegen_plan *p, char *why, size_t why_size)
 {
+    if (plan_fast(s, t, mma, p))
+        return AUEGEN_OK;
     int sg = t->subgroup_size;
     int dpad = round_up(s->head_dim, mma->k);
     int dvpad = round_up(s->head_dim_v, mma->n);

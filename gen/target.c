@@ -30,6 +30,7 @@ static const auegen_target profiles[] = {
         .name = "nvidia-hopper", .subgroup_size = 32, .subgroup_min = 32, .subgroup_max = 32,
         .shared_memory_bytes = 49152, .max_workgroup_invocations = 1024, .compute_units = 132,
         .storage16 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 8,
+        .coopmat_layout = AUEGEN_LAYOUT_QUAD_ROWS,
         .coopmat = {
             {16, 16, 16, F16, F32}, {16, 8, 16, F16, F32}, {16, 8, 8, F16, F32},
             {16, 16, 16, F16, F16}, {16, 8, 16, F16, F16}, {16, 8, 8, F16, F16},

@@ -166,6 +166,12 @@ typedef struct auegen_coopmat_shape {
 
 #define AUEGEN_MAX_COOPMAT_SHAPES 16
 
+/* Known element layouts of a 16x16 f32 cooperative-matrix accumulator. */
+#define AUEGEN_LAYOUT_UNKNOWN 0
+/* Subgroup of 32: lane l holds row l/4 in elements 0-3 (columns 2(l%4), +1,
+ * +8, +9) and row l/4+8 in elements 4-7 (NVIDIA's, probed on the device). */
+#define AUEGEN_LAYOUT_QUAD_ROWS 1
+
 /* What the planner needs to know about a device. */
 typedef struct auegen_target {
     char name[64];
@@ -178,6 +184,7 @@ typedef struct auegen_target {
     bool fp16_arith;                 /* shaderFloat16 */
     bool int8_dot;                   /* integer dot product acceleration */
     bool cpu;                        /* a CPU device: one subgroup per workgroup (barriers are costly) */
+    int coopmat_layout;              /* AUEGEN_LAYOUT_*: how a 16x16 f32 accumulator sits in a subgroup */
     int coopmat_count;
     auegen_coopmat_shape coopmat[AUEGEN_MAX_COOPMAT_SHAPES];
 } auegen_target;
@@ -216,6 +223,7 @@ typedef struct auegen_plan {
     int scores_per_thread;           /* S elements each invocation computes */
     auegen_coopmat_shape mma;        /* coopmat variant: the shape used */
     int subgroups;                   /* workgroup_size / subgroup_size */
+    int lane_layout;                 /* coopmat: AUEGEN_LAYOUT_QUAD_ROWS = softmax in registers */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
 } auegen_plan;
 
@@ -244,6 +252,7 @@ typedef struct auegen_forward_push {
 
 #define AUEGEN_FORWARD_WRITE_LSE 1u
 #define AUEGEN_FORWARD_VARLEN 2u     /* sequence bounds from cu_seqlens_q / cu_seqlens_k */
+#define AUEGEN_FORWARD_ALIGNED16 4u  /* K/V strides are multiples of 16 bytes: vector loads */
 
 /* Buffer bindings of the forward family (descriptor set 0). */
 enum {

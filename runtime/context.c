@@ -198,6 +198,8 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     }
     if (st == AULE_OK)
         st = dispatch_init(ctx);
+    if (st == AULE_OK)
+        kernels_probe_layout(ctx);
     if (st != AULE_OK) {
         char keep[sizeof create_error];
         snprintf(keep, sizeof keep, "%s", ctx->last_error[0] ? ctx->last_error : create_error);

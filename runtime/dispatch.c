@@ -295,6 +295,14 @@ static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, cons
     }
     if (varlen)
         p->flags |= AUEGEN_FORWARD_VARLEN;
+    /* 16-byte vector loads of K and V: 16-bit storage, rows of a multiple of 8 elements,
+     * every K/V stride a multiple of 8 elements (buffers are bound at offset 0). */
+    const int64_t *kst = a->k->desc.strides, *vst = a->v->desc.strides;
+    bool aligned = aule_dtype_size(dt) == 2 && d % 8 == 0 && dv % 8 == 0;
+    for (int i = 0; i < 3; i++)
+        aligned = aligned && kst[i] % 8 == 0 && vst[i] % 8 == 0;
+    if (aligned)
+        p->flags |= AUEGEN_FORWARD_ALIGNED16;
     p->scale = scale;
     c->buffers[AUEGEN_BINDING_Q] = a->q->buffer;
     c->buffers[AUEGEN_BINDING_K] = a->k->buffer;
@@ -312,7 +320,7 @@ static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, cons
 /* Records count calls of kernel e, submits them once and waits. */
 static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count, bool empty)
 {
-    dispatch_slot *s;
+    dispatch_slot *s = NULL;
     aule_status st = slot_acquire(ctx, &s);
     if (st != AULE_OK)
         return st;
@@ -427,6 +435,14 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
     prepared_call c;
     st = prepare_call(ctx, &kernel->spec, &e->plan, args, &c);
     return st == AULE_OK ? run(ctx, e, &c, 1, false) : st;
+}
+
+aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer)
+{
+    prepared_call c = {.groups_x = 1, .groups_y = 1, .groups_z = 1};
+    for (int b = 0; b < AUEGEN_BINDING_COUNT; b++)
+        c.buffers[b] = buffer;
+    return run(ctx, e, &c, 1, false);
 }
 
 aule_status aule_empty_dispatch(aule_context *ctx, int count)

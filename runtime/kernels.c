@@ -385,3 +385,74 @@ aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule
     kernel_entry *e;
     return kernel_get(ctx, spec, &e, report);
 }
+
+/* The probe: a subgroup loads a 16x16 matrix whose entries are their own
+ * indices (row * 16 + column) and writes out what each lane holds. */
+static const char probe_glsl[] =
+    "#version 450\n"
+    "#extension GL_KHR_cooperative_matrix : require\n"
+    "#extension GL_KHR_memory_scope_semantics : require\n"
+    "#extension GL_KHR_shader_subgroup_basic : require\n"
+    "layout(local_size_x = 32) in;\n"
+    "layout(set = 0, binding = 3) buffer Out { float v[]; };\n"
+    "shared float idx[256];\n"
+    "void main() {\n"
+    "    uint l = gl_SubgroupInvocationID;\n"
+    "    for (uint e = l; e < 256u; e += 32u) idx[e] = float(e);\n"
+    "    barrier();\n"
+    "    coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator> m;\n"
+    "    coopMatLoad(m, idx, 0, 16, gl_CooperativeMatrixLayoutRowMajor);\n"
+    "    v[256u + l] = float(m.length());\n"
+    "    for (int i = 0; i < m.length() && i < 8; i++) v[l * 8u + uint(i)] = m[i];\n"
+    "}\n";
+
+void kernels_probe_layout(aule_context *ctx)
+{
+    auegen_target *t = &ctx->info.caps;
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
+    t->coopmat_layout = AUEGEN_LAYOUT_UNKNOWN;
+    bool shape = false;
+    for (int i = 0; i < t->coopmat_count; i++)
+        shape = shape || (t->coopmat[i].m == 16 && t->coopmat[i].n == 16 && t->coopmat[i].k == 16
+                          && t->coopmat[i].a_type == AUEGEN_TYPE_F16 && t->coopmat[i].c_type == AUEGEN_TYPE_F32);
+    if (!shape || !tools.coopmat_khr || t->subgroup_min > 32 || t->subgroup_max < 32)
+        return;
+    uint32_t *words = NULL;
+    size_t count = 0;
+    char log[512];
+    kernel_entry e = {.plan = {.variant = AUEGEN_VARIANT_COOPMAT, .subgroup_size = 32, .workgroup_size = 32}};
+    VkBuffer buf = VK_NULL_HANDLE;
+    VkDeviceMemory mem = VK_NULL_HANDLE;
+    void *map = NULL;
+    bool ok = auegen_compile_glsl(probe_glsl, &words, &count, log, sizeof log) == AUEGEN_OK
+        && pipeline_create(ctx, &e, words, count) == AULE_OK
+        && buffer_create(ctx, 288 * sizeof(float), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0, &buf, &mem,
+                         &map) == AULE_OK
+        && map;
+    if (ok) {
+        memset(map, 0, 288 * sizeof(float));
+        ok = dispatch_raw(ctx, &e, buf) == AULE_OK;
+    }
+    bool quad = ok;
+    for (uint32_t l = 0; quad && l < 32; l++) {
+        const float *v = map;
+        quad = v[256 + l] == 8.0f;
+        for (uint32_t i = 0; quad && i < 8; i++) {
+            uint32_t row = l / 4 + 8 * (i / 4), col = 2 * (l % 4) + (i & 1) + 8 * ((i >> 1) & 1);
+            quad = v[l * 8 + i] == (float)(row * 16 + col);
+        }
+    }
+    if (quad)
+        t->coopmat_layout = AUEGEN_LAYOUT_QUAD_ROWS;
+    aule_log(ctx, AULE_LOG_INFO, "cooperative-matrix accumulator layout: %s",
+             quad ? "quad rows (softmax in registers)" : ok ? "other (softmax through shared memory)"
+                                                         : "probe failed (softmax through shared memory)");
+    buffer_destroy(ctx, buf, mem);
+    if (e.pipeline)
+        ctx->vk.vkDestroyPipeline(ctx->device, e.pipeline, NULL);
+    if (e.module)
+        ctx->vk.vkDestroyShaderModule(ctx->device, e.module, NULL);
+    free(words);
+}

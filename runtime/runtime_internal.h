@@ -144,9 +144,13 @@ void kernels_release(aule_context *ctx);
 aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report);
 aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
 aule_status kernel_empty(aule_context *ctx, kernel_entry **out);
+/* Finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.coopmat_layout). */
+void kernels_probe_layout(aule_context *ctx);
 
 /* dispatch.c */
 aule_status dispatch_init(aule_context *ctx);
+/* One workgroup of e with every binding set to buffer (probes). */
+aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer);
 void dispatch_release(aule_context *ctx);
 
 /* The kernels linked in from generated/ (index.c). */

@@ -1,0 +1,296 @@
+#version 450
+// aule forward attention, cooperative-matrix variant with the softmax in
+// registers (VK_KHR_cooperative_matrix, 16x16x16 f16 -> f32).
+//
+// Layouts as in forward_scalar.comp: Q [B][H][Sq][D], K/V [B][Hkv][Sk][D|Dv],
+// O [B][H][Sq][Dv] through push-constant strides; LSE fp32 [B][H][Sq].
+//
+// Used only where the plan knows how the device spreads a 16x16 matrix over
+// a subgroup of 32 (the target's coopmat_layout, probed on the device):
+// lane l holds in elements 0-3 row l/4 (columns 2(l%4), +1, +8, +9) and in
+// elements 4-7 row l/4 + 8, for accumulators and A matrices alike. So each
+// lane owns two rows of every S and O tile, the row max and sum are clustered
+// reductions over the 4 lanes that share a row, and O is rescaled in
+// registers. Only P goes through shared memory (KHR cannot turn an
+// accumulator into an A matrix). Q stays in registers as named A matrices,
+// O as named accumulators (an array of cooperative matrices spills).
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_clustered : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_shader_16bit_storage : require
+
+layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
+
+layout(push_constant) uniform Push {
+    uint batch, heads, kv_heads, seq_q, seq_k;
+    uint q_sb, q_sh, q_ss;
+    uint k_sb, k_sh, k_ss;
+    uint v_sb, v_sh, v_ss;
+    uint o_sb, o_sh, o_ss;
+    uint lse_sb, lse_sh;
+    float scale;
+    uint flags;
+} p;
+
+layout(set = 0, binding = 0) readonly buffer QBuf { float16_t q_buf[]; };
+layout(set = 0, binding = 1) readonly buffer KBuf { float16_t k_buf[]; };
+layout(set = 0, binding = 1) readonly buffer KBuf4 { uvec4 k_buf4[]; };
+layout(set = 0, binding = 2) readonly buffer VBuf { float16_t v_buf[]; };
+layout(set = 0, binding = 2) readonly buffer VBuf4 { uvec4 v_buf4[]; };
+layout(set = 0, binding = 3) writeonly buffer OBuf { float16_t o_buf[]; };
+layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
+layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+
+const uint D = {{D}};
+const uint DV = {{DV}};
+const uint DPAD = {{DPAD}};
+const uint DVPAD = {{DVPAD}};
+const uint GQA = {{GQA}};
+const uint NSG = {{NSG}};
+const uint WG = {{WG}};
+const uint BR = {{BR}};
+const uint BC = {{BC}};
+const uint KVS = {{KS}};          // f16 row stride of the K/V tiles (padded: no 128-byte multiple)
+const uint PS = BC + 8u;          // f16 row stride of a subgroup's P tile
+const int WIN_LEFT = {{WIN_LEFT}};
+const int WIN_RIGHT = {{WIN_RIGHT}};
+const float LOG2E = 1.4426950408889634;
+#define NEG_INF uintBitsToFloat(0xff800000u)
+const uint WRITE_LSE = 1u;
+const uint VARLEN = 2u;
+const uint ALIGNED16 = 4u;        // K/V rows and bases are 16-byte aligned: vector loads
+
+shared float16_t s_kv[2u * BC * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
+shared float16_t s_p[NSG * 16u * PS];
+
+#define ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
+#define ACC16 coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
+#define MAT_A coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
+#define MAT_B coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
+#define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
+#define COL_MAJOR gl_CooperativeMatrixLayoutColumnMajor
+{% if HAS_SOFTCAP then %}
+
+float accurate_tanh(float x)
+{
+    float a = abs(x);
+    if (a < 0.3) {
+        float x2 = x * x;
+        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
+                    + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155925.0))))));
+    }
+    float e = exp(-2.0 * a);
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+{% end %}
+
+// Loads rows [j0, j0 + cols) of a K or V tile into shared rows base.., zero past cols and D.
+void load_tile(bool is_v, uint base_row, uint src, uint stride, int j0, uint cols, uint dim, uint dpad, bool aligned)
+{
+    const uint tid = gl_LocalInvocationID.x;
+    if (aligned) {
+        const uint per_row = dpad / 8u;
+        for (uint e = tid; e < BC * per_row; e += WG) {
+            uint c = e / per_row, d8 = (e % per_row) * 8u;
+            uvec4 w = uvec4(0u);
+            if (c < cols && d8 < dim) {
+                uint at = (src + uint(j0 + int(c)) * stride + d8) / 8u;
+                w = is_v ? v_buf4[at] : k_buf4[at];
+            }
+            uint o = (base_row + c) * KVS + d8;
+            f16vec2 h0 = unpackFloat2x16(w.x), h1 = unpackFloat2x16(w.y);
+            f16vec2 h2 = unpackFloat2x16(w.z), h3 = unpackFloat2x16(w.w);
+            s_kv[o] = h0.x; s_kv[o + 1u] = h0.y; s_kv[o + 2u] = h1.x; s_kv[o + 3u] = h1.y;
+            s_kv[o + 4u] = h2.x; s_kv[o + 5u] = h2.y; s_kv[o + 6u] = h3.x; s_kv[o + 7u] = h3.y;
+        }
+    } else {
+        for (uint e = tid; e < BC * dpad; e += WG) {
+            uint c = e / dpad, d = e % dpad;
+            float16_t x = float16_t(0.0);
+            if (c < cols && d < dim) {
+                uint at = src + uint(j0 + int(c)) * stride + d;
+                x = is_v ? v_buf[at] : k_buf[at];
+            }
+            s_kv[(base_row + c) * KVS + d] = x;
+        }
+    }
+}
+
+void main()
+{
+    const uint tid = gl_LocalInvocationID.x;
+    const uint sg = gl_SubgroupID;
+    const uint lane = gl_SubgroupInvocationID;
+    const uint hkv = gl_WorkGroupID.y;
+    const uint b = gl_WorkGroupID.z;
+
+    uint sq = p.seq_q, sk = p.seq_k;
+    uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
+    uint lse_base = b * p.lse_sb;
+    if ((p.flags & VARLEN) != 0u) {
+        uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
+        sq = cu_seqlens_q[b + 1u] - q0;
+        sk = cu_seqlens_k[b + 1u] - k0;
+        q_base = q0 * p.q_ss;
+        o_base = q0 * p.o_ss;
+        k_base = k0 * p.k_ss;
+        v_base = k0 * p.v_ss;
+        lse_base = q0;
+    }
+    const uint rows = sq * GQA;
+    const uint row0 = gl_WorkGroupID.x * BR;
+    if (row0 >= rows)
+        return;
+    k_base += hkv * p.k_sh;
+    v_base += hkv * p.v_sh;
+    const bool aligned = (p.flags & ALIGNED16) != 0u;
+
+    // Q, unscaled f16, zero past the rows and D; then into registers.
+    for (uint e = tid; e < BR * DPAD; e += WG) {
+        uint r = e / DPAD, d = e % DPAD, row = row0 + r;
+        float16_t x = float16_t(0.0);
+        if (row < rows && d < D) {
+            uint h = hkv * GQA + row % GQA;
+            x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+        }
+        s_kv[r * KVS + d] = x;
+    }
+    barrier();
+{% for i = 0, DPAD // 16 - 1 do %}
+    MAT_A qa{{i}};
+    coopMatLoad(qa{{i}}, s_kv, sg * 16u * KVS + {{i}}u * 16u, KVS, ROW_MAJOR);
+{% end %}
+{% for n = 0, DVPAD // 16 - 1 do %}
+    ACC o{{n}} = ACC(0.0);
+{% end %}
+    barrier();
+
+    // This lane's two rows (a: elements 0-3, b: 4-7) and their query positions.
+    const int shift = int(sk) - int(sq);
+    const uint ra = row0 + sg * 16u + lane / 4u, rb = ra + 8u;
+    const int qpos_a = int(ra / GQA) + shift, qpos_b = int(rb / GQA) + shift;
+    const uint col_lane = (lane % 4u) * 2u;
+    float m_a = NEG_INF, m_b = NEG_INF, l_a = 0.0, l_b = 0.0;
+
+    const int first_q = int(row0 / GQA) + shift;
+    const int last_q = int((min(row0 + BR, rows) - 1u) / GQA) + shift;
+    int kv_lo = 0, kv_hi = int(sk);
+    if (WIN_LEFT >= 0)
+        kv_lo = max(kv_lo, first_q - WIN_LEFT);
+    if (WIN_RIGHT >= 0)
+        kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
+
+    for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
+        const uint cols = uint(min(int(BC), kv_hi - j0));
+        load_tile(false, 0u, k_base, p.k_ss, j0, cols, D, DPAD, aligned);
+        load_tile(true, BC, v_base, p.v_ss, j0, cols, DV, DVPAD, aligned);
+        barrier();
+
+        // Does any entry of this tile need a mask? (uniform: no divergence around the matrices)
+        bool edge = cols < BC;
+        if (WIN_RIGHT >= 0)
+            edge = edge || j0 + int(BC) - 1 > first_q + WIN_RIGHT;
+        if (WIN_LEFT >= 0)
+            edge = edge || j0 < last_q - WIN_LEFT;
+
+        float mx_a = NEG_INF, mx_b = NEG_INF;
+{% for c = 0, BC // 16 - 1 do %}
+        ACC s{{c}} = ACC(0.0);
+{% for i = 0, DPAD // 16 - 1 do %}
+        {
+            MAT_B kb;
+            coopMatLoad(kb, s_kv, {{c}}u * 16u * KVS + {{i}}u * 16u, KVS, COL_MAJOR);
+            s{{c}} = coopMatMulAdd(qa{{i}}, kb, s{{c}});
+        }
+{% end %}
+        for (int i = 0; i < s{{c}}.length(); i++) {
+            float x = s{{c}}[i] * p.scale;
+{% if HAS_SOFTCAP then %}
+            x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
+{% end %}
+            if (edge) {
+                int j = j0 + int({{c}}u * 16u + col_lane + uint(i & 1) + 8u * uint((i >> 1) & 1));
+                int qi = i < 4 ? qpos_a : qpos_b;
+                bool ok = j < kv_hi;
+                if (WIN_LEFT >= 0)
+                    ok = ok && j >= qi - WIN_LEFT;
+                if (WIN_RIGHT >= 0)
+                    ok = ok && j <= qi + WIN_RIGHT;
+                x = ok ? x : NEG_INF;
+            }
+            s{{c}}[i] = x;
+            if (i < 4)
+                mx_a = max(mx_a, x);
+            else
+                mx_b = max(mx_b, x);
+        }
+{% end %}
+        float mn_a = max(m_a, subgroupClusteredMax(mx_a, 4u));
+        float mn_b = max(m_b, subgroupClusteredMax(mx_b, 4u));
+        // A row that has seen no key keeps m = -inf: subtract 0 instead, so exp2 gives 0, not NaN.
+        float base_a = mn_a == NEG_INF ? 0.0 : mn_a, base_b = mn_b == NEG_INF ? 0.0 : mn_b;
+        float alpha_a = exp2((m_a - base_a) * LOG2E), alpha_b = exp2((m_b - base_b) * LOG2E);
+        float sum_a = 0.0, sum_b = 0.0;
+{% for c = 0, BC // 16 - 1 do %}
+        for (int i = 0; i < s{{c}}.length(); i++) {
+            float pr = exp2((s{{c}}[i] - (i < 4 ? base_a : base_b)) * LOG2E);
+            s{{c}}[i] = pr;
+            if (i < 4)
+                sum_a += pr;
+            else
+                sum_b += pr;
+        }
+        {
+            ACC16 ph = ACC16(s{{c}});
+            coopMatStore(ph, s_p, sg * 16u * PS + {{c}}u * 16u, PS, ROW_MAJOR);
+        }
+{% end %}
+        l_a = l_a * alpha_a + subgroupClusteredAdd(sum_a, 4u);
+        l_b = l_b * alpha_b + subgroupClusteredAdd(sum_b, 4u);
+        m_a = mn_a;
+        m_b = mn_b;
+{% for n = 0, DVPAD // 16 - 1 do %}
+        for (int i = 0; i < o{{n}}.length(); i++)
+            o{{n}}[i] *= i < 4 ? alpha_a : alpha_b;
+{% end %}
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+{% for k = 0, BC // 16 - 1 do %}
+        MAT_A pa{{k}};
+        coopMatLoad(pa{{k}}, s_p, sg * 16u * PS + {{k}}u * 16u, PS, ROW_MAJOR);
+{% end %}
+{% for n = 0, DVPAD // 16 - 1 do %}
+{% for k = 0, BC // 16 - 1 do %}
+        {
+            MAT_B vb;
+            coopMatLoad(vb, s_kv, (BC + {{k}}u * 16u) * KVS + {{n}}u * 16u, KVS, ROW_MAJOR);
+            o{{n}} = coopMatMulAdd(pa{{k}}, vb, o{{n}});
+        }
+{% end %}
+{% end %}
+        barrier();
+    }
+
+    // O / l straight from the registers.
+    const float inv_a = l_a > 0.0 ? 1.0 / l_a : 0.0, inv_b = l_b > 0.0 ? 1.0 / l_b : 0.0;
+    const uint ha = hkv * GQA + ra % GQA, hb = hkv * GQA + rb % GQA;
+    const uint oa = o_base + ha * p.o_sh + (ra / GQA) * p.o_ss;
+    const uint ob = o_base + hb * p.o_sh + (rb / GQA) * p.o_ss;
+{% for n = 0, DVPAD // 16 - 1 do %}
+    for (int i = 0; i < o{{n}}.length(); i++) {
+        uint d = {{n}}u * 16u + col_lane + uint(i & 1) + 8u * uint((i >> 1) & 1);
+        bool first = i < 4;
+        if ((first ? ra : rb) < rows && d < DV)
+            o_buf[(first ? oa : ob) + d] = float16_t(o{{n}}[i] * (first ? inv_a : inv_b));
+    }
+{% end %}
+    if ((p.flags & WRITE_LSE) != 0u && lane % 4u == 0u) {
+        if (ra < rows)
+            lse_buf[lse_base + ha * p.lse_sh + ra / GQA] = l_a > 0.0 ? m_a + log(l_a) : NEG_INF;
+        if (rb < rows)
+            lse_buf[lse_base + hb * p.lse_sh + rb / GQA] = l_b > 0.0 ? m_b + log(l_b) : NEG_INF;
+    }
+}
