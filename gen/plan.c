@@ -119,15 +119,24 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
                       auegen_plan *p)
 {
     if (t->coopmat_layout != AUEGEN_LAYOUT_QUAD_ROWS || t->subgroup_size != 32 || mma->m != 16 || mma->n != 16
-        || mma->k != 16 || s->tile_q)
+        || mma->k != 16)
         return false;
     int dpad = round_up(s->head_dim, 16), dvpad = round_up(s->head_dim_v, 16);
     if (dpad > 128 || dvpad > 128)
         return false;
     int nsg = 4, bc = 64;
-    while (bc >= 32 && fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes)
-        bc /= 2;
-    if (bc < 32 || nsg * 32 > t->max_workgroup_invocations || nsg * 16 > 2 * bc)
+    if (s->tile_q) {
+        /* An explicit tile: 16 rows per subgroup, 1..8 subgroups, kv a multiple of 16. */
+        if (s->tile_q % 16 || s->tile_q / 16 > 8 || s->tile_kv % 16)
+            return false;
+        nsg = s->tile_q / 16;
+        bc = s->tile_kv;
+    } else {
+        while (bc >= 32 && fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes)
+            bc /= 2;
+    }
+    if (bc < 16 || fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes
+        || nsg * 32 > t->max_workgroup_invocations)
         return false;
     p->variant = AUEGEN_VARIANT_COOPMAT;
     p->lane_layout = AUEGEN_LAYOUT_QUAD_ROWS;

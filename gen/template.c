@@ -229,6 +229,10 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "MM", p->mma.m);
     set_int(L, "MN", p->mma.n);
     set_int(L, "MK", p->mma.k);
+    /* Fast coopmat kernel: 16-byte K/V vectors each invocation prefetches per tile. */
+    int wg = p->workgroup_size ? p->workgroup_size : 1;
+    set_int(L, "KPT", (p->tile_kv * (p->d_pad / 8) + wg - 1) / wg);
+    set_int(L, "VPT", (p->tile_kv * (p->dv_pad / 8) + wg - 1) / wg);
     lua_pushglobaltable(L);
     lua_getfield(L, -1, "string");
     lua_setfield(L, -3, "string");

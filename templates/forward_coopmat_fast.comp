@@ -87,35 +87,65 @@ float accurate_tanh(float x)
 }
 {% end %}
 
-// Loads rows [j0, j0 + cols) of a K or V tile into shared rows base.., zero past cols and D.
-void load_tile(bool is_v, uint base_row, uint src, uint stride, int j0, uint cols, uint dim, uint dpad, bool aligned)
+const uint KV8 = DPAD / 8u;        // 16-byte vectors per K row
+const uint VV8 = DVPAD / 8u;       // ... per V row
+const uint KPT = {{KPT}};          // K vectors each invocation prefetches per tile
+const uint VPT = {{VPT}};
+
+// The next tile's K and V, fetched into registers while this tile computes
+// (16-byte aligned rows only; zero past the tile's columns and past D).
+void fetch(uint k_src, uint v_src, int j0, uint cols, out uvec4 kr[KPT], out uvec4 vr[VPT])
 {
     const uint tid = gl_LocalInvocationID.x;
-    if (aligned) {
-        const uint per_row = dpad / 8u;
-        for (uint e = tid; e < BC * per_row; e += WG) {
-            uint c = e / per_row, d8 = (e % per_row) * 8u;
-            uvec4 w = uvec4(0u);
-            if (c < cols && d8 < dim) {
-                uint at = (src + uint(j0 + int(c)) * stride + d8) / 8u;
-                w = is_v ? v_buf4[at] : k_buf4[at];
-            }
-            uint o = (base_row + c) * KVS + d8;
-            f16vec2 h0 = unpackFloat2x16(w.x), h1 = unpackFloat2x16(w.y);
-            f16vec2 h2 = unpackFloat2x16(w.z), h3 = unpackFloat2x16(w.w);
-            s_kv[o] = h0.x; s_kv[o + 1u] = h0.y; s_kv[o + 2u] = h1.x; s_kv[o + 3u] = h1.y;
-            s_kv[o + 4u] = h2.x; s_kv[o + 5u] = h2.y; s_kv[o + 6u] = h3.x; s_kv[o + 7u] = h3.y;
-        }
-    } else {
-        for (uint e = tid; e < BC * dpad; e += WG) {
-            uint c = e / dpad, d = e % dpad;
-            float16_t x = float16_t(0.0);
-            if (c < cols && d < dim) {
-                uint at = src + uint(j0 + int(c)) * stride + d;
-                x = is_v ? v_buf[at] : k_buf[at];
-            }
-            s_kv[(base_row + c) * KVS + d] = x;
-        }
+    for (uint t = 0u; t < KPT; t++) {
+        uint e = tid + t * WG, c = e / KV8, d8 = (e % KV8) * 8u;
+        kr[t] = uvec4(0u);
+        if (e < BC * KV8 && c < cols && d8 < D)
+            kr[t] = k_buf4[(k_src + uint(j0 + int(c)) * p.k_ss + d8) / 8u];
+    }
+    for (uint t = 0u; t < VPT; t++) {
+        uint e = tid + t * WG, c = e / VV8, d8 = (e % VV8) * 8u;
+        vr[t] = uvec4(0u);
+        if (e < BC * VV8 && c < cols && d8 < DV)
+            vr[t] = v_buf4[(v_src + uint(j0 + int(c)) * p.v_ss + d8) / 8u];
+    }
+}
+
+void put8(uint o, uvec4 w)
+{
+    f16vec2 h0 = unpackFloat2x16(w.x), h1 = unpackFloat2x16(w.y);
+    f16vec2 h2 = unpackFloat2x16(w.z), h3 = unpackFloat2x16(w.w);
+    s_kv[o] = h0.x; s_kv[o + 1u] = h0.y; s_kv[o + 2u] = h1.x; s_kv[o + 3u] = h1.y;
+    s_kv[o + 4u] = h2.x; s_kv[o + 5u] = h2.y; s_kv[o + 6u] = h3.x; s_kv[o + 7u] = h3.y;
+}
+
+void stash(uvec4 kr[KPT], uvec4 vr[VPT])
+{
+    const uint tid = gl_LocalInvocationID.x;
+    for (uint t = 0u; t < KPT; t++) {
+        uint e = tid + t * WG;
+        if (e < BC * KV8)
+            put8((e / KV8) * KVS + (e % KV8) * 8u, kr[t]);
+    }
+    for (uint t = 0u; t < VPT; t++) {
+        uint e = tid + t * WG;
+        if (e < BC * VV8)
+            put8((BC + e / VV8) * KVS + (e % VV8) * 8u, vr[t]);
+    }
+}
+
+// Any other layout: element by element, straight into shared memory.
+void load_scalar(uint k_src, uint v_src, int j0, uint cols)
+{
+    const uint tid = gl_LocalInvocationID.x;
+    for (uint e = tid; e < BC * DPAD; e += WG) {
+        uint c = e / DPAD, d = e % DPAD;
+        s_kv[c * KVS + d] = c < cols && d < D ? k_buf[k_src + uint(j0 + int(c)) * p.k_ss + d] : float16_t(0.0);
+    }
+    for (uint e = tid; e < BC * DVPAD; e += WG) {
+        uint c = e / DVPAD, d = e % DVPAD;
+        s_kv[(BC + c) * KVS + d] = c < cols && d < DV ? v_buf[v_src + uint(j0 + int(c)) * p.v_ss + d]
+                                                      : float16_t(0.0);
     }
 }
 
@@ -148,25 +178,31 @@ void main()
     v_base += hkv * p.v_sh;
     const bool aligned = (p.flags & ALIGNED16) != 0u;
 
-    // Q, unscaled f16, zero past the rows and D; then into registers.
-    for (uint e = tid; e < BR * DPAD; e += WG) {
-        uint r = e / DPAD, d = e % DPAD, row = row0 + r;
-        float16_t x = float16_t(0.0);
-        if (row < rows && d < D) {
-            uint h = hkv * GQA + row % GQA;
-            x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
-        }
-        s_kv[r * KVS + d] = x;
-    }
-    barrier();
+    // Q, unscaled f16, zero past the rows and D; into registers, 2*BC rows at a time.
 {% for i = 0, DPAD // 16 - 1 do %}
     MAT_A qa{{i}};
-    coopMatLoad(qa{{i}}, s_kv, sg * 16u * KVS + {{i}}u * 16u, KVS, ROW_MAJOR);
 {% end %}
+    for (uint r0 = 0u; r0 < BR; r0 += 2u * BC) {
+        for (uint e = tid; e < min(2u * BC, BR - r0) * DPAD; e += WG) {
+            uint r = e / DPAD, d = e % DPAD, row = row0 + r0 + r;
+            float16_t x = float16_t(0.0);
+            if (row < rows && d < D) {
+                uint h = hkv * GQA + row % GQA;
+                x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+            }
+            s_kv[r * KVS + d] = x;
+        }
+        barrier();
+        if (sg * 16u >= r0 && sg * 16u < r0 + 2u * BC) {
+{% for i = 0, DPAD // 16 - 1 do %}
+            coopMatLoad(qa{{i}}, s_kv, (sg * 16u - r0) * KVS + {{i}}u * 16u, KVS, ROW_MAJOR);
+{% end %}
+        }
+        barrier();
+    }
 {% for n = 0, DVPAD // 16 - 1 do %}
     ACC o{{n}} = ACC(0.0);
 {% end %}
-    barrier();
 
     // This lane's two rows (a: elements 0-3, b: 4-7) and their query positions.
     const int shift = int(sk) - int(sq);
@@ -183,11 +219,19 @@ void main()
     if (WIN_RIGHT >= 0)
         kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
 
+    uvec4 kr[KPT], vr[VPT];
+    if (aligned && kv_lo < kv_hi)
+        fetch(k_base, v_base, kv_lo, uint(min(int(BC), kv_hi - kv_lo)), kr, vr);
     for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
         const uint cols = uint(min(int(BC), kv_hi - j0));
-        load_tile(false, 0u, k_base, p.k_ss, j0, cols, D, DPAD, aligned);
-        load_tile(true, BC, v_base, p.v_ss, j0, cols, DV, DVPAD, aligned);
+        if (aligned)
+            stash(kr, vr);
+        else
+            load_scalar(k_base, v_base, j0, cols);
         barrier();
+        // The next tile's loads are in flight while this one computes.
+        if (aligned && j0 + int(BC) < kv_hi)
+            fetch(k_base, v_base, j0 + int(BC), uint(min(int(BC), kv_hi - j0 - int(BC))), kr, vr);
 
         // Does any entry of this tile need a mask? (uniform: no divergence around the matrices)
         bool edge = cols < BC;
