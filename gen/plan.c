@@ -132,7 +132,11 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
         nsg = s->tile_q / 16;
         bc = s->tile_kv;
     } else {
-        while (bc >= 32 && fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes)
+        /* Each invocation prefetches the next K and V tile into registers: keep that at
+         * 4 + 4 16-byte vectors (measured on an H200, D=128: 64x32 tiles 151 TFLOP/s,
+         * 64x64 45 as the prefetch spills; docs/performance.md). */
+        while (bc > 16 && (bc * (dpad / 8) > 4 * nsg * 32 || bc * (dvpad / 8) > 4 * nsg * 32
+                           || fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes))
             bc /= 2;
     }
     if (bc < 16 || fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes

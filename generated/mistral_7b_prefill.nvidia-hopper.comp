@@ -53,7 +53,7 @@ const uint GQA = 4;
 const uint NSG = 4;
 const uint WG = 128;
 const uint BR = 64;
-const uint BC = 64;
+const uint BC = 32;
 const uint KVS = 136;          // f16 row stride of the K/V tiles (padded: no 128-byte multiple)
 const uint PS = BC + 8u;          // f16 row stride of a subgroup's P tile
 const int WIN_LEFT = 4095;
@@ -77,8 +77,8 @@ shared float16_t s_p[NSG * 16u * PS];
 
 const uint KV8 = DPAD / 8u;        // 16-byte vectors per K row
 const uint VV8 = DVPAD / 8u;       // ... per V row
-const uint KPT = 8;          // K vectors each invocation prefetches per tile
-const uint VPT = 8;
+const uint KPT = 4;          // K vectors each invocation prefetches per tile
+const uint VPT = 4;
 
 // The next tile's K and V, fetched into registers while this tile computes
 // (16-byte aligned rows only; zero past the tile's columns and past D).
@@ -411,146 +411,6 @@ void main()
             else
                 mx_b = max(mx_b, x);
         }
-#line 245
-        ACC s2 = ACC(0.0);
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 0u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa0, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 1u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa1, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 2u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa2, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 3u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa3, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 4u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa4, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 5u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa5, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 6u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa6, kb, s2);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 2u * 16u * KVS + 7u * 16u, KVS, COL_MAJOR);
-            s2 = coopMatMulAdd(qa7, kb, s2);
-        }
-#line 253
-        for (int i = 0; i < s2.length(); i++) {
-            float x = s2[i] * p.scale;
-#line 258
-            if (edge) {
-                int j = j0 + int(2u * 16u + col_lane + uint(i & 1) + 8u * uint((i >> 1) & 1));
-                int qi = i < 4 ? qpos_a : qpos_b;
-                bool ok = j < kv_hi;
-                if (WIN_LEFT >= 0)
-                    ok = ok && j >= qi - WIN_LEFT;
-                if (WIN_RIGHT >= 0)
-                    ok = ok && j <= qi + WIN_RIGHT;
-                x = ok ? x : NEG_INF;
-            }
-            s2[i] = x;
-            if (i < 4)
-                mx_a = max(mx_a, x);
-            else
-                mx_b = max(mx_b, x);
-        }
-#line 245
-        ACC s3 = ACC(0.0);
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 0u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa0, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 1u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa1, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 2u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa2, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 3u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa3, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 4u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa4, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 5u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa5, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 6u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa6, kb, s3);
-        }
-#line 247
-        {
-            MAT_B kb;
-            coopMatLoad(kb, s_kv, 3u * 16u * KVS + 7u * 16u, KVS, COL_MAJOR);
-            s3 = coopMatMulAdd(qa7, kb, s3);
-        }
-#line 253
-        for (int i = 0; i < s3.length(); i++) {
-            float x = s3[i] * p.scale;
-#line 258
-            if (edge) {
-                int j = j0 + int(3u * 16u + col_lane + uint(i & 1) + 8u * uint((i >> 1) & 1));
-                int qi = i < 4 ? qpos_a : qpos_b;
-                bool ok = j < kv_hi;
-                if (WIN_LEFT >= 0)
-                    ok = ok && j >= qi - WIN_LEFT;
-                if (WIN_RIGHT >= 0)
-                    ok = ok && j <= qi + WIN_RIGHT;
-                x = ok ? x : NEG_INF;
-            }
-            s3[i] = x;
-            if (i < 4)
-                mx_a = max(mx_a, x);
-            else
-                mx_b = max(mx_b, x);
-        }
 #line 275
         float mn_a = max(m_a, subgroupClusteredMax(mx_a, 4u));
         float mn_b = max(m_b, subgroupClusteredMax(mx_b, 4u));
@@ -583,32 +443,6 @@ void main()
         {
             ACC16 ph = ACC16(s1);
             coopMatStore(ph, s_p, sg * 16u * PS + 1u * 16u, PS, ROW_MAJOR);
-        }
-#line 282
-        for (int i = 0; i < s2.length(); i++) {
-            float pr = exp2((s2[i] - (i < 4 ? base_a : base_b)) * LOG2E);
-            s2[i] = pr;
-            if (i < 4)
-                sum_a += pr;
-            else
-                sum_b += pr;
-        }
-        {
-            ACC16 ph = ACC16(s2);
-            coopMatStore(ph, s_p, sg * 16u * PS + 2u * 16u, PS, ROW_MAJOR);
-        }
-#line 282
-        for (int i = 0; i < s3.length(); i++) {
-            float pr = exp2((s3[i] - (i < 4 ? base_a : base_b)) * LOG2E);
-            s3[i] = pr;
-            if (i < 4)
-                sum_a += pr;
-            else
-                sum_b += pr;
-        }
-        {
-            ACC16 ph = ACC16(s3);
-            coopMatStore(ph, s_p, sg * 16u * PS + 3u * 16u, PS, ROW_MAJOR);
         }
 #line 295
         l_a = l_a * alpha_a + subgroupClusteredAdd(sum_a, 4u);
@@ -648,12 +482,6 @@ void main()
 #line 306
         MAT_A pa1;
         coopMatLoad(pa1, s_p, sg * 16u * PS + 1u * 16u, PS, ROW_MAJOR);
-#line 306
-        MAT_A pa2;
-        coopMatLoad(pa2, s_p, sg * 16u * PS + 2u * 16u, PS, ROW_MAJOR);
-#line 306
-        MAT_A pa3;
-        coopMatLoad(pa3, s_p, sg * 16u * PS + 3u * 16u, PS, ROW_MAJOR);
 #line 309
 #line 310
 #line 311
@@ -667,18 +495,6 @@ void main()
             MAT_B vb;
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 0u * 16u, KVS, ROW_MAJOR);
             o0 = coopMatMulAdd(pa1, vb, o0);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 0u * 16u, KVS, ROW_MAJOR);
-            o0 = coopMatMulAdd(pa2, vb, o0);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 0u * 16u, KVS, ROW_MAJOR);
-            o0 = coopMatMulAdd(pa3, vb, o0);
         }
 #line 317
 #line 310
@@ -694,18 +510,6 @@ void main()
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 1u * 16u, KVS, ROW_MAJOR);
             o1 = coopMatMulAdd(pa1, vb, o1);
         }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 1u * 16u, KVS, ROW_MAJOR);
-            o1 = coopMatMulAdd(pa2, vb, o1);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 1u * 16u, KVS, ROW_MAJOR);
-            o1 = coopMatMulAdd(pa3, vb, o1);
-        }
 #line 317
 #line 310
 #line 311
@@ -719,18 +523,6 @@ void main()
             MAT_B vb;
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 2u * 16u, KVS, ROW_MAJOR);
             o2 = coopMatMulAdd(pa1, vb, o2);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 2u * 16u, KVS, ROW_MAJOR);
-            o2 = coopMatMulAdd(pa2, vb, o2);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 2u * 16u, KVS, ROW_MAJOR);
-            o2 = coopMatMulAdd(pa3, vb, o2);
         }
 #line 317
 #line 310
@@ -746,18 +538,6 @@ void main()
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 3u * 16u, KVS, ROW_MAJOR);
             o3 = coopMatMulAdd(pa1, vb, o3);
         }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 3u * 16u, KVS, ROW_MAJOR);
-            o3 = coopMatMulAdd(pa2, vb, o3);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 3u * 16u, KVS, ROW_MAJOR);
-            o3 = coopMatMulAdd(pa3, vb, o3);
-        }
 #line 317
 #line 310
 #line 311
@@ -771,18 +551,6 @@ void main()
             MAT_B vb;
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 4u * 16u, KVS, ROW_MAJOR);
             o4 = coopMatMulAdd(pa1, vb, o4);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 4u * 16u, KVS, ROW_MAJOR);
-            o4 = coopMatMulAdd(pa2, vb, o4);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 4u * 16u, KVS, ROW_MAJOR);
-            o4 = coopMatMulAdd(pa3, vb, o4);
         }
 #line 317
 #line 310
@@ -798,18 +566,6 @@ void main()
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 5u * 16u, KVS, ROW_MAJOR);
             o5 = coopMatMulAdd(pa1, vb, o5);
         }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 5u * 16u, KVS, ROW_MAJOR);
-            o5 = coopMatMulAdd(pa2, vb, o5);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 5u * 16u, KVS, ROW_MAJOR);
-            o5 = coopMatMulAdd(pa3, vb, o5);
-        }
 #line 317
 #line 310
 #line 311
@@ -824,18 +580,6 @@ void main()
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 6u * 16u, KVS, ROW_MAJOR);
             o6 = coopMatMulAdd(pa1, vb, o6);
         }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 6u * 16u, KVS, ROW_MAJOR);
-            o6 = coopMatMulAdd(pa2, vb, o6);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 6u * 16u, KVS, ROW_MAJOR);
-            o6 = coopMatMulAdd(pa3, vb, o6);
-        }
 #line 317
 #line 310
 #line 311
@@ -849,18 +593,6 @@ void main()
             MAT_B vb;
             coopMatLoad(vb, s_kv, (BC + 1u * 16u) * KVS + 7u * 16u, KVS, ROW_MAJOR);
             o7 = coopMatMulAdd(pa1, vb, o7);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 2u * 16u) * KVS + 7u * 16u, KVS, ROW_MAJOR);
-            o7 = coopMatMulAdd(pa2, vb, o7);
-        }
-#line 311
-        {
-            MAT_B vb;
-            coopMatLoad(vb, s_kv, (BC + 3u * 16u) * KVS + 7u * 16u, KVS, ROW_MAJOR);
-            o7 = coopMatMulAdd(pa3, vb, o7);
         }
 #line 317
 #line 318

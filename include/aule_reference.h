@@ -53,6 +53,8 @@ typedef struct aule_ref_problem {
     double softcap;                 /* <= 0: off */
     double scale;                   /* used as given (usually 1/sqrt(D)) */
     int threads;                    /* 0: one per online CPU for large problems; 1: the calling thread only */
+    int p_dtype;                    /* naive baseline only: P rounded to this storage dtype before P.V
+                                     * (an auegen_dtype; 0 = kept in fp32) */
 } aule_ref_problem;
 
 /* Element counts of each tensor of a problem. */

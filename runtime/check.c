@@ -181,8 +181,13 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
         host_random(&q, &rng, dtype);
         host_random(&k, &rng, dtype);
         host_random(&v, &rng, dtype);
+        /* The naive baseline holds P in the storage dtype for P.V, as a same-precision
+         * implementation does (FlashAttention's reference multiplies P in fp16/bf16):
+         * docs/architecture.md, "The correctness rule". */
+        aule_ref_problem naive = prob;
+        naive.p_dtype = dtype == AUEGEN_DTYPE_F32 ? 0 : dtype;
         if (aule_reference_forward_f64(&prob, q.d, k.d, v.d, ref_o, ref_l) != 0
-            || aule_reference_forward_f32(&prob, q.f, k.f, v.f, naive_o, naive_l) != 0)
+            || aule_reference_forward_f32(&naive, q.f, k.f, v.f, naive_o, naive_l) != 0)
             st = AULE_ERROR_INVALID_ARGUMENT;
         aule_round_array_to_dtype(naive_o, no, dtype);
     }

@@ -266,6 +266,8 @@ static void row_f32(const aule_ref_problem *p, const float *q, const float *k, c
     }
     for (int64_t j = 0; j < n; j++) {
         float pj = s[j] / sum;
+        if (p->p_dtype)
+            pj = aule_round_to_dtype(pj, p->p_dtype);
         const float *restrict vj = v + (size_t)j * dv;
         for (size_t c = 0; c < dv; c++)
             o[c] += pj * vj[c];
