@@ -3,17 +3,9 @@
 # the Vulkan loader packages in .gl/ (docs/performance.md says how to get
 # them) and the GPU machine's PyTorch for the peer figures. Writes its
 # results into $OUT (default /tmp/aule-gpu).
-#   bench/gpu.sh [quick]
+#   bench/gpu.sh
 set -u
-OUT=${OUT:-/tmp/aule-gpu}
-mkdir -p "$OUT"
-for f in .gl/*.deb; do dpkg -x "$f" / 2>/dev/null; done
-ldconfig 2>/dev/null
-export XDG_RUNTIME_DIR=/tmp AULE_CACHE_DIR=/tmp/aule-cache
-A=build/aule
-if ! $A info >/dev/null 2>&1 && [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+. "$(dirname "$0")/gpu_env.sh"
 {
 echo "== aule info"
 timeout 60 $A info

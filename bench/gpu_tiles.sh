@@ -2,12 +2,7 @@
 # gpu_tiles.sh: checks and times the tile shapes of bench/tiles.lua on the GPU
 # (set up as in bench/gpu.sh), next to SDPA's FlashAttention-2 on the same shape.
 set -u
-OUT=${OUT:-/tmp/aule-gpu}
-mkdir -p "$OUT"
-for f in .gl/*.deb; do dpkg -x "$f" / 2>/dev/null; done
-ldconfig 2>/dev/null
-export XDG_RUNTIME_DIR=/tmp AULE_CACHE_DIR=/tmp/aule-cache
-A=build/aule
+. "$(dirname "$0")/gpu_env.sh"
 {
 echo "== forward tests on this GPU"
 timeout 240 build/tests/test_forward 2>&1 | grep -v "^\[ *\(RUN\|OK\) *\]"

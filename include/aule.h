@@ -167,7 +167,7 @@ typedef struct aule_context_stats {
 void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out);
 
 /* Milliseconds of a monotonic clock (for benchmarks). */
-double aule_now_ms_public(void);
+double aule_clock_ms(void);
 
 /* Runs an empty kernel count times, each submitted and waited on its own: the
  * floor a per-call overhead is measured against (bench/). */

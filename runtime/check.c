@@ -220,9 +220,9 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
         aule_forward_args args = {.q = tq_, .k = tk_, .v = tv_, .o = to_, .lse = tl_, .cu_seqlens_q = tcq,
                                   .cu_seqlens_k = tck, .max_seqlen_q = shape->varlen ? lq : 0,
                                   .max_seqlen_k = shape->varlen ? lk : 0, .scale = scale};
-        double t0 = aule_now_ms_public();
+        double t0 = aule_clock_ms();
         st = aule_attention_forward(ctx, &spec, &args);
-        res->run_ms = aule_now_ms_public() - t0;
+        res->run_ms = aule_clock_ms() - t0;
     }
     if (st == AULE_OK)
         st = download(to_, shape->bshd, got_o);

@@ -327,13 +327,13 @@ static int cmd_bench(int argc, char **argv)
             /* Warm up for at least half a second of calls: a GPU idling between
              * processes needs that long to reach its clocks (the same kernel measured
              * 39 and 136 TFLOP/s in two runs with two warm-up calls). */
-            double warm0 = aule_now_ms_public();
-            for (int w = 0; !st && (w < 2 || aule_now_ms_public() - warm0 < 500.0); w++)
+            double warm0 = aule_clock_ms();
+            for (int w = 0; !st && (w < 2 || aule_clock_ms() - warm0 < 500.0); w++)
                 st = aule_attention_forward(ctx, s, &a);
             for (int it = 0; it < iters && !st; it++) {
-                double t0 = aule_now_ms_public();
+                double t0 = aule_clock_ms();
                 st = aule_attention_forward(ctx, s, &a);
-                times[it] = aule_now_ms_public() - t0;
+                times[it] = aule_clock_ms() - t0;
             }
             if (st) {
                 fprintf(stderr, "aule bench: %s: %s: %s\n", s->name, aule_status_string(st), aule_context_last_error(ctx));

@@ -137,7 +137,7 @@ double aule_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-double aule_now_ms_public(void) { return aule_now_ms(); }
+double aule_clock_ms(void) { return aule_now_ms(); }
 
 static aule_status layouts_create(aule_context *ctx)
 {
