@@ -63,6 +63,7 @@ typedef struct aule_context_desc {
     bool disable_disk_cache;
     bool disable_jit;              /* only kernels linked in from generated/ */
     bool disable_builtin;          /* ignore the kernels linked in from generated/ */
+    bool profile;                  /* time each submission on the device (aule_context_last_gpu_ms) */
     aule_log_fn log;
     void *log_user;
 } aule_context_desc;
@@ -165,6 +166,10 @@ typedef struct aule_context_stats {
 } aule_context_stats;
 
 void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out);
+
+/* Device time of this context's last submission, in milliseconds, from GPU
+ * timestamps (aule_context_desc.profile); a negative value when not measured. */
+double aule_context_last_gpu_ms(const aule_context *ctx);
 
 /* Milliseconds of a monotonic clock (for benchmarks). */
 double aule_clock_ms(void);

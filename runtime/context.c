@@ -139,6 +139,16 @@ double aule_now_ms(void)
 
 double aule_clock_ms(void) { return aule_now_ms(); }
 
+double aule_context_last_gpu_ms(const aule_context *ctx)
+{
+    if (!ctx)
+        return -1.0;
+    pthread_mutex_lock((pthread_mutex_t *)&ctx->lock);
+    double ms = ctx->last_gpu_ms;
+    pthread_mutex_unlock((pthread_mutex_t *)&ctx->lock);
+    return ms;
+}
+
 static aule_status layouts_create(aule_context *ctx)
 {
     VkDescriptorSetLayoutBinding b[AUEGEN_BINDING_COUNT];
@@ -178,6 +188,8 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     ctx->log_user = desc->log_user;
     ctx->disable_jit = desc->disable_jit;
     ctx->disable_builtin = desc->disable_builtin;
+    ctx->profile = desc->profile;
+    ctx->last_gpu_ms = -1.0;
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_mutex_init(&ctx->error_lock, NULL);
     pthread_mutex_init(&ctx->queue_lock, NULL);

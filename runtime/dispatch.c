@@ -40,6 +40,8 @@ void dispatch_release(aule_context *ctx)
             ctx->vk.vkDestroyFence(ctx->device, s->fence, NULL);
         if (s->pool)
             ctx->vk.vkDestroyDescriptorPool(ctx->device, s->pool, NULL);
+        if (s->timestamps)
+            ctx->vk.vkDestroyQueryPool(ctx->device, s->timestamps, NULL);
         free(s->sets);
         free(s->bound);
     }
@@ -78,7 +80,14 @@ static aule_status slot_acquire(aule_context *ctx, dispatch_slot **out)
         VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
         r = ctx->vk.vkCreateFence(ctx->device, &fi, NULL, &s->fence);
     }
+    if (r == VK_SUCCESS && ctx->profile) {
+        VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2};
+        r = ctx->vk.vkCreateQueryPool(ctx->device, &qi, NULL, &s->timestamps);
+    }
     if (r != VK_SUCCESS) {
+        if (s->fence)
+            ctx->vk.vkDestroyFence(ctx->device, s->fence, NULL);
         if (s->cb)
             ctx->vk.vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &s->cb);
         pthread_mutex_unlock(&ctx->slot_lock);
@@ -332,6 +341,10 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     VkResult r = ctx->vk.vkBeginCommandBuffer(s->cb, &bi);
     if (r == VK_SUCCESS) {
+        if (s->timestamps) {
+            ctx->vk.vkCmdResetQueryPool(s->cb, s->timestamps, 0, 2);
+            ctx->vk.vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->timestamps, 0);
+        }
         ctx->vk.vkCmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, e->pipeline);
         VkMemoryBarrier between = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                                    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
@@ -370,6 +383,8 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
                 ctx->vk.vkCmdDispatchBase(s->cb, x0, 0, 0, nx, c->groups_y, c->groups_z);
             }
         }
+        if (s->timestamps)
+            ctx->vk.vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->timestamps, 1);
         /* Results become visible to mapped host reads after the fence. */
         VkMemoryBarrier to_host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                                    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT, .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
@@ -389,11 +404,21 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
                 r = r2;
         }
     }
+    double gpu_ms = -1.0;
+    if (r == VK_SUCCESS && s->timestamps) {
+        uint64_t t[2];
+        if (ctx->vk.vkGetQueryPoolResults(ctx->device, s->timestamps, 0, 2, sizeof t, t, sizeof t[0],
+                                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS
+            && t[1] >= t[0])
+            gpu_ms = (double)(t[1] - t[0]) * ctx->info.timestamp_period_ns * 1e-6;
+    }
     slot_release(ctx, s);
     if (r != VK_SUCCESS)
         return aule_fail(ctx, aule_vk_status(r), "submitting attention: %s", aule_vk_result_string(r));
     pthread_mutex_lock(&ctx->lock);
     ctx->stats.dispatches += (uint64_t)count;
+    if (s->timestamps)
+        ctx->last_gpu_ms = gpu_ms;
     pthread_mutex_unlock(&ctx->lock);
     return AULE_OK;
 }

@@ -60,6 +60,7 @@ typedef struct dispatch_slot {
     VkDescriptorPool pool;
     VkDescriptorSet *sets;
     VkBuffer (*bound)[AUEGEN_BINDING_COUNT];   /* what each set holds: rewritten only on change */
+    VkQueryPool timestamps;        /* two queries, when the context profiles */
     int set_count;
     bool busy;
 } dispatch_slot;
@@ -71,6 +72,8 @@ struct aule_context {
     aule_log_fn log;
     void *log_user;
     bool disable_jit, disable_builtin;
+    bool profile;
+    double last_gpu_ms;            /* guarded by lock */
 
     VkInstance instance;
     VkPhysicalDevice physical;
