@@ -83,6 +83,7 @@ typedef struct auegen_spec_desc {
     auegen_coopmat coopmat;
     int tile_q;                 /* Br; 0 = auto (then tile_kv must be 0 too) */
     int tile_kv;                /* Bc; 0 = auto */
+    int page_size;              /* decode: tokens per KV page, 16..256 (power of two); 0 = contiguous cache */
 } auegen_spec_desc;
 
 /* A validated spec: every field explicit. Produced by auegen_spec_validate. */
@@ -96,6 +97,7 @@ typedef struct auegen_spec {
     bool int8;
     auegen_coopmat coopmat;
     int tile_q, tile_kv;             /* 0 = auto */
+    int page_size;                   /* decode: 0 = contiguous KV cache */
 } auegen_spec;
 
 static inline bool auegen_spec_causal(const auegen_spec *s) { return s->window_right == 0; }

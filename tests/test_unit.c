@@ -72,7 +72,7 @@ static void test_canonical_same_meaning(void **state)
     assert_string_not_equal(a, c);
     assert_int_equal(auegen_spec_canonical(&causal, a, 10), -1);
     assert_string_equal(b, "aule-spec/1 kind=forward head_dim=128 head_dim_v=128 gqa=4 window=-1,0 softcap=0 "
-                           "dtype=f16 int8=0 coopmat=auto tile=auto");
+                           "dtype=f16 int8=0 coopmat=auto tile=auto page=0");
 }
 
 static void test_spec_file(void **state)
