@@ -11,8 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *template_for(const auegen_plan *plan)
+static const char *template_for(const auegen_plan *plan, const char *part)
 {
+    if (part && strcmp(part, "reduce") == 0)
+        return "decode_reduce.comp";
     if (plan->variant != AUEGEN_VARIANT_COOPMAT)
         return "forward_scalar.comp";
     return plan->lane_layout == AUEGEN_LAYOUT_QUAD_ROWS ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
@@ -100,11 +102,13 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
     sb_printf(&c, "const auegen_kernel_info %s = {\n", sym);
     sb_printf(&c, "    .name = \"%s\",\n    .target = \"%s\",\n    .canonical = \"%s\",\n    .key = \"%s\",\n",
               s->name, k->target.name, k->canonical, k->key);
-    sb_printf(&c, "    .spec = {.name = \"%s\", .kind = AUEGEN_KIND_FORWARD, .head_dim = %d, .head_dim_v = %d, "
+    sb_printf(&c, "    .spec = {.name = \"%s\", .kind = %s, .head_dim = %d, .head_dim_v = %d, "
                   ".gqa = %d,\n             .window_left = %d, .window_right = %d, .softcap = %.17g, "
-                  ".dtype = %s,\n             .int8 = %s, .coopmat = %s, .tile_q = %d, .tile_kv = %d},\n",
-              s->name, s->head_dim, s->head_dim_v, s->gqa, s->window_left, s->window_right, s->softcap,
-              dtype_enum(s->dtype), s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv);
+                  ".dtype = %s,\n             .int8 = %s, .coopmat = %s, .tile_q = %d, .tile_kv = %d, "
+                  ".page_size = %d},\n",
+              s->name, s->kind == AUEGEN_KIND_DECODE ? "AUEGEN_KIND_DECODE" : "AUEGEN_KIND_FORWARD", s->head_dim,
+              s->head_dim_v, s->gqa, s->window_left, s->window_right, s->softcap, dtype_enum(s->dtype),
+              s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv, s->page_size);
     sb_printf(&c, "    .plan = {.variant = %s, .workgroup_size = %d, .subgroup_size = %d, .tile_q = %d, "
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
@@ -154,9 +158,9 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
     target_caps(target, caps, sizeof caps);
     int n = snprintf(k->key_input, sizeof k->key_input,
                      "aule-key/1\n%s\ntarget %s\ngenerator auegen %s\ntemplates %s\ncompiler %s\n"
-                     "spirv-tools %s\noptimize %d\n",
+                     "spirv-tools %s\noptimize %d\npart %s\n",
                      k->canonical, caps, AUEGEN_VERSION_STRING, templates_hash(), auegen_compiler_version(),
-                     auegen_spirv_tools_version(), opts->optimize ? 1 : 0);
+                     auegen_spirv_tools_version(), opts->optimize ? 1 : 0, opts->part ? opts->part : "kernel");
     if (n < 0 || (size_t)n >= sizeof k->key_input) {
         snprintf(k->log, sizeof k->log, "key input too long");
         return AUEGEN_ERROR_INTERNAL;
@@ -174,7 +178,7 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     auegen_generate_options defaults = {.optimize = true};
     if (!opts)
         opts = &defaults;
-    const char *tname = template_for(&k->plan);
+    const char *tname = template_for(&k->plan, opts->part);
     k->glsl = template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
     if (!k->glsl)
         return AUEGEN_ERROR_INTERNAL;

@@ -248,7 +248,7 @@ auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, 
         return AUEGEN_ERROR_USAGE;
     }
     memset(out, 0, sizeof *out);
-    if (spec->kind != AUEGEN_KIND_FORWARD) {
+    if (spec->kind == AUEGEN_KIND_BACKWARD) {
         snprintf(why, why_size, "kind \"%s\" has no kernel template yet", kind_name(spec->kind));
         return AUEGEN_ERROR_PLAN;
     }
@@ -259,6 +259,15 @@ auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, 
         return AUEGEN_ERROR_PLAN;
     }
     out->storage16 = sixteen;
+
+    /* Decode reads each K/V element once: the scalar kernel in this version. */
+    if (spec->kind == AUEGEN_KIND_DECODE) {
+        if (spec->coopmat == AUEGEN_COOPMAT_KHR) {
+            snprintf(why, why_size, "decode kernels have no cooperative-matrix variant yet (use coopmat = \"auto\")");
+            return AUEGEN_ERROR_PLAN;
+        }
+        return plan_scalar(spec, t, out, why, why_size);
+    }
 
     /* Cooperative matrices take f16 inputs here; fp32 and bf16 storage would
      * need a rounding (f32) or a bf16 matrix type the toolchain lacks, so they

@@ -250,6 +250,12 @@ typedef struct auegen_forward_push {
     uint32_t lse_stride_b, lse_stride_h;   /* LSE is fp32 [B][H][Sq] */
     float scale;                     /* softmax scale, usually 1/sqrt(D) */
     uint32_t flags;                  /* AUEGEN_FORWARD_* */
+    /* decode */
+    uint32_t bt_stride;              /* paged: elements between block-table rows */
+    uint32_t splits;                 /* KV splits (split-K); 1: O written directly */
+    uint32_t split_len;              /* keys per split, a multiple of the plan's tile_kv */
+    uint32_t row_tiles;              /* query-row tiles per (b, Hkv): grid x = row_tiles * splits */
+    uint32_t ws_lse;                 /* element offset of the partial LSEs in the workspace */
 } auegen_forward_push;
 
 #define AUEGEN_FORWARD_WRITE_LSE 1u
@@ -300,6 +306,7 @@ typedef struct auegen_generate_options {
     const char *spec_file;           /* shown in the stub's first line; NULL = "(api)" */
     bool optimize;                   /* run SPIRV-Tools' performance passes (default on via auegen) */
     bool skip_stub;                  /* don't build the C stub text */
+    const char *part;                /* NULL: the kernel; "reduce": a decode kernel's split-K merge */
 } auegen_generate_options;
 
 /* Validates, plans and computes the key without compiling: what a runtime

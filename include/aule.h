@@ -144,6 +144,31 @@ aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *s
 /* Runs one kernel linked in from generated/ (the typed stubs call this). */
 aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_forward_args *args);
 
+/*
+ * Decode: Sq (1..16) new query tokens per sequence against a KV cache, split
+ * over the KV length (split-K) and merged by log-sum-exp. The spec's kind is
+ * "decode"; its page_size says the cache layout:
+ *   page_size > 0: K/V caches [pages][page_size][Hkv][D|Dv] (vLLM's and FlashInfer's
+ *                  layout) and block_table int32 [B][max_pages]: page p of sequence b
+ *                  is cache page block_table[b][p];
+ *   page_size = 0: K/V caches [B][Hkv][S_max][D|Dv] (any strides, last dim contiguous).
+ * seq_lens int32 [B]: the keys of each sequence (its new tokens included); queries
+ * are aligned to the end (query i sees keys up to seq_len - Sq + i when causal).
+ * Block tables and lengths are read and checked before any kernel runs.
+ */
+typedef struct aule_decode_args {
+    const aule_tensor *q;            /* [B][H][Sq][D] */
+    const aule_tensor *k_cache, *v_cache;
+    const aule_tensor *block_table;  /* paged only */
+    const aule_tensor *seq_lens;
+    aule_tensor *o;                  /* [B][H][Sq][Dv] */
+    aule_tensor *lse;                /* optional fp32 [B][H][Sq] */
+    float scale;                     /* 0: 1/sqrt(D) */
+    int num_splits;                  /* 0: planned from the device and the lengths; 1: no split */
+} aule_decode_args;
+
+aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, const aule_decode_args *args);
+
 typedef enum aule_kernel_source {
     AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT
 } aule_kernel_source;

@@ -38,6 +38,19 @@ typedef struct aule_check_result {
 aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
                            aule_check_result *result);
 
+/* A decode problem: per-sequence KV lengths, the cache paged by the spec's
+ * page_size (pages handed out in a shuffled order) or contiguous. */
+typedef struct aule_check_decode_shape {
+    int batch, heads, seq_q;       /* seq_q: new tokens per sequence, 1..16 */
+    const int *seq_lens;           /* [batch] KV lengths (>= 0) */
+    int num_splits;                /* 0: auto */
+    bool lse;
+    uint64_t seed;
+} aule_check_decode_shape;
+
+aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec, const aule_check_decode_shape *shape,
+                                  aule_check_result *result);
+
 #ifdef __cplusplus
 }
 #endif

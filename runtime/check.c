@@ -258,3 +258,208 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
     free(cu_k);
     return st;
 }
+
+/* Decode: sequences of their own lengths, the cache written page by page in a
+ * shuffled order, against the reference on each sequence's contiguous K/V. */
+aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in, const aule_check_decode_shape *sh,
+                                  aule_check_result *res)
+{
+    if (!ctx || !spec_in || !sh || !res || !sh->seq_lens)
+        return AULE_ERROR_INVALID_ARGUMENT;
+    memset(res, 0, sizeof *res);
+    auegen_spec spec;
+    if (auegen_spec_normalize(spec_in, &spec, NULL) != AUEGEN_OK || spec.kind != AUEGEN_KIND_DECODE)
+        return AULE_ERROR_GENERATOR;
+    if (sh->batch < 1 || sh->heads < 1 || sh->seq_q < 1 || sh->heads % spec.gqa)
+        return AULE_ERROR_INVALID_ARGUMENT;
+    int dtype = spec.dtype, d = spec.head_dim, dv = spec.head_dim_v, B = sh->batch, H = sh->heads;
+    int hkv = H / spec.gqa, sq = sh->seq_q, page = spec.page_size;
+    uint64_t rng = sh->seed * 0x2545f4914f6cdd1dull + 7;
+    int max_len = 0;
+    int64_t total = 0;
+    for (int b = 0; b < B; b++) {
+        if (sh->seq_lens[b] < 0)
+            return AULE_ERROR_INVALID_ARGUMENT;
+        max_len = sh->seq_lens[b] > max_len ? sh->seq_lens[b] : max_len;
+        total += sh->seq_lens[b];
+    }
+    int cap = max_len > 0 ? max_len : 1;
+    int max_pages = page ? (cap + page - 1) / page : 0;
+    int pages = page ? B * max_pages + 3 : 0;       /* a few pages nobody uses */
+    size_t nq = (size_t)B * H * sq * d, no = (size_t)B * H * sq * dv, nl = (size_t)B * H * sq;
+    size_t ncache_k = page ? (size_t)pages * page * hkv * d : (size_t)B * hkv * cap * d;
+    size_t ncache_v = page ? (size_t)pages * page * hkv * dv : (size_t)B * hkv * cap * dv;
+    float *q = malloc(nq * sizeof *q), *ck = calloc(ncache_k, sizeof *ck), *cv = calloc(ncache_v, sizeof *cv);
+    float *got_o = malloc(no * sizeof *got_o), *got_l = malloc(nl * sizeof *got_l);
+    double *ref_o = malloc(no * sizeof *ref_o), *ref_l = malloc(nl * sizeof *ref_l);
+    float *naive_o = malloc(no * sizeof *naive_o), *naive_l = malloc(nl * sizeof *naive_l);
+    int32_t *table = calloc((size_t)B * (max_pages ? max_pages : 1), sizeof *table), *lens = malloc((size_t)B * 4);
+    int *order = malloc((size_t)(pages ? pages : 1) * sizeof *order);
+    aule_status st = AULE_OK;
+    if (!q || !ck || !cv || !got_o || !got_l || !ref_o || !ref_l || !naive_o || !naive_l || !table || !lens || !order)
+        st = AULE_ERROR_OUT_OF_MEMORY;
+    /* Pages in a shuffled order: sequence b's page p is order[b * max_pages + p]. */
+    for (int i = 0; st == AULE_OK && i < pages; i++)
+        order[i] = i;
+    for (int i = pages - 1; st == AULE_OK && i > 0; i--) {
+        int j = (int)(next_u64(&rng) % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; st == AULE_OK && i < nq; i++)
+        q[i] = aule_round_to_dtype(normal(&rng), dtype);
+    for (int b = 0; st == AULE_OK && b < B; b++) {
+        lens[b] = sh->seq_lens[b];
+        int len = sh->seq_lens[b];
+        /* This sequence's contiguous K/V [Hkv][len][D] for the reference. */
+        size_t nk = (size_t)hkv * (len ? len : 1) * d, nvv = (size_t)hkv * (len ? len : 1) * dv;
+        float *kf = malloc(nk * sizeof *kf), *vf = malloc(nvv * sizeof *vf);
+        double *kd = malloc(nk * sizeof *kd), *vd = malloc(nvv * sizeof *vd), *qd = malloc((size_t)H * sq * d * sizeof *qd);
+        if (!kf || !vf || !kd || !vd || !qd)
+            st = AULE_ERROR_OUT_OF_MEMORY;
+        for (int hh = 0; st == AULE_OK && hh < hkv; hh++)
+            for (int j = 0; j < len; j++) {
+                size_t slot = page ? (size_t)order[b * max_pages + j / page] * page + (size_t)(j % page) : 0;
+                for (int x = 0; x < d; x++) {
+                    float val = aule_round_to_dtype(normal(&rng), dtype);
+                    kf[((size_t)hh * len + j) * d + x] = val;
+                    kd[((size_t)hh * len + j) * d + x] = val;
+                    if (page)
+                        ck[(slot * hkv + hh) * d + x] = val;
+                    else
+                        ck[(((size_t)b * hkv + hh) * cap + j) * d + x] = val;
+                }
+                for (int x = 0; x < dv; x++) {
+                    float val = aule_round_to_dtype(normal(&rng), dtype);
+                    vf[((size_t)hh * len + j) * dv + x] = val;
+                    vd[((size_t)hh * len + j) * dv + x] = val;
+                    if (page)
+                        cv[(slot * hkv + hh) * dv + x] = val;
+                    else
+                        cv[(((size_t)b * hkv + hh) * cap + j) * dv + x] = val;
+                }
+            }
+        for (int p2 = 0; page && p2 < max_pages; p2++)
+            table[b * max_pages + p2] = order[b * max_pages + p2];
+        const float *qb = q + (size_t)b * H * sq * d;
+        for (size_t i = 0; st == AULE_OK && i < (size_t)H * sq * d; i++)
+            qd[i] = qb[i];
+        size_t ob = (size_t)b * H * sq * dv, lb = (size_t)b * H * sq;
+        if (st == AULE_OK && len == 0) {
+            for (size_t i = 0; i < (size_t)H * sq * dv; i++) {
+                ref_o[ob + i] = 0;
+                naive_o[ob + i] = 0;
+            }
+            for (size_t i = 0; i < (size_t)H * sq; i++) {
+                ref_l[lb + i] = -INFINITY;
+                naive_l[lb + i] = -INFINITY;
+            }
+        } else if (st == AULE_OK) {
+            aule_ref_problem prob = {.batch = 1, .heads = H, .kv_heads = hkv, .seq_q = sq, .seq_k = len,
+                                     .head_dim = d, .head_dim_v = dv, .window_left = spec.window_left,
+                                     .window_right = spec.window_right, .softcap = spec.softcap,
+                                     .scale = 1.0f / sqrtf((float)d)};   /* what libaule uses for scale = 0 */
+            aule_ref_problem naive = prob;
+            naive.p_dtype = dtype == AUEGEN_DTYPE_F32 ? 0 : dtype;
+            if (aule_reference_forward_f64(&prob, qd, kd, vd, ref_o + ob, ref_l + lb) != 0
+                || aule_reference_forward_f32(&naive, qb, kf, vf, naive_o + ob, naive_l + lb) != 0)
+                st = AULE_ERROR_INVALID_ARGUMENT;
+        }
+        free(kf);
+        free(vf);
+        free(kd);
+        free(vd);
+        free(qd);
+    }
+    if (st == AULE_OK)
+        aule_round_array_to_dtype(naive_o, no, dtype);
+    (void)total;
+
+    aule_dtype adt = (aule_dtype)dtype;
+    aule_tensor *tq = NULL, *tk = NULL, *tv = NULL, *to = NULL, *tl = NULL, *tt = NULL, *ts = NULL;
+    if (st == AULE_OK)
+        st = upload(ctx, adt, B, H, sq, d, false, q, &tq);
+    if (st == AULE_OK) {
+        aule_tensor_desc kd = {.dtype = adt, .ndim = 4,
+                               .shape = {page ? pages : B, page ? page : hkv, page ? hkv : cap, d}};
+        aule_tensor_desc vd2 = kd;
+        vd2.shape[3] = dv;
+        size_t es = aule_dtype_size(adt);
+        void *pk = malloc(ncache_k * es), *pv = malloc(ncache_v * es);
+        st = pk && pv ? AULE_OK : AULE_ERROR_OUT_OF_MEMORY;
+        if (st == AULE_OK) {
+            aule_pack_dtype(ck, pk, ncache_k, dtype);
+            aule_pack_dtype(cv, pv, ncache_v, dtype);
+            st = aule_tensor_create(ctx, &kd, &tk);
+        }
+        if (st == AULE_OK)
+            st = aule_tensor_create(ctx, &vd2, &tv);
+        if (st == AULE_OK)
+            st = aule_tensor_write(tk, pk, ncache_k * es);
+        if (st == AULE_OK)
+            st = aule_tensor_write(tv, pv, ncache_v * es);
+        free(pk);
+        free(pv);
+    }
+    if (st == AULE_OK)
+        st = upload(ctx, adt, B, H, sq, dv, false, NULL, &to);
+    if (st == AULE_OK && sh->lse) {
+        aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {B, H, sq}};
+        st = aule_tensor_create(ctx, &ld, &tl);
+    }
+    if (st == AULE_OK) {
+        aule_tensor_desc sd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {B}};
+        st = aule_tensor_create(ctx, &sd, &ts);
+        if (st == AULE_OK)
+            st = aule_tensor_write(ts, lens, (size_t)B * 4);
+    }
+    if (st == AULE_OK && page) {
+        aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, max_pages}};
+        st = aule_tensor_create(ctx, &bd, &tt);
+        if (st == AULE_OK)
+            st = aule_tensor_write(tt, table, (size_t)B * max_pages * 4);
+    }
+    if (st == AULE_OK)
+        st = aule_kernel_prepare(ctx, &spec, &res->kernel);
+    if (st == AULE_OK) {
+        aule_decode_args args = {.q = tq, .k_cache = tk, .v_cache = tv, .block_table = tt, .seq_lens = ts,
+                                 .o = to, .lse = tl, .num_splits = sh->num_splits};
+        double t0 = aule_clock_ms();
+        st = aule_attention_decode(ctx, &spec, &args);
+        res->run_ms = aule_clock_ms() - t0;
+    }
+    if (st == AULE_OK)
+        st = download(to, false, got_o);
+    if (st == AULE_OK && tl)
+        st = aule_tensor_read(tl, got_l, nl * sizeof *got_l);
+    if (st == AULE_OK) {
+        res->err = aule_max_abs_diff(ref_o, got_o, no);
+        res->err_naive = aule_max_abs_diff(ref_o, naive_o, no);
+        res->pass = aule_error_within_bound(res->err, res->err_naive, &res->bound);
+        if (tl) {
+            res->lse_err = aule_max_abs_diff(ref_l, got_l, nl);
+            res->lse_err_naive = aule_max_abs_diff(ref_l, naive_l, nl);
+            res->pass = aule_error_within_bound(res->lse_err, res->lse_err_naive, &res->lse_bound) && res->pass;
+        }
+    }
+    aule_tensor_destroy(tq);
+    aule_tensor_destroy(tk);
+    aule_tensor_destroy(tv);
+    aule_tensor_destroy(to);
+    aule_tensor_destroy(tl);
+    aule_tensor_destroy(tt);
+    aule_tensor_destroy(ts);
+    free(q);
+    free(ck);
+    free(cv);
+    free(got_o);
+    free(got_l);
+    free(ref_o);
+    free(ref_l);
+    free(naive_o);
+    free(naive_l);
+    free(table);
+    free(lens);
+    free(order);
+    return st;
+}

@@ -195,6 +195,7 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     pthread_mutex_init(&ctx->queue_lock, NULL);
     pthread_mutex_init(&ctx->slot_lock, NULL);
     pthread_mutex_init(&ctx->transfer_lock, NULL);
+    pthread_mutex_init(&ctx->workspace_lock, NULL);
     pthread_cond_init(&ctx->slot_free, NULL);
 
     const char *selector = desc->device ? desc->device : getenv("AULE_DEVICE");
@@ -232,6 +233,7 @@ void aule_context_destroy(aule_context *ctx)
         dispatch_release(ctx);
         kernels_release(ctx);
         buffer_destroy(ctx, ctx->dummy, ctx->dummy_memory);
+        buffer_destroy(ctx, ctx->workspace, ctx->workspace_memory);
         if (ctx->pipeline_layout)
             ctx->vk.vkDestroyPipelineLayout(ctx->device, ctx->pipeline_layout, NULL);
         if (ctx->set_layout)
@@ -241,6 +243,7 @@ void aule_context_destroy(aule_context *ctx)
     disk_cache_close(ctx->disk);
     pthread_cond_destroy(&ctx->slot_free);
     pthread_mutex_destroy(&ctx->transfer_lock);
+    pthread_mutex_destroy(&ctx->workspace_lock);
     pthread_mutex_destroy(&ctx->slot_lock);
     pthread_mutex_destroy(&ctx->queue_lock);
     pthread_mutex_destroy(&ctx->lock);

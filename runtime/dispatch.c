@@ -152,12 +152,6 @@ static aule_status slot_sets(aule_context *ctx, dispatch_slot *s, int n)
     return AULE_OK;
 }
 
-/* One checked call: its push constants, buffers and grid. */
-typedef struct prepared_call {
-    auegen_forward_push push;
-    VkBuffer buffers[AUEGEN_BINDING_COUNT];
-    uint32_t groups_x, groups_y, groups_z;
-} prepared_call;
 
 static bool dims_are(const aule_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d)
 {
@@ -165,7 +159,7 @@ static bool dims_are(const aule_tensor *t, int64_t a, int64_t b, int64_t c, int6
     return s[0] == a && s[1] == b && s[2] == c && s[3] == d;
 }
 
-static aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim)
+aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim)
 {
     if (t->ctx != ctx)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s belongs to another context", name);
@@ -345,6 +339,7 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
             ctx->vk.vkCmdResetQueryPool(s->cb, s->timestamps, 0, 2);
             ctx->vk.vkCmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->timestamps, 0);
         }
+        const kernel_entry *bound = e;
         ctx->vk.vkCmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, e->pipeline);
         VkMemoryBarrier between = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                                    .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
@@ -358,6 +353,10 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
             if (empty) {
                 ctx->vk.vkCmdDispatch(s->cb, 1, 1, 1);
                 continue;
+            }
+            if (c->kernel && c->kernel != bound) {
+                bound = c->kernel;
+                ctx->vk.vkCmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, bound->pipeline);
             }
             /* A set already holding these buffers (the same tensors again) is not rewritten. */
             if (memcmp(s->bound[i], c->buffers, sizeof c->buffers) != 0) {
@@ -460,6 +459,11 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
     prepared_call c;
     st = prepare_call(ctx, &kernel->spec, &e->plan, args, &c);
     return st == AULE_OK ? run(ctx, e, &c, 1, false) : st;
+}
+
+aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count)
+{
+    return run(ctx, e, calls, count, false);
 }
 
 aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer)

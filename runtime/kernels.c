@@ -149,10 +149,10 @@ static const auegen_kernel_info *builtin_find(const aule_context *ctx, const cha
     return NULL;
 }
 
-static kernel_entry *memo_find(aule_context *ctx, const auegen_spec *key)
+static kernel_entry *memo_find(aule_context *ctx, const auegen_spec *key, int part)
 {
     for (int i = 0; i < ctx->kernel_count; i++)
-        if (memcmp(&ctx->kernels[i]->spec, key, sizeof *key) == 0)
+        if (ctx->kernels[i]->part == part && memcmp(&ctx->kernels[i]->spec, key, sizeof *key) == 0)
             return ctx->kernels[i];
     return NULL;
 }
@@ -192,13 +192,15 @@ static aule_status memo_key(aule_context *ctx, const auegen_spec *spec, auegen_s
     key->coopmat = norm.coopmat;
     key->tile_q = norm.tile_q;
     key->tile_kv = norm.tile_kv;
+    key->page_size = norm.page_size;
     return AULE_OK;
 }
 
-static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel_entry **out)
+static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int part, kernel_entry **out)
 {
     auegen_kernel k;
-    auegen_generate_options opts = {.optimize = true, .skip_stub = true};
+    auegen_generate_options opts = {.optimize = true, .skip_stub = true,
+                                    .part = part == KERNEL_REDUCE ? "reduce" : NULL};
     auegen_status gs = auegen_prepare(key, &ctx->info.caps, &opts, &k);
     if (gs != AUEGEN_OK)
         return aule_fail(ctx, gs == AUEGEN_ERROR_PLAN || gs == AUEGEN_ERROR_UNSUPPORTED ? AULE_ERROR_UNSUPPORTED
@@ -208,10 +210,12 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel
     if (!e)
         return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     e->spec = *key;
+    e->part = part;
     e->plan = k.plan;
     memcpy(e->key, k.key, sizeof e->key);
 
-    const auegen_kernel_info *builtin = ctx->disable_builtin ? NULL : builtin_find(ctx, k.canonical, &k.plan, false);
+    const auegen_kernel_info *builtin =
+        ctx->disable_builtin || part != KERNEL_MAIN ? NULL : builtin_find(ctx, k.canonical, &k.plan, false);
     uint32_t *words = NULL;
     size_t count = 0;
     aule_status st = AULE_OK;
@@ -243,7 +247,7 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel
         auegen_kernel_release(&full);
     } else {
         /* No generator: any linked-in kernel of this spec that this device can run. */
-        builtin = ctx->disable_builtin ? NULL : builtin_find(ctx, k.canonical, &k.plan, true);
+        builtin = ctx->disable_builtin || part != KERNEL_MAIN ? NULL : builtin_find(ctx, k.canonical, &k.plan, true);
         if (!builtin) {
             st = aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "JIT is disabled and no linked-in kernel matches %s",
                            k.canonical);
@@ -271,6 +275,12 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, kernel
 
 aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report)
 {
+    return kernel_get_part(ctx, spec, KERNEL_MAIN, out, report);
+}
+
+aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part, kernel_entry **out,
+                            aule_kernel_report *report)
+{
     double t0 = aule_now_ms();
     auegen_spec key;
     aule_status st = memo_key(ctx, spec, &key);
@@ -279,12 +289,12 @@ aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry 
     /* One lock around lookup and creation: a second thread asking for the same
      * kernel waits for the first instead of compiling it again. */
     pthread_mutex_lock(&ctx->lock);
-    kernel_entry *e = memo_find(ctx, &key);
+    kernel_entry *e = memo_find(ctx, &key, part);
     aule_kernel_source source = AULE_SOURCE_MEMORY;
     if (e) {
         ctx->stats.memory_hits++;
     } else {
-        st = kernel_make(ctx, &key, &e);
+        st = kernel_make(ctx, &key, part, &e);
         if (st == AULE_OK) {
             source = e->source;
             st = memo_add(ctx, e);

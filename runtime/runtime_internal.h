@@ -45,13 +45,16 @@ typedef VkResult(VKAPI_PTR *aule_PFN_coopmat_properties)(VkPhysicalDevice, uint3
 
 /* A kernel ready to dispatch. */
 typedef struct kernel_entry {
-    auegen_spec spec;              /* normalized, name cleared: the memo key */
+    auegen_spec spec;              /* normalized, name cleared: the memo key (with part) */
+    int part;                      /* KERNEL_MAIN, or KERNEL_REDUCE (a decode kernel's split merge) */
     auegen_plan plan;
     char key[33];
     aule_kernel_source source;
     VkShaderModule module;
     VkPipeline pipeline;
 } kernel_entry;
+
+enum { KERNEL_MAIN = 0, KERNEL_REDUCE = 1 };
 
 /* One command buffer with its fence and descriptor sets, for one submission. */
 typedef struct dispatch_slot {
@@ -109,6 +112,11 @@ struct aule_context {
     int kernel_count, kernel_cap;
     kernel_entry *empty_kernel;
 
+    pthread_mutex_t workspace_lock; /* decode split-K partials */
+    VkBuffer workspace;
+    VkDeviceMemory workspace_memory;
+    VkDeviceSize workspace_size;
+
     disk_cache *disk;
     char pipeline_cache_name[160];
     aule_context_stats stats;
@@ -145,6 +153,8 @@ void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory);
 aule_status kernels_init(aule_context *ctx);
 void kernels_release(aule_context *ctx);
 aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report);
+aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part, kernel_entry **out,
+                            aule_kernel_report *report);
 aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
 aule_status kernel_empty(aule_context *ctx, kernel_entry **out);
 /* Finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.coopmat_layout). */
@@ -154,6 +164,19 @@ void kernels_probe_layout(aule_context *ctx);
 aule_status dispatch_init(aule_context *ctx);
 /* One workgroup of e with every binding set to buffer (probes). */
 aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer);
+
+/* A checked call: its kernel, push constants, buffers and grid. */
+typedef struct prepared_call {
+    const kernel_entry *kernel;    /* NULL: the kernel passed to dispatch_run */
+    auegen_forward_push push;
+    VkBuffer buffers[AUEGEN_BINDING_COUNT];
+    uint32_t groups_x, groups_y, groups_z;
+} prepared_call;
+
+/* Records the calls in one command buffer (a barrier between each), submits, waits. */
+aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count);
+/* Shared checks of a tensor argument. */
+aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim);
 void dispatch_release(aule_context *ctx);
 
 /* The kernels linked in from generated/ (index.c). */

@@ -25,6 +25,7 @@ layout(push_constant) uniform Push {
     uint lse_sb, lse_sh;
     float scale;
     uint flags;
+    uint bt_stride, splits, split_len, row_tiles, ws_lse;   // decode
 } p;
 
 {% if DTYPE == "f32" then %}
@@ -46,8 +47,20 @@ layout(set = 0, binding = 1) readonly buffer KBuf { STORE_T k_buf[]; };
 layout(set = 0, binding = 2) readonly buffer VBuf { STORE_T v_buf[]; };
 layout(set = 0, binding = 3) writeonly buffer OBuf { STORE_T o_buf[]; };
 layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
+{% if DECODE then %}
+layout(set = 0, binding = 5) readonly buffer SeqLens { uint seq_lens[]; };
+layout(set = 0, binding = 6) readonly buffer Blocks { uint block_table[]; };
+{% if PAGED then %}
+// Paged cache [pages][PAGE][Hkv][D]: key j of sequence b is slot page * PAGE + j % PAGE.
+#define KV_ROW(j) (block_table[b * p.bt_stride + (j) / {{PAGE}}u] * {{PAGE}}u + (j) % {{PAGE}}u)
+{% else %}
+#define KV_ROW(j) (j)
+{% end %}
+{% else %}
 layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
 layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+#define KV_ROW(j) (j)
+{% end %}
 
 {% if DTYPE == "bf16" then %}
 // fp32 -> bf16, round to nearest even; NaN stays NaN.
@@ -110,6 +123,17 @@ void main()
     uint sq = p.seq_q, sk = p.seq_k;
     uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
     uint lse_base = b * p.lse_sb;
+{% if DECODE then %}
+    // Decode: grid x = row tiles x splits of the KV length; this sequence's length.
+    const uint split = gl_WorkGroupID.x / p.row_tiles;
+    const uint tile = gl_WorkGroupID.x % p.row_tiles;
+    sk = seq_lens[b];
+{% if PAGED then %}
+    k_base = 0u;
+    v_base = 0u;
+{% end %}
+{% else %}
+    const uint tile = gl_WorkGroupID.x;
     if ((p.flags & VARLEN) != 0u) {
         uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
         sq = cu_seqlens_q[b + 1u] - q0;
@@ -120,8 +144,9 @@ void main()
         v_base = k0 * p.v_ss;
         lse_base = q0;
     }
+{% end %}
     const uint rows = sq * GQA;
-    const uint row0 = gl_WorkGroupID.x * BR;
+    const uint row0 = tile * BR;
     if (row0 >= rows)
         return;                      // uniform: the whole workgroup leaves
     k_base += hkv * p.k_sh;
@@ -151,6 +176,10 @@ void main()
         kv_lo = max(kv_lo, first_q - WIN_LEFT);
     if (WIN_RIGHT >= 0)
         kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
+{% if DECODE then %}
+    kv_lo = max(kv_lo, int(split * p.split_len));
+    kv_hi = min(kv_hi, int((split + 1u) * p.split_len));
+{% end %}
 
     float acc[{{OPT}}];
     for (uint o = 0u; o < {{OPT}}u; o++)
@@ -162,11 +191,11 @@ void main()
         const uint cols = uint(min(int(BC), kv_hi - j0));
         for (uint e = tid; e < cols * D; e += WG) {
             uint c = e / D, d = e % D;
-            s_k[c * KS + d] = LOAD(k_buf[k_base + uint(j0 + int(c)) * p.k_ss + d]);
+            s_k[c * KS + d] = LOAD(k_buf[k_base + KV_ROW(uint(j0 + int(c))) * p.k_ss + d]);
         }
         for (uint e = tid; e < cols * DV; e += WG) {
             uint c = e / DV, d = e % DV;
-            s_v[c * VS + d] = LOAD(v_buf[v_base + uint(j0 + int(c)) * p.v_ss + d]);
+            s_v[c * VS + d] = LOAD(v_buf[v_base + KV_ROW(uint(j0 + int(c))) * p.v_ss + d]);
         }
         barrier();
 
@@ -232,6 +261,30 @@ void main()
         barrier();
     }
 
+{% if DECODE then %}
+    if (p.splits > 1u) {
+        // One split of several: its normalized O and its LSE go to the workspace
+        // (bound as the LSE buffer); the reduce kernel merges the splits.
+        for (uint o = 0u; o < {{OPT}}u; o++) {
+            uint e = tid + o * WG;
+            uint r = e / DV, d = e % DV, row = row0 + r;
+            if (e < BR * DV && row < rows) {
+                float l = s_l[r];
+                uint h = hkv * GQA + row % GQA;
+                uint part = ((b * p.heads + h) * sq + row / GQA) * p.splits + split;
+                lse_buf[part * DV + d] = l > 0.0 ? acc[o] / l : 0.0;
+            }
+        }
+        for (uint r = tid; r < valid_rows; r += WG) {
+            uint row = row0 + r;
+            float l = s_l[r];
+            uint h = hkv * GQA + row % GQA;
+            uint part = ((b * p.heads + h) * sq + row / GQA) * p.splits + split;
+            lse_buf[p.ws_lse + part] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
+        }
+        return;
+    }
+{% end %}
     for (uint o = 0u; o < {{OPT}}u; o++) {
         uint e = tid + o * WG;
         uint r = e / DV, d = e % DV, row = row0 + r;

@@ -1,0 +1,192 @@
+/*
+ * test_decode.c - decode kernels on the default Vulkan device against the
+ * float64 reference: batch sizes, KV lengths, page sizes and a contiguous
+ * cache, shuffled block tables, GQA ratios, several query tokens, split and
+ * unsplit; bad block tables and lengths rejected before any kernel runs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "aule.h"
+#include "aule_check.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static aule_context *ctx;
+static int checks;
+
+static auegen_spec decode_spec(int d, int gqa, int page, auegen_dtype dt, bool causal, int left, double cap)
+{
+    auegen_spec_desc desc = {.name = "dec", .kind = AUEGEN_KIND_DECODE, .head_dim = d, .gqa = gqa, .dtype = dt,
+                             .page_size = page, .causal = causal, .softcap = cap};
+    if (left >= 0) {
+        desc.has_window = true;
+        desc.window_left = left;
+        desc.window_right = causal ? 0 : -1;
+    }
+    auegen_spec s;
+    auegen_diag diag = {0};
+    if (auegen_spec_validate(&desc, &s, &diag) != AUEGEN_OK)
+        fail_msg("bad test spec: %s", diag.errors[0].message);
+    return s;
+}
+
+static void check(const auegen_spec *s, int batch, int heads, int sq, const int *lens, int splits, uint64_t seed)
+{
+    aule_check_decode_shape sh = {.batch = batch, .heads = heads, .seq_q = sq, .seq_lens = lens,
+                                  .num_splits = splits, .lse = true, .seed = seed};
+    aule_check_result r;
+    aule_status st = aule_check_decode_run(ctx, s, &sh, &r);
+    checks++;
+    if (st != AULE_OK)
+        fail_msg("decode D%d gqa%d page%d B%d H%d Sq%d: %s: %s", s->head_dim, s->gqa, s->page_size, batch, heads, sq,
+                 aule_status_string(st), aule_context_last_error(ctx));
+    if (!r.pass)
+        print_error("FAIL decode D%d gqa%d page%d B%d H%d Sq%d len0 %d splits %d: err %.3e bound %.3e lse %.3e/%.3e\n",
+                    s->head_dim, s->gqa, s->page_size, batch, heads, sq, lens[0], splits, r.err, r.bound, r.lse_err,
+                    r.lse_bound);
+    assert_true(r.pass);
+}
+
+static void test_lengths_and_pages(void **state)
+{
+    (void)state;
+    static const int pages[] = {16, 64, 256, 0};
+    static const int lens1[] = {1}, lens3[] = {17, 1000, 4099}, lens8[] = {1, 17, 1000, 33, 4099, 250, 64, 129};
+    for (int p = 0; p < 4; p++) {
+        auegen_spec s = decode_spec(64, 4, pages[p], AUEGEN_DTYPE_F16, true, -1, 0);
+        check(&s, 1, 8, 1, lens1, 0, 10 + (uint64_t)p);
+        check(&s, 3, 8, 4, lens3, 0, 20 + (uint64_t)p);
+        check(&s, 8, 4, 1, lens8, 0, 30 + (uint64_t)p);
+    }
+    static const int longest[] = {65536};
+    auegen_spec s = decode_spec(64, 4, 64, AUEGEN_DTYPE_F16, true, -1, 0);
+    check(&s, 1, 4, 1, longest, 0, 40);
+}
+
+static void test_gqa_and_query_tokens(void **state)
+{
+    (void)state;
+    static const int gqas[] = {1, 4, 8, 32};
+    static const int sqs[] = {1, 4, 16};
+    static const int lens[] = {300, 77};
+    for (int g = 0; g < 4; g++)
+        for (int q = 0; q < 3; q++) {
+            auegen_spec s = decode_spec(g % 2 ? 128 : 80, gqas[g], q == 1 ? 0 : 16,
+                                        q == 2 ? AUEGEN_DTYPE_BF16 : AUEGEN_DTYPE_F16, true, -1, 0);
+            check(&s, 2, gqas[g], sqs[q], lens, 0, 50 + (uint64_t)(g * 3 + q));
+        }
+}
+
+static void test_split_equals_unsplit(void **state)
+{
+    (void)state;
+    static const int lens[] = {2000, 513, 1};
+    auegen_spec s = decode_spec(96, 2, 16, AUEGEN_DTYPE_F32, true, -1, 0);
+    for (int splits = 1; splits <= 16; splits *= 4)
+        check(&s, 3, 4, 2, lens, splits, 60);   /* same seed: same inputs */
+}
+
+static void test_masks_and_dtypes(void **state)
+{
+    (void)state;
+    static const int lens[] = {900, 40};
+    auegen_spec window = decode_spec(64, 4, 64, AUEGEN_DTYPE_F16, true, 256, 0);
+    check(&window, 2, 8, 4, lens, 0, 70);
+    auegen_spec capped = decode_spec(256, 2, 16, AUEGEN_DTYPE_BF16, true, 127, 50.0);
+    check(&capped, 2, 4, 1, lens, 0, 71);
+    auegen_spec open = decode_spec(32, 1, 0, AUEGEN_DTYPE_F32, false, -1, 0);
+    check(&open, 2, 2, 3, lens, 0, 72);
+    static const int empty[] = {0, 5};
+    check(&open, 2, 2, 1, empty, 0, 73);   /* a sequence with no keys: O = 0, LSE = -inf */
+}
+
+static void test_bad_tables(void **state)
+{
+    (void)state;
+    auegen_spec s = decode_spec(16, 1, 16, AUEGEN_DTYPE_F32, true, -1, 0);
+    aule_tensor *q, *k, *v, *o, *bt, *lens;
+    aule_tensor_desc qd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {2, 1, 1, 16}};
+    aule_tensor_desc kd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {4, 16, 1, 16}};
+    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {2, 2}};
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {2}};
+    assert_int_equal(aule_tensor_create(ctx, &qd, &q), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &o), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &kd, &k), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &kd, &v), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &bd, &bt), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &ld, &lens), AULE_OK);
+    float zeros[4 * 16 * 16] = {0};
+    aule_tensor_write(q, zeros, aule_tensor_bytes(q));
+    aule_tensor_write(k, zeros, aule_tensor_bytes(k));
+    aule_tensor_write(v, zeros, aule_tensor_bytes(v));
+    aule_decode_args a = {.q = q, .k_cache = k, .v_cache = v, .block_table = bt, .seq_lens = lens, .o = o};
+    int32_t good[4] = {3, 1, 0, 2}, len_ok[2] = {20, 32};
+    aule_tensor_write(bt, good, sizeof good);
+    aule_tensor_write(lens, len_ok, sizeof len_ok);
+    assert_int_equal(aule_attention_decode(ctx, &s, &a), AULE_OK);
+    int32_t out_of_range[4] = {3, 4, 0, 2};
+    aule_tensor_write(bt, out_of_range, sizeof out_of_range);
+    assert_int_equal(aule_attention_decode(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "block_table[0][1] = 4"));
+    int32_t negative[4] = {3, 1, -1, 2};
+    aule_tensor_write(bt, negative, sizeof negative);
+    assert_int_equal(aule_attention_decode(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    aule_tensor_write(bt, good, sizeof good);
+    int32_t too_long[2] = {20, 33};   /* 2 pages of 16 hold 32 */
+    aule_tensor_write(lens, too_long, sizeof too_long);
+    assert_int_equal(aule_attention_decode(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "seq_lens[1] = 33"));
+    aule_tensor_write(lens, len_ok, sizeof len_ok);
+    a.block_table = NULL;
+    assert_int_equal(aule_attention_decode(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    a.block_table = bt;
+    a.num_splits = 1000;
+    assert_int_equal(aule_attention_decode(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    a.num_splits = 0;
+    auegen_spec fwd = s;
+    fwd.kind = AUEGEN_KIND_FORWARD;
+    fwd.page_size = 0;
+    assert_int_equal(aule_attention_decode(ctx, &fwd, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(aule_attention_decode(ctx, &s, NULL), AULE_ERROR_INVALID_ARGUMENT);
+    aule_tensor_destroy(q);
+    aule_tensor_destroy(o);
+    aule_tensor_destroy(k);
+    aule_tensor_destroy(v);
+    aule_tensor_destroy(bt);
+    aule_tensor_destroy(lens);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (aule_context_create(NULL, &ctx) != AULE_OK) {
+        fprintf(stderr, "no Vulkan device: %s\n", aule_context_last_error(NULL));
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    print_message("%d decode checks by the correctness rule\n", checks);
+    aule_context_destroy(ctx);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lengths_and_pages),
+        cmocka_unit_test(test_gqa_and_query_tokens),
+        cmocka_unit_test(test_split_equals_unsplit),
+        cmocka_unit_test(test_masks_and_dtypes),
+        cmocka_unit_test(test_bad_tables),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
