@@ -36,8 +36,17 @@ timeout 120 $A bench --spec /tmp/bench.lua --kernel d64 --batch 2 --heads 32 --s
 timeout 120 $A bench --spec /tmp/bench.lua --kernel gqa4_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
 timeout 120 $A bench --spec /tmp/bench.lua --kernel d256 --batch 2 --heads 32 --seq 2048 --iters 5 --csv | tail -n +2
 timeout 120 $A bench --spec /tmp/bench_scalar.lua --batch 8 --heads 32 --seq 2048 --iters 3 --csv | tail -n +2
+echo "== aule decode: 32 query heads / 8 KV heads, D=128, fp16, one new token, paged (16) and contiguous"
+cat > /tmp/decode.lua <<'LUA'
+attention { name = "decode_paged", kind = "decode", head_dim = 128, gqa = 4, causal = true, page_size = 16, dtype = "f16" }
+attention { name = "decode_contig", kind = "decode", head_dim = 128, gqa = 4, causal = true, dtype = "f16" }
+LUA
+for b in 1 8 32; do
+    timeout 120 $A bench --spec /tmp/decode.lua --batch $b --heads 32 --seq 1024,8192,32768,131072 --iters 5 --csv | tail -n +2
+done
 echo "== PyTorch SDPA, same shapes"
 timeout 180 python3 bench/sdpa_peer.py 2 32 32 128 8192
 timeout 120 python3 bench/sdpa_peer.py 2 32 32 64 8192 --backends flash
 timeout 120 python3 bench/sdpa_peer.py 2 32 8 128 8192 --backends flash,cudnn
+for b in 1 8 32; do timeout 120 python3 bench/sdpa_peer.py $b 32 8 128 1024,8192,32768,131072 --decode; done
 } 2>&1 | tee "$OUT/bench.txt"

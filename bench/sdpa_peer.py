@@ -2,7 +2,8 @@
 
 Prints CSV: backend,dtype,B,H,Hkv,S,D,causal,ms,tflops (median of CUDA-event timed calls;
 FLOPs 4*B*H*S*S*D, halved when causal, as FlashAttention counts them).
-Usage: python3 bench/sdpa_peer.py B H HKV D S[,S...] [--dtype f16|bf16] [--backends flash,cudnn]
+Usage: python3 bench/sdpa_peer.py B H HKV D S[,S...] [--dtype f16|bf16] [--backends flash,cudnn] [--decode]
+--decode: one query token against S keys; prints GB/s of K and V read instead of TFLOP/s.
 """
 import sys
 
@@ -35,6 +36,23 @@ def main(argv):
     seqs = [int(x) for x in argv[5].split(",")]
     dtype = torch.bfloat16 if "--dtype" in argv and argv[argv.index("--dtype") + 1] == "bf16" else torch.float16
     names = argv[argv.index("--backends") + 1].split(",") if "--backends" in argv else ["flash", "cudnn"]
+    if "--decode" in argv:
+        print("backend,dtype,B,H,Hkv,S,D,ms,kv_gbs")
+        for s in seqs:
+            q = torch.randn(b, h, 1, d, device="cuda", dtype=dtype)
+            k = torch.randn(b, hkv, s, d, device="cuda", dtype=dtype)
+            v = torch.randn(b, hkv, s, d, device="cuda", dtype=dtype)
+            kv_bytes = 2.0 * b * hkv * s * d * q.element_size()
+            for name in names:
+                try:
+                    with sdpa_kernel(BACKENDS[name]):
+                        ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=h != hkv))
+                    print(f"{name},{str(dtype)[6:]},{b},{h},{hkv},{s},{d},{ms:.4f},{kv_bytes / ms / 1e6:.1f}", flush=True)
+                except Exception as e:
+                    print(f"{name},{str(dtype)[6:]},{b},{h},{hkv},{s},{d},,{type(e).__name__}")
+            del q, k, v
+            torch.cuda.empty_cache()
+        return
     print("backend,dtype,B,H,Hkv,S,D,causal,ms,tflops")
     for s in seqs:
         for causal in (False, True):

@@ -191,6 +191,31 @@ static int cmd_check(int argc, char **argv)
         const auegen_spec *s = auegen_spec_file_get(f, k);
         if (o.kernel && strcmp(o.kernel, s->name) != 0)
             continue;
+        if (s->kind == AUEGEN_KIND_DECODE) {
+            /* Decode: sequences of several lengths in one batch, 1 and several new tokens. */
+            static const int lens[] = {1, 239, 1000, 4099};
+            static const int sqs[] = {1, 4};
+            for (int i = 0; i < (quick ? 1 : 2); i++) {
+                aule_check_decode_shape sh = {.batch = 4, .heads = 2 * s->gqa, .seq_q = sqs[i], .seq_lens = lens,
+                                              .lse = true, .seed = seed + (uint64_t)(k * 100 + i)};
+                aule_check_result r;
+                aule_status st = aule_check_decode_run(ctx, s, &sh, &r);
+                char shape[40];
+                snprintf(shape, sizeof shape, "%d,%d,%d,..4099", sh.batch, sh.heads, sh.seq_q);
+                runs++;
+                if (st != AULE_OK) {
+                    printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "-", "-",
+                           aule_status_string(st), aule_context_last_error(ctx));
+                    fails++;
+                    continue;
+                }
+                fails += !r.pass;
+                printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11.3e  %s\n", s->name,
+                       auegen_variant_name(r.kernel.plan.variant), shape, s->page_size ? "paged" : "contig",
+                       aule_kernel_source_name(r.kernel.source), r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
+            }
+            continue;
+        }
         for (int i = 0; i < nseq; i++) {
             aule_check_shape sh = {.batch = 2, .heads = 2 * s->gqa, .seq_q = seqs[i][0], .seq_k = seqs[i][1],
                                    .lse = true, .bshd = i % 2 == 1, .varlen = i == nseq - 1 && !quick,
@@ -233,6 +258,103 @@ static int parse_list(const char *s, int *out, int max)
             return -1;
     }
     return n;
+}
+
+/* Random values in a tensor's dtype (all-zero inputs would flatter nothing but run cold). */
+static aule_status fill_random(aule_tensor *t, uint64_t seed)
+{
+    const aule_tensor_desc *d = aule_tensor_get_desc(t);
+    size_t bytes = aule_tensor_bytes(t), n = bytes / aule_dtype_size(d->dtype);
+    float *vals = malloc(n * sizeof *vals);
+    void *packed = malloc(bytes);
+    aule_status st = vals && packed ? AULE_OK : AULE_ERROR_OUT_OF_MEMORY;
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (seed + 1);
+    for (size_t e = 0; !st && e < n; e++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        vals[e] = (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    if (!st) {
+        aule_pack_dtype(vals, packed, n, (int)d->dtype);
+        st = aule_tensor_write(t, packed, bytes);
+    }
+    free(vals);
+    free(packed);
+    return st;
+}
+
+/* Decode: B sequences of S keys each, one new token; time and the KV bytes read per second. */
+static int bench_decode(aule_context *ctx, const aule_device_info *info, const auegen_spec *s, int batch, int h,
+                        int seq, int iters, bool csv)
+{
+    int hkv = h / s->gqa, page = s->page_size, d = s->head_dim, dv = s->head_dim_v;
+    int max_pages = page ? (seq + page - 1) / page : 0;
+    aule_dtype dt = (aule_dtype)s->dtype;
+    aule_tensor_desc qd = {.dtype = dt, .ndim = 4, .shape = {batch, h, 1, d}};
+    aule_tensor_desc od = {.dtype = dt, .ndim = 4, .shape = {batch, h, 1, dv}};
+    aule_tensor_desc kd = {.dtype = dt, .ndim = 4,
+                           .shape = {page ? batch * max_pages : batch, page ? page : hkv, page ? hkv : seq, d}};
+    aule_tensor_desc vd = kd;
+    vd.shape[3] = dv;
+    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {batch, max_pages ? max_pages : 1}};
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {batch}};
+    aule_tensor *q = NULL, *k = NULL, *v = NULL, *o = NULL, *bt = NULL, *lens = NULL;
+    aule_status st = aule_tensor_create(ctx, &qd, &q);
+    if (!st) st = aule_tensor_create(ctx, &od, &o);
+    if (!st) st = aule_tensor_create(ctx, &kd, &k);
+    if (!st) st = aule_tensor_create(ctx, &vd, &v);
+    if (!st) st = aule_tensor_create(ctx, &ld, &lens);
+    if (!st && page) st = aule_tensor_create(ctx, &bd, &bt);
+    if (!st) st = fill_random(q, 1);
+    if (!st) st = fill_random(k, 2);
+    if (!st) st = fill_random(v, 3);
+    int32_t *ints = malloc((size_t)batch * (size_t)(max_pages > 1 ? max_pages : 1) * sizeof *ints);
+    if (!ints && !st) st = AULE_ERROR_OUT_OF_MEMORY;
+    for (int i = 0; !st && i < batch; i++)
+        ints[i] = seq;
+    if (!st) st = aule_tensor_write(lens, ints, (size_t)batch * sizeof *ints);
+    for (int i = 0; !st && page && i < batch * max_pages; i++)
+        ints[i] = i;                              /* pages in order; the tests shuffle them */
+    if (!st && page) st = aule_tensor_write(bt, ints, (size_t)batch * max_pages * sizeof *ints);
+    free(ints);
+    aule_decode_args a = {.q = q, .k_cache = k, .v_cache = v, .block_table = bt, .seq_lens = lens, .o = o};
+    double *times = calloc((size_t)iters, sizeof *times);
+    if (!times && !st) st = AULE_ERROR_OUT_OF_MEMORY;
+    double warm0 = aule_clock_ms();
+    for (int w = 0; !st && (w < 2 || aule_clock_ms() - warm0 < 500.0); w++)
+        st = aule_attention_decode(ctx, s, &a);
+    for (int it = 0; it < iters && !st; it++) {
+        double t0 = aule_clock_ms();
+        st = aule_attention_decode(ctx, s, &a);
+        double gpu = aule_context_last_gpu_ms(ctx);
+        times[it] = gpu > 0 ? gpu : aule_clock_ms() - t0;
+    }
+    int rc = 0;
+    if (st) {
+        fprintf(stderr, "aule bench: %s: %s: %s\n", s->name, aule_status_string(st), aule_context_last_error(ctx));
+        rc = 1;
+    } else {
+        for (int x = 1; x < iters; x++)
+            for (int y = x; y > 0 && times[y] < times[y - 1]; y--) {
+                double t = times[y]; times[y] = times[y - 1]; times[y - 1] = t;
+            }
+        double ms = times[iters / 2];
+        double bytes = (double)batch * seq * hkv * (d + dv) * (double)aule_dtype_size(dt);
+        double gbs = bytes / (ms * 1e-3) / 1e9;
+        if (csv)
+            printf("\"%s\",%s,decode,%s,%d,%d,%d,1,%d,%d,%d,%.4f,,%.1f\n", info->name, s->name,
+                   page ? "paged" : "contiguous", batch, h, hkv, seq, d, auegen_spec_causal(s), ms, gbs);
+        else
+            printf("%-26s %-8s %5d %5d %7d %7d %10.3f %9s %10.1f GB/s of K/V\n", s->name, page ? "paged" : "contig",
+                   batch, h, 1, seq, ms, "-", gbs);
+    }
+    free(times);
+    aule_tensor_destroy(q);
+    aule_tensor_destroy(k);
+    aule_tensor_destroy(v);
+    aule_tensor_destroy(o);
+    aule_tensor_destroy(bt);
+    aule_tensor_destroy(lens);
+    return rc;
 }
 
 static int cmd_bench(int argc, char **argv)
@@ -292,6 +414,11 @@ static int cmd_bench(int argc, char **argv)
             rc = EXIT_USAGE;
             break;
         }
+        if (s->kind == AUEGEN_KIND_DECODE) {
+            for (int i = 0; i < nseq && rc == 0; i++)
+                rc = bench_decode(ctx, &info, s, batch, h, seqs[i], iters, csv);
+            continue;
+        }
         for (int i = 0; i < nseq && rc == 0; i++) {
             int sq = seqs[i];
             aule_tensor_desc qd = {.dtype = (aule_dtype)s->dtype, .ndim = 4, .shape = {batch, h, sq, s->head_dim}};
@@ -304,26 +431,9 @@ static int cmd_bench(int argc, char **argv)
             if (!st) st = aule_tensor_create(ctx, &kd, &kk);
             if (!st) st = aule_tensor_create(ctx, &vd, &v);
             if (!st) st = aule_tensor_create(ctx, &od, &out);
-            /* Inputs: random normal-ish values (all-zero inputs would run the tensor cores cold). */
-            const aule_tensor *ins[3] = {q, kk, v};
-            for (int t = 0; t < 3 && !st; t++) {
-                size_t bytes = aule_tensor_bytes(ins[t]), n = bytes / aule_dtype_size((aule_dtype)s->dtype);
-                float *vals = malloc(n * sizeof *vals);
-                void *packed = malloc(bytes);
-                uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
-                if (!vals || !packed)
-                    st = AULE_ERROR_OUT_OF_MEMORY;
-                for (size_t e = 0; vals && e < n; e++) {
-                    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-                    vals[e] = (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-                }
-                if (!st) {
-                    aule_pack_dtype(vals, packed, n, s->dtype);
-                    st = aule_tensor_write((aule_tensor *)ins[t], packed, bytes);
-                }
-                free(vals);
-                free(packed);
-            }
+            if (!st) st = fill_random(q, 1);
+            if (!st) st = fill_random(kk, 2);
+            if (!st) st = fill_random(v, 3);
             aule_forward_args a = {.q = q, .k = kk, .v = v, .o = out};
             double *times = calloc((size_t)iters, sizeof *times), *walls = calloc((size_t)iters, sizeof *walls);
             if ((!times || !walls) && !st) st = AULE_ERROR_OUT_OF_MEMORY;

@@ -26,3 +26,14 @@ attention {
     dtype = "f32",
     coopmat = "none",
 }
+
+-- Decode against a paged KV cache (16 tokens a page, vLLM's layout), 1-16 new tokens.
+attention {
+    name = "llama3_8b_decode",
+    kind = "decode",
+    head_dim = 128,
+    gqa = 4,
+    causal = true,
+    page_size = 16,
+    dtype = "f16",
+}

@@ -9,3 +9,14 @@ attention {
     window = { left = 4095, right = 0 },
     dtype = "f16",
 }
+
+-- Decode with the sliding window, over a contiguous cache.
+attention {
+    name = "mistral_7b_decode",
+    kind = "decode",
+    head_dim = 128,
+    gqa = 4,
+    causal = true,
+    window = { left = 4095, right = 0 },
+    dtype = "f16",
+}
