@@ -15,6 +15,8 @@ static const char *template_for(const auegen_plan *plan, const char *part)
 {
     if (part && strcmp(part, "reduce") == 0)
         return "decode_reduce.comp";
+    if (part && strcmp(part, "append") == 0)
+        return "decode_append.comp";
     if (plan->variant != AUEGEN_VARIANT_COOPMAT)
         return "forward_scalar.comp";
     return plan->lane_layout == AUEGEN_LAYOUT_QUAD_ROWS ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";

@@ -306,7 +306,8 @@ typedef struct auegen_generate_options {
     const char *spec_file;           /* shown in the stub's first line; NULL = "(api)" */
     bool optimize;                   /* run SPIRV-Tools' performance passes (default on via auegen) */
     bool skip_stub;                  /* don't build the C stub text */
-    const char *part;                /* NULL: the kernel; "reduce": a decode kernel's split-K merge */
+    const char *part;                /* NULL: the kernel; for decode specs "reduce" (the split-K
+                                      * merge) or "append" (writes new tokens into the cache) */
 } auegen_generate_options;
 
 /* Validates, plans and computes the key without compiling: what a runtime

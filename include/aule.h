@@ -169,6 +169,18 @@ typedef struct aule_decode_args {
 
 aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, const aule_decode_args *args);
 
+/* Writes n new tokens' K and V ([B][Hkv][n][D|Dv]) into the cache of a decode
+ * spec at positions[b] .. positions[b] + n - 1 (int32 [B]); the block table
+ * must already map those positions to pages. Checked before anything runs. */
+typedef struct aule_append_args {
+    const aule_tensor *k_new, *v_new;
+    aule_tensor *k_cache, *v_cache;
+    const aule_tensor *block_table;  /* paged only */
+    const aule_tensor *positions;
+} aule_append_args;
+
+aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args);
+
 typedef enum aule_kernel_source {
     AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT
 } aule_kernel_source;

@@ -42,6 +42,64 @@ static aule_status workspace_reserve(aule_context *ctx, VkDeviceSize bytes)
     return st;
 }
 
+/* The cache layout of a decode spec: paged [pages][page_size][Hkv][D] with a
+ * block table [B][max_pages], or contiguous [B][Hkv][S_max][D]. Gives the
+ * tokens a sequence can hold and the number of pages. */
+static aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const aule_tensor *kc, const aule_tensor *vc,
+                               const aule_tensor *table, int64_t batch, int64_t kv_heads, int64_t *capacity,
+                               int64_t *pages)
+{
+    const int64_t *ks = kc->desc.shape, *vs = vc->desc.shape;
+    int64_t d = spec->head_dim, dv = spec->head_dim_v;
+    *pages = 0;
+    if (spec->page_size > 0) {
+        *pages = ks[0];
+        if (ks[1] != spec->page_size || ks[2] != kv_heads || ks[3] != d || vs[0] != ks[0] || vs[1] != spec->page_size
+            || vs[2] != kv_heads || vs[3] != dv)
+            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                             "paged caches are [pages][%d][Hkv=%lld][D]: k_cache [%lld][%lld][%lld][%lld] and v_cache "
+                             "[%lld][%lld][%lld][%lld] do not fit (D %lld, Dv %lld)", spec->page_size,
+                             (long long)kv_heads, (long long)ks[0], (long long)ks[1], (long long)ks[2],
+                             (long long)ks[3], (long long)vs[0], (long long)vs[1], (long long)vs[2], (long long)vs[3],
+                             (long long)d, (long long)dv);
+        aule_status st;
+        if (!table)
+            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "a paged cache needs block_table");
+        if ((st = check_tensor(ctx, table, "block_table", AULE_DTYPE_I32, 2)))
+            return st;
+        if (table->desc.shape[0] != batch)
+            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "block_table has %lld rows for %lld sequences",
+                             (long long)table->desc.shape[0], (long long)batch);
+        *capacity = table->desc.shape[1] * spec->page_size;
+        return AULE_OK;
+    }
+    if (ks[0] != batch || ks[1] != kv_heads || ks[3] != d || vs[0] != batch || vs[1] != kv_heads || vs[2] != ks[2]
+        || vs[3] != dv)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                         "contiguous caches are [B][Hkv][S_max][D]: k_cache [%lld][%lld][%lld][%lld], v_cache "
+                         "[%lld][%lld][%lld][%lld]", (long long)ks[0], (long long)ks[1], (long long)ks[2],
+                         (long long)ks[3], (long long)vs[0], (long long)vs[1], (long long)vs[2], (long long)vs[3]);
+    *capacity = ks[2];
+    return AULE_OK;
+}
+
+/* Every page that positions [first, first + count) of sequence b use must exist. */
+static aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table,
+                               const int32_t *entries, int64_t b, int64_t first, int64_t count, int64_t pages)
+{
+    if (spec->page_size == 0 || count <= 0)
+        return AULE_OK;
+    const int64_t *bs = table->desc.strides;
+    for (int64_t pg = first / spec->page_size; pg <= (first + count - 1) / spec->page_size; pg++) {
+        int32_t page = entries[b * bs[0] + pg * bs[1]];
+        if (page < 0 || page >= pages)
+            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                             "block_table[%lld][%lld] = %d is not a page of the cache (0..%lld)", (long long)b,
+                             (long long)pg, page, (long long)pages - 1);
+    }
+    return AULE_OK;
+}
+
 aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in, const aule_decode_args *a)
 {
     if (!ctx || !spec_in || !a || !a->q || !a->k_cache || !a->v_cache || !a->seq_lens || !a->o)
@@ -59,7 +117,7 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
         || (st = check_tensor(ctx, a->k_cache, "k_cache", dt, 4)) || (st = check_tensor(ctx, a->v_cache, "v_cache", dt, 4))
         || (st = check_tensor(ctx, a->seq_lens, "seq_lens", AULE_DTYPE_I32, 1)))
         return st;
-    const int64_t *qs = a->q->desc.shape, *ks = a->k_cache->desc.shape, *vs = a->v_cache->desc.shape;
+    const int64_t *qs = a->q->desc.shape, *ks = a->k_cache->desc.shape;
     int64_t batch = qs[0], heads = qs[1], sq = qs[2], d = spec.head_dim, dv = spec.head_dim_v;
     int64_t kv_heads = paged ? ks[2] : ks[1];
     if (qs[3] != d)
@@ -71,31 +129,9 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     if (heads != kv_heads * spec.gqa)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "q has %lld heads and the cache %lld: gqa = %d needs H = Hkv * %d",
                          (long long)heads, (long long)kv_heads, spec.gqa, spec.gqa);
-    int64_t capacity, pages = 0, max_pages = 0;
-    if (paged) {
-        pages = ks[0];
-        if (ks[1] != spec.page_size || ks[3] != d || vs[0] != pages || vs[1] != spec.page_size || vs[2] != kv_heads
-            || vs[3] != dv)
-            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
-                             "paged caches are [pages][%d][Hkv][D]: k_cache [%lld][%lld][%lld][%lld] and v_cache "
-                             "[%lld][%lld][%lld][%lld] do not fit (D %lld, Dv %lld)", spec.page_size,
-                             (long long)ks[0], (long long)ks[1], (long long)ks[2], (long long)ks[3], (long long)vs[0],
-                             (long long)vs[1], (long long)vs[2], (long long)vs[3], (long long)d, (long long)dv);
-        if (!a->block_table || (st = check_tensor(ctx, a->block_table, "block_table", AULE_DTYPE_I32, 2)))
-            return a->block_table ? st : aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "a paged cache needs block_table");
-        if (a->block_table->desc.shape[0] != batch)
-            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "block_table has %lld rows for %lld sequences",
-                             (long long)a->block_table->desc.shape[0], (long long)batch);
-        max_pages = a->block_table->desc.shape[1];
-        capacity = max_pages * spec.page_size;
-    } else {
-        if (ks[0] != batch || ks[3] != d || vs[0] != batch || vs[1] != kv_heads || vs[2] != ks[2] || vs[3] != dv)
-            return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
-                             "contiguous caches are [B][Hkv][S_max][D]: k_cache [%lld][%lld][%lld][%lld], v_cache "
-                             "[%lld][%lld][%lld][%lld]", (long long)ks[0], (long long)ks[1], (long long)ks[2],
-                             (long long)ks[3], (long long)vs[0], (long long)vs[1], (long long)vs[2], (long long)vs[3]);
-        capacity = ks[2];
-    }
+    int64_t capacity, pages;
+    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages)))
+        return st;
     if (a->seq_lens->desc.shape[0] != batch)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "seq_lens has %lld entries for %lld sequences",
                          (long long)a->seq_lens->desc.shape[0], (long long)batch);
@@ -136,16 +172,7 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
             break;
         }
         longest = len > longest ? len : longest;
-        for (int64_t pg = 0; paged && pg < (len + spec.page_size - 1) / spec.page_size; pg++) {
-            const int64_t *bs = a->block_table->desc.strides;
-            int32_t page = table[b * bs[0] + pg * bs[1]];
-            if (page < 0 || page >= pages) {
-                st = aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
-                               "block_table[%lld][%lld] = %d is not a page of the cache (0..%lld)", (long long)b,
-                               (long long)pg, page, (long long)pages - 1);
-                break;
-            }
-        }
+        st = check_pages(ctx, &spec, a->block_table, table, b, 0, len, pages);
     }
     free(lens);
     free(table);
@@ -246,4 +273,92 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     }
     pthread_mutex_unlock(&ctx->workspace_lock);
     return st;
+}
+
+aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const aule_append_args *a)
+{
+    if (!ctx || !spec_in || !a || !a->k_new || !a->v_new || !a->k_cache || !a->v_cache || !a->positions)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append: k_new, v_new, the caches and positions are required");
+    auegen_spec spec;
+    auegen_diag diag = {0};
+    if (auegen_spec_normalize(spec_in, &spec, &diag) != AUEGEN_OK)
+        return aule_fail(ctx, AULE_ERROR_GENERATOR, "invalid spec: %s", diag.errors[0].message);
+    if (spec.kind != AUEGEN_KIND_DECODE)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append needs a spec of kind = \"decode\"");
+    aule_dtype dt = (aule_dtype)spec.dtype;
+    aule_status st;
+    if ((st = check_tensor(ctx, a->k_new, "k_new", dt, 4)) || (st = check_tensor(ctx, a->v_new, "v_new", dt, 4))
+        || (st = check_tensor(ctx, a->k_cache, "k_cache", dt, 4)) || (st = check_tensor(ctx, a->v_cache, "v_cache", dt, 4))
+        || (st = check_tensor(ctx, a->positions, "positions", AULE_DTYPE_I32, 1)))
+        return st;
+    const int64_t *kn = a->k_new->desc.shape, *vn = a->v_new->desc.shape;
+    int64_t batch = kn[0], kv_heads = kn[1], n = kn[2];
+    if (kn[3] != spec.head_dim || vn[0] != batch || vn[1] != kv_heads || vn[2] != n || vn[3] != spec.head_dim_v)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "k_new must be [B][Hkv][n][%d] and v_new [B][Hkv][n][%d]",
+                         spec.head_dim, spec.head_dim_v);
+    if (a->positions->desc.shape[0] != batch)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "positions has %lld entries for %lld sequences",
+                         (long long)a->positions->desc.shape[0], (long long)batch);
+    int64_t capacity, pages;
+    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages)))
+        return st;
+    int32_t *pos = NULL, *table = NULL;
+    if ((st = read_ints(ctx, a->positions, &pos)))
+        return st;
+    if (spec.page_size && (st = read_ints(ctx, a->block_table, &table))) {
+        free(pos);
+        return st;
+    }
+    for (int64_t b = 0; b < batch && st == AULE_OK; b++) {
+        int32_t first = pos[b * a->positions->desc.strides[0]];
+        if (first < 0 || first + n > capacity)
+            st = aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                           "positions[%lld] = %d: tokens %d..%lld do not fit the %lld the %s holds", (long long)b,
+                           first, first, (long long)(first + n - 1), (long long)capacity,
+                           spec.page_size ? "block table" : "cache");
+        else
+            st = check_pages(ctx, &spec, a->block_table, table, b, first, n, pages);
+    }
+    free(pos);
+    free(table);
+    if (st != AULE_OK)
+        return st;
+    kernel_entry *e;
+    if ((st = kernel_get_part(ctx, &spec, KERNEL_APPEND, &e, NULL)))
+        return st;
+    prepared_call c;
+    memset(&c, 0, sizeof c);
+    auegen_forward_push *p = &c.push;
+    p->batch = (uint32_t)batch;
+    p->kv_heads = (uint32_t)kv_heads;
+    p->seq_q = (uint32_t)n;
+    const int64_t *s = a->k_new->desc.strides;
+    p->q_stride_b = (uint32_t)s[0]; p->q_stride_h = (uint32_t)s[1]; p->q_stride_s = (uint32_t)s[2];
+    s = a->v_new->desc.strides;
+    p->o_stride_b = (uint32_t)s[0]; p->o_stride_h = (uint32_t)s[1]; p->o_stride_s = (uint32_t)s[2];
+    const int64_t *kst = a->k_cache->desc.strides, *vst = a->v_cache->desc.strides;
+    if (spec.page_size) {
+        p->k_stride_s = (uint32_t)kst[1]; p->k_stride_h = (uint32_t)kst[2];
+        p->v_stride_s = (uint32_t)vst[1]; p->v_stride_h = (uint32_t)vst[2];
+        p->bt_stride = (uint32_t)a->block_table->desc.strides[0];
+    } else {
+        p->k_stride_b = (uint32_t)kst[0]; p->k_stride_h = (uint32_t)kst[1]; p->k_stride_s = (uint32_t)kst[2];
+        p->v_stride_b = (uint32_t)vst[0]; p->v_stride_h = (uint32_t)vst[1]; p->v_stride_s = (uint32_t)vst[2];
+    }
+    for (int b = 0; b < AUEGEN_BINDING_COUNT; b++)
+        c.buffers[b] = ctx->dummy;
+    c.buffers[0] = a->k_new->buffer;
+    c.buffers[1] = a->k_cache->buffer;
+    c.buffers[2] = a->v_cache->buffer;
+    c.buffers[3] = a->v_new->buffer;
+    c.buffers[5] = a->positions->buffer;
+    if (spec.page_size)
+        c.buffers[6] = a->block_table->buffer;
+    uint64_t dmax = (uint64_t)(spec.head_dim > spec.head_dim_v ? spec.head_dim : spec.head_dim_v);
+    uint64_t total = (uint64_t)batch * (uint64_t)kv_heads * (uint64_t)n * dmax;
+    if (total > UINT32_MAX)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append too large for one launch");
+    c.groups_x = (uint32_t)((total + 63) / 64);
+    c.groups_y = c.groups_z = 1;
+    return dispatch_run(ctx, e, &c, 1);
 }

@@ -200,7 +200,7 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
 {
     auegen_kernel k;
     auegen_generate_options opts = {.optimize = true, .skip_stub = true,
-                                    .part = part == KERNEL_REDUCE ? "reduce" : NULL};
+                                    .part = part == KERNEL_REDUCE ? "reduce" : part == KERNEL_APPEND ? "append" : NULL};
     auegen_status gs = auegen_prepare(key, &ctx->info.caps, &opts, &k);
     if (gs != AUEGEN_OK)
         return aule_fail(ctx, gs == AUEGEN_ERROR_PLAN || gs == AUEGEN_ERROR_UNSUPPORTED ? AULE_ERROR_UNSUPPORTED

@@ -54,7 +54,7 @@ typedef struct kernel_entry {
     VkPipeline pipeline;
 } kernel_entry;
 
-enum { KERNEL_MAIN = 0, KERNEL_REDUCE = 1 };
+enum { KERNEL_MAIN = 0, KERNEL_REDUCE = 1, KERNEL_APPEND = 2 };
 
 /* One command buffer with its fence and descriptor sets, for one submission. */
 typedef struct dispatch_slot {

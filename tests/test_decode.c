@@ -14,6 +14,7 @@
 #include "aule_check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static aule_context *ctx;
@@ -161,6 +162,112 @@ static void test_bad_tables(void **state)
     aule_tensor_destroy(lens);
 }
 
+/* Appends tokens in two steps and finds every element where the block table says. */
+static void append_case(int page)
+{
+    enum { B = 3, HKV = 2, D = 24, DV = 8, MAXP = 4 };
+    auegen_spec s = decode_spec(D, 2, page, AUEGEN_DTYPE_F32, true, -1, 0);
+    auegen_spec_desc dd = {.name = "a", .kind = AUEGEN_KIND_DECODE, .head_dim = D, .head_dim_v = DV, .gqa = 2,
+                           .causal = true, .page_size = page, .dtype = AUEGEN_DTYPE_F32};
+    assert_int_equal(auegen_spec_validate(&dd, &s, NULL), AUEGEN_OK);
+    int cap = page ? MAXP * page : 70;
+    int pages = page ? B * MAXP + 2 : 0;
+    aule_tensor_desc kc = {.dtype = AULE_DTYPE_F32, .ndim = 4,
+                           .shape = {page ? pages : B, page ? page : HKV, page ? HKV : cap, D}};
+    aule_tensor_desc vc = kc;
+    vc.shape[3] = DV;
+    aule_tensor *k, *v, *bt = NULL, *pos, *kn, *vn;
+    assert_int_equal(aule_tensor_create(ctx, &kc, &k), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &vc, &v), AULE_OK);
+    size_t nk = aule_tensor_bytes(k) / 4, nv = aule_tensor_bytes(v) / 4;
+    float *zk = calloc(nk, 4), *zv = calloc(nv, 4);
+    assert_non_null(zk);
+    assert_non_null(zv);
+    aule_tensor_write(k, zk, nk * 4);
+    aule_tensor_write(v, zv, nv * 4);
+    int32_t table[B * MAXP];
+    for (int i = 0; i < B * MAXP; i++)
+        table[i] = (i * 7 + 3) % (B * MAXP);     /* a permutation: pages out of order */
+    if (page) {
+        aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, MAXP}};
+        assert_int_equal(aule_tensor_create(ctx, &bd, &bt), AULE_OK);
+        aule_tensor_write(bt, table, sizeof table);
+    }
+    aule_tensor_desc pd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {B}};
+    assert_int_equal(aule_tensor_create(ctx, &pd, &pos), AULE_OK);
+    static const int steps[2] = {37, 5};
+    int32_t at[B] = {0, 0, 0};
+    for (int step = 0; step < 2; step++) {
+        int n = steps[step];
+        aule_tensor_desc knd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {B, HKV, n, D}};
+        aule_tensor_desc vnd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {B, HKV, n, DV}};
+        assert_int_equal(aule_tensor_create(ctx, &knd, &kn), AULE_OK);
+        assert_int_equal(aule_tensor_create(ctx, &vnd, &vn), AULE_OK);
+        float *hk = malloc((size_t)B * HKV * n * D * 4), *hv = malloc((size_t)B * HKV * n * DV * 4);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < HKV; h++)
+                for (int t = 0; t < n; t++) {
+                    for (int x = 0; x < D; x++)
+                        hk[(((size_t)b * HKV + h) * n + t) * D + x] = (float)(b * 1000000 + h * 10000 + (at[b] + t) * 10 + x % 10);
+                    for (int x = 0; x < DV; x++)
+                        hv[(((size_t)b * HKV + h) * n + t) * DV + x] = -(float)(b * 1000000 + h * 10000 + (at[b] + t) * 10 + x);
+                }
+        aule_tensor_write(kn, hk, (size_t)B * HKV * n * D * 4);
+        aule_tensor_write(vn, hv, (size_t)B * HKV * n * DV * 4);
+        aule_tensor_write(pos, at, sizeof at);
+        aule_append_args a = {.k_new = kn, .v_new = vn, .k_cache = k, .v_cache = v, .block_table = bt, .positions = pos};
+        assert_int_equal(aule_kv_append(ctx, &s, &a), AULE_OK);
+        for (int b = 0; b < B; b++)
+            at[b] += n;
+        free(hk);
+        free(hv);
+        aule_tensor_destroy(kn);
+        aule_tensor_destroy(vn);
+    }
+    aule_tensor_read(k, zk, nk * 4);
+    aule_tensor_read(v, zv, nv * 4);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < HKV; h++)
+            for (int j = 0; j < at[b]; j++) {
+                size_t kbase, vbase;
+                if (page) {
+                    size_t slot = (size_t)table[b * MAXP + j / page] * page + (size_t)(j % page);
+                    kbase = (slot * HKV + h) * D;
+                    vbase = (slot * HKV + h) * DV;
+                } else {
+                    kbase = (((size_t)b * HKV + h) * cap + j) * D;
+                    vbase = (((size_t)b * HKV + h) * cap + j) * DV;
+                }
+                assert_true(zk[kbase + 3] == (float)(b * 1000000 + h * 10000 + j * 10 + 3));
+                assert_true(zv[vbase + 5] == -(float)(b * 1000000 + h * 10000 + j * 10 + 5));
+            }
+    /* Past the end of the table or the cache: refused before anything is written. */
+    aule_tensor_desc knd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {B, HKV, 40, D}};
+    aule_tensor_desc vnd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {B, HKV, 40, DV}};
+    assert_int_equal(aule_tensor_create(ctx, &knd, &kn), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &vnd, &vn), AULE_OK);
+    int32_t late[B] = {0, cap - 10, 0};
+    aule_tensor_write(pos, late, sizeof late);
+    aule_append_args a = {.k_new = kn, .v_new = vn, .k_cache = k, .v_cache = v, .block_table = bt, .positions = pos};
+    assert_int_equal(aule_kv_append(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "positions[1]"));
+    aule_tensor_destroy(kn);
+    aule_tensor_destroy(vn);
+    aule_tensor_destroy(k);
+    aule_tensor_destroy(v);
+    aule_tensor_destroy(bt);
+    aule_tensor_destroy(pos);
+    free(zk);
+    free(zv);
+}
+
+static void test_append(void **state)
+{
+    (void)state;
+    append_case(16);
+    append_case(0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -187,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_split_equals_unsplit),
         cmocka_unit_test(test_masks_and_dtypes),
         cmocka_unit_test(test_bad_tables),
+        cmocka_unit_test(test_append),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

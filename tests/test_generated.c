@@ -77,12 +77,13 @@ static void test_every_spec_every_target(void **state)
                 kernels++;
                 coop += k.plan.variant == AUEGEN_VARIANT_COOPMAT;
                 auegen_kernel_release(&k);
-                if (auegen_spec_file_get(f, i)->kind == AUEGEN_KIND_DECODE) {
-                    /* A decode kernel's split-K merge is a kernel of its own. */
-                    auegen_generate_options reduce = {.optimize = true, .part = "reduce"};
-                    st = auegen_generate(auegen_spec_file_get(f, i), auegen_target_profile(t), &reduce, &k);
+                /* A decode spec's split-K merge and cache append are kernels of their own. */
+                static const char *const parts[] = {"reduce", "append"};
+                for (int pt = 0; pt < 2 && auegen_spec_file_get(f, i)->kind == AUEGEN_KIND_DECODE; pt++) {
+                    auegen_generate_options o = {.optimize = true, .part = parts[pt]};
+                    st = auegen_generate(auegen_spec_file_get(f, i), auegen_target_profile(t), &o, &k);
                     if (st != AUEGEN_OK)
-                        fail_msg("%s %s reduce on %s: %s", e->d_name, auegen_spec_file_get(f, i)->name,
+                        fail_msg("%s %s %s on %s: %s", e->d_name, auegen_spec_file_get(f, i)->name, parts[pt],
                                  auegen_target_profile(t)->name, k.log);
                     kernels++;
                     auegen_kernel_release(&k);
