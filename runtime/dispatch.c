@@ -427,6 +427,9 @@ aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *s
 {
     if (!ctx || !spec || !args || count < 1)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_attention_forward: NULL argument or count < 1");
+    if (spec->kind != AUEGEN_KIND_FORWARD)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                         "aule_attention_forward needs a spec of kind = \"forward\" (decode: aule_attention_decode)");
     kernel_entry *e;
     aule_status st = kernel_get(ctx, spec, &e, NULL);
     if (st != AULE_OK)
@@ -452,6 +455,8 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
 {
     if (!ctx || !kernel || !args)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_forward_launch: NULL argument");
+    if (kernel->spec.kind != AUEGEN_KIND_FORWARD)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "kernel %s is not a forward kernel", kernel->name);
     kernel_entry *e;
     aule_status st = kernel_for_info(ctx, kernel, &e);
     if (st != AULE_OK)

@@ -154,6 +154,10 @@ static void test_bad_tables(void **state)
     fwd.page_size = 0;
     assert_int_equal(aule_attention_decode(ctx, &fwd, &a), AULE_ERROR_INVALID_ARGUMENT);
     assert_int_equal(aule_attention_decode(ctx, &s, NULL), AULE_ERROR_INVALID_ARGUMENT);
+    /* A decode spec through the forward entry point is refused, not run with the wrong arguments. */
+    aule_forward_args fa = {.q = q, .k = q, .v = q, .o = o};
+    assert_int_equal(aule_attention_forward(ctx, &s, &fa), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "aule_attention_decode"));
     aule_tensor_destroy(q);
     aule_tensor_destroy(o);
     aule_tensor_destroy(k);
