@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *template_for(const auegen_plan *plan, const char *part)
+static const char *template_for(const auegen_spec *spec, const auegen_plan *plan, const char *part)
 {
     if (part && strcmp(part, "reduce") == 0)
         return "decode_reduce.comp";
     if (part && strcmp(part, "append") == 0)
-        return "decode_append.comp";
+        return spec->kv_int8 ? "decode_append_int8.comp" : "decode_append.comp";
     if (plan->variant != AUEGEN_VARIANT_COOPMAT)
         return "forward_scalar.comp";
     return plan->lane_layout == AUEGEN_LAYOUT_QUAD_ROWS ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
@@ -24,9 +24,9 @@ static const char *template_for(const auegen_plan *plan, const char *part)
 
 static void target_caps(const auegen_target *t, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d f16=%d i8dot=%d cpu=%d layout=%d mma=",
+    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d s8=%d f16=%d i8dot=%d cpu=%d layout=%d mma=",
                      t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
-                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->fp16_arith, t->int8_dot, t->cpu, t->coopmat_layout);
+                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->storage8, t->fp16_arith, t->int8_dot, t->cpu, t->coopmat_layout);
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,
@@ -107,10 +107,11 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
     sb_printf(&c, "    .spec = {.name = \"%s\", .kind = %s, .head_dim = %d, .head_dim_v = %d, "
                   ".gqa = %d,\n             .window_left = %d, .window_right = %d, .softcap = %.17g, "
                   ".dtype = %s,\n             .int8 = %s, .coopmat = %s, .tile_q = %d, .tile_kv = %d, "
-                  ".page_size = %d},\n",
+                  ".page_size = %d, .kv_int8 = %s},\n",
               s->name, s->kind == AUEGEN_KIND_DECODE ? "AUEGEN_KIND_DECODE" : "AUEGEN_KIND_FORWARD", s->head_dim,
               s->head_dim_v, s->gqa, s->window_left, s->window_right, s->softcap, dtype_enum(s->dtype),
-              s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv, s->page_size);
+              s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv, s->page_size,
+              s->kv_int8 ? "true" : "false");
     sb_printf(&c, "    .plan = {.variant = %s, .workgroup_size = %d, .subgroup_size = %d, .tile_q = %d, "
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
@@ -180,7 +181,7 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     auegen_generate_options defaults = {.optimize = true};
     if (!opts)
         opts = &defaults;
-    const char *tname = template_for(&k->plan, opts->part);
+    const char *tname = template_for(&k->spec, &k->plan, opts->part);
     k->glsl = template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
     if (!k->glsl)
         return AUEGEN_ERROR_INTERNAL;

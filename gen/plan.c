@@ -266,6 +266,10 @@ auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, 
             snprintf(why, why_size, "decode kernels have no cooperative-matrix variant yet (use coopmat = \"auto\")");
             return AUEGEN_ERROR_PLAN;
         }
+        if (spec->kv_int8 && !t->storage8) {
+            snprintf(why, why_size, "kv_int8 needs 8-bit storage buffers, which target '%s' lacks", t->name);
+            return AUEGEN_ERROR_PLAN;
+        }
         return plan_scalar(spec, t, out, why, why_size);
     }
 

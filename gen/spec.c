@@ -205,6 +205,10 @@ auegen_status auegen_spec_validate(const auegen_spec_desc *d, auegen_spec *out, 
         FAIL("page_size", "page_size must be a power of two in 16..256, or 0 for a contiguous cache (got %d)",
              d->page_size);
     out->page_size = d->page_size;
+
+    if (d->kv_int8 && (d->kind != AUEGEN_KIND_DECODE || d->page_size == 0))
+        FAIL("kv_int8", "kv_int8 needs kind = \"decode\" and a page_size (the scales are per page and KV head)");
+    out->kv_int8 = d->kv_int8;
 #undef FAIL
     (void)before;
     return bad ? AUEGEN_ERROR_SPEC : AUEGEN_OK;
@@ -224,7 +228,7 @@ auegen_status auegen_spec_normalize(const auegen_spec *in, auegen_spec *out, aue
         .gqa = in->gqa, .causal = in->window_right == 0, .has_window = true,
         .window_left = in->window_left, .window_right = in->window_right, .softcap = in->softcap,
         .dtype = in->dtype, .int8 = in->int8, .coopmat = in->coopmat, .tile_q = in->tile_q,
-        .tile_kv = in->tile_kv, .page_size = in->page_size,
+        .tile_kv = in->tile_kv, .page_size = in->page_size, .kv_int8 = in->kv_int8,
     };
     return auegen_spec_validate(&d, out, diag);
 }
@@ -241,10 +245,10 @@ int auegen_spec_canonical(const auegen_spec *s, char *buf, size_t size)
     /* The name is left out: it labels a kernel, it does not change it. */
     int n = snprintf(buf, size,
                      "aule-spec/1 kind=%s head_dim=%d head_dim_v=%d gqa=%d window=%d,%d "
-                     "softcap=%.17g dtype=%s int8=%d coopmat=%s tile=%s page=%d",
+                     "softcap=%.17g dtype=%s int8=%d coopmat=%s tile=%s page=%d%s",
                      kind_name(s->kind), s->head_dim, s->head_dim_v, s->gqa, s->window_left,
                      s->window_right, s->softcap, dtype_name(s->dtype), s->int8 ? 1 : 0,
-                     coopmat_name(s->coopmat), tile, s->page_size);
+                     coopmat_name(s->coopmat), tile, s->page_size, s->kv_int8 ? " kv=int8" : "");
     if (n < 0 || (size_t)n >= size)
         return -1;
     return n;

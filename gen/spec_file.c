@@ -106,7 +106,7 @@ static int field_line(const auegen_spec_file *f, int call_line, const char *fiel
 
 static const char *const field_names[] = {
     "name", "kind", "head_dim", "head_dim_v", "gqa", "causal", "window", "softcap",
-    "dtype", "int8", "coopmat", "tile", "page_size", NULL
+    "dtype", "int8", "coopmat", "tile", "page_size", "kv_int8", NULL
 };
 
 static unsigned field_bit(const char *field)
@@ -435,6 +435,8 @@ static void read_field(call_state *c, const char *key)
         bool ok = read_pair(c, -1, "tile", "q", "kv", &d->tile_q, &d->tile_kv, &has_q, &has_kv);
         if (ok && (!has_q || !has_kv))
             call_error(c, key, "tile needs both q and kv (or tile = \"auto\")");
+    } else if (strcmp(key, "kv_int8") == 0) {
+        get_bool(c, -1, key, &d->kv_int8);
     } else if (strcmp(key, "page_size") == 0) {
         if (get_int(c, -1, key, &v))
             d->page_size = v;

@@ -24,12 +24,13 @@ static const auegen_target profiles[] = {
     {   /* Mesa's lavapipe 25 (llvmpipe), the CPU device CI runs on. */
         .name = "lavapipe", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
-        .storage16 = true, .fp16_arith = true, .int8_dot = false, .cpu = true, .coopmat_count = 0,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .cpu = true,
+        .coopmat_count = 0,
     },
     {   /* NVIDIA Hopper (H100/H200), driver 580: 48 KiB per workgroup through Vulkan. */
         .name = "nvidia-hopper", .subgroup_size = 32, .subgroup_min = 32, .subgroup_max = 32,
         .shared_memory_bytes = 49152, .max_workgroup_invocations = 1024, .compute_units = 132,
-        .storage16 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 8,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 8,
         .coopmat_layout = AUEGEN_LAYOUT_QUAD_ROWS,
         .coopmat = {
             {16, 16, 16, F16, F32}, {16, 8, 16, F16, F32}, {16, 8, 8, F16, F32},

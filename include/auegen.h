@@ -84,6 +84,7 @@ typedef struct auegen_spec_desc {
     int tile_q;                 /* Br; 0 = auto (then tile_kv must be 0 too) */
     int tile_kv;                /* Bc; 0 = auto */
     int page_size;              /* decode: tokens per KV page, 16..256 (power of two); 0 = contiguous cache */
+    bool kv_int8;               /* decode, paged: K/V cache in int8, scales per page, KV head and channel */
 } auegen_spec_desc;
 
 /* A validated spec: every field explicit. Produced by auegen_spec_validate. */
@@ -98,6 +99,7 @@ typedef struct auegen_spec {
     auegen_coopmat coopmat;
     int tile_q, tile_kv;             /* 0 = auto */
     int page_size;                   /* decode: 0 = contiguous KV cache */
+    bool kv_int8;                    /* decode: int8 KV cache with per-page-per-head scales */
 } auegen_spec;
 
 static inline bool auegen_spec_causal(const auegen_spec *s) { return s->window_right == 0; }
@@ -183,6 +185,7 @@ typedef struct auegen_target {
     int max_workgroup_invocations;
     int compute_units;               /* SMs / CUs / Xe-cores; 0 = unknown */
     bool storage16;                  /* 16-bit storage buffer access */
+    bool storage8;                   /* 8-bit storage buffer access (int8 KV caches) */
     bool fp16_arith;                 /* shaderFloat16 */
     bool int8_dot;                   /* integer dot product acceleration */
     bool cpu;                        /* a CPU device: one subgroup per workgroup (barriers are costly) */
@@ -271,7 +274,9 @@ enum {
     AUEGEN_BINDING_LSE = 4,
     AUEGEN_BINDING_CU_SEQLENS_Q = 5,
     AUEGEN_BINDING_CU_SEQLENS_K = 6,
-    AUEGEN_BINDING_COUNT = 7
+    AUEGEN_BINDING_K_SCALE = 7,      /* decode, int8 KV: fp32 [pages][Hkv][D] */
+    AUEGEN_BINDING_V_SCALE = 8,
+    AUEGEN_BINDING_COUNT = 9
 };
 
 /* A generated kernel: everything a runtime needs to run it. The C stubs that

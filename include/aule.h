@@ -45,7 +45,8 @@ typedef enum aule_dtype {
     AULE_DTYPE_F32 = AUEGEN_DTYPE_F32,
     AULE_DTYPE_F16 = AUEGEN_DTYPE_F16,
     AULE_DTYPE_BF16 = AUEGEN_DTYPE_BF16,
-    AULE_DTYPE_I32 = 16            /* cumulative sequence lengths */
+    AULE_DTYPE_I32 = 16,           /* cumulative sequence lengths */
+    AULE_DTYPE_I8 = 17             /* int8 KV caches */
 } aule_dtype;
 
 size_t aule_dtype_size(aule_dtype dtype);   /* 0 for an unknown dtype */
@@ -161,6 +162,7 @@ typedef struct aule_decode_args {
     const aule_tensor *k_cache, *v_cache;
     const aule_tensor *block_table;  /* paged only */
     const aule_tensor *seq_lens;
+    const aule_tensor *k_scale, *v_scale;   /* kv_int8 specs: fp32 [pages][Hkv][D|Dv]; caches are AULE_DTYPE_I8 */
     aule_tensor *o;                  /* [B][H][Sq][Dv] */
     aule_tensor *lse;                /* optional fp32 [B][H][Sq] */
     float scale;                     /* 0: 1/sqrt(D) */
@@ -177,6 +179,7 @@ typedef struct aule_append_args {
     aule_tensor *k_cache, *v_cache;
     const aule_tensor *block_table;  /* paged only */
     const aule_tensor *positions;
+    aule_tensor *k_scale, *v_scale;  /* kv_int8 specs: fp32 [pages][Hkv][D|Dv], updated as pages fill */
 } aule_append_args;
 
 aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args);

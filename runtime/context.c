@@ -46,6 +46,7 @@ size_t aule_dtype_size(aule_dtype dtype)
     case AULE_DTYPE_F16: return 2;
     case AULE_DTYPE_BF16: return 2;
     case AULE_DTYPE_I32: return 4;
+    case AULE_DTYPE_I8: return 1;
     }
     return 0;
 }

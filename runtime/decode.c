@@ -83,6 +83,26 @@ static aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const
     return AULE_OK;
 }
 
+/* An int8 cache's scales: fp32 [pages][Hkv][D] and [pages][Hkv][Dv], contiguous. */
+static aule_status check_scales(aule_context *ctx, const auegen_spec *spec, const aule_tensor *ks, const aule_tensor *vs,
+                                int64_t pages, int64_t kv_heads)
+{
+    if (!spec->kv_int8)
+        return AULE_OK;
+    if (!ks || !vs)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "an int8 KV cache needs k_scale and v_scale");
+    aule_status st;
+    if ((st = check_tensor(ctx, ks, "k_scale", AULE_DTYPE_F32, 3)) || (st = check_tensor(ctx, vs, "v_scale", AULE_DTYPE_F32, 3)))
+        return st;
+    const int64_t *a = ks->desc.shape, *b = vs->desc.shape, *sa = ks->desc.strides, *sb = vs->desc.strides;
+    if (a[0] != pages || a[1] != kv_heads || a[2] != spec->head_dim || b[0] != pages || b[1] != kv_heads
+        || b[2] != spec->head_dim_v || sa[1] != a[2] || sa[0] != a[1] * a[2] || sb[1] != b[2] || sb[0] != b[1] * b[2])
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                         "k_scale and v_scale must be contiguous [%lld][%lld][%d] and [%lld][%lld][%d]", (long long)pages,
+                         (long long)kv_heads, spec->head_dim, (long long)pages, (long long)kv_heads, spec->head_dim_v);
+    return AULE_OK;
+}
+
 /* Every page that positions [first, first + count) of sequence b use must exist. */
 static aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table,
                                const int32_t *entries, int64_t b, int64_t first, int64_t count, int64_t pages)
@@ -113,8 +133,10 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     aule_dtype dt = (aule_dtype)spec.dtype;
     bool paged = spec.page_size > 0;
     aule_status st;
+    aule_dtype cache_dt = spec.kv_int8 ? AULE_DTYPE_I8 : dt;
     if ((st = check_tensor(ctx, a->q, "q", dt, 4)) || (st = check_tensor(ctx, a->o, "o", dt, 4))
-        || (st = check_tensor(ctx, a->k_cache, "k_cache", dt, 4)) || (st = check_tensor(ctx, a->v_cache, "v_cache", dt, 4))
+        || (st = check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
+        || (st = check_tensor(ctx, a->v_cache, "v_cache", cache_dt, 4))
         || (st = check_tensor(ctx, a->seq_lens, "seq_lens", AULE_DTYPE_I32, 1)))
         return st;
     const int64_t *qs = a->q->desc.shape, *ks = a->k_cache->desc.shape;
@@ -130,7 +152,8 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "q has %lld heads and the cache %lld: gqa = %d needs H = Hkv * %d",
                          (long long)heads, (long long)kv_heads, spec.gqa, spec.gqa);
     int64_t capacity, pages;
-    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages)))
+    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages))
+        || (st = check_scales(ctx, &spec, a->k_scale, a->v_scale, pages, kv_heads)))
         return st;
     if (a->seq_lens->desc.shape[0] != batch)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "seq_lens has %lld entries for %lld sequences",
@@ -243,6 +266,8 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     calls[0].buffers[AUEGEN_BINDING_LSE] = a->lse ? a->lse->buffer : ctx->dummy;
     calls[0].buffers[AUEGEN_BINDING_CU_SEQLENS_Q] = a->seq_lens->buffer;
     calls[0].buffers[AUEGEN_BINDING_CU_SEQLENS_K] = paged ? a->block_table->buffer : ctx->dummy;
+    calls[0].buffers[AUEGEN_BINDING_K_SCALE] = spec.kv_int8 ? a->k_scale->buffer : ctx->dummy;
+    calls[0].buffers[AUEGEN_BINDING_V_SCALE] = spec.kv_int8 ? a->v_scale->buffer : ctx->dummy;
     calls[0].groups_x = (uint32_t)(row_tiles * splits);
     calls[0].groups_y = (uint32_t)kv_heads;
     calls[0].groups_z = (uint32_t)batch;
@@ -287,8 +312,10 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append needs a spec of kind = \"decode\"");
     aule_dtype dt = (aule_dtype)spec.dtype;
     aule_status st;
+    aule_dtype cache_dt = spec.kv_int8 ? AULE_DTYPE_I8 : dt;
     if ((st = check_tensor(ctx, a->k_new, "k_new", dt, 4)) || (st = check_tensor(ctx, a->v_new, "v_new", dt, 4))
-        || (st = check_tensor(ctx, a->k_cache, "k_cache", dt, 4)) || (st = check_tensor(ctx, a->v_cache, "v_cache", dt, 4))
+        || (st = check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
+        || (st = check_tensor(ctx, a->v_cache, "v_cache", cache_dt, 4))
         || (st = check_tensor(ctx, a->positions, "positions", AULE_DTYPE_I32, 1)))
         return st;
     const int64_t *kn = a->k_new->desc.shape, *vn = a->v_new->desc.shape;
@@ -300,7 +327,8 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "positions has %lld entries for %lld sequences",
                          (long long)a->positions->desc.shape[0], (long long)batch);
     int64_t capacity, pages;
-    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages)))
+    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages))
+        || (st = check_scales(ctx, &spec, a->k_scale, a->v_scale, pages, kv_heads)))
         return st;
     int32_t *pos = NULL, *table = NULL;
     if ((st = read_ints(ctx, a->positions, &pos)))
@@ -354,6 +382,15 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
     c.buffers[5] = a->positions->buffer;
     if (spec.page_size)
         c.buffers[6] = a->block_table->buffer;
+    if (spec.kv_int8) {
+        /* One workgroup per (page touched, KV head, sequence); an invocation per channel. */
+        c.buffers[AUEGEN_BINDING_K_SCALE] = a->k_scale->buffer;
+        c.buffers[AUEGEN_BINDING_V_SCALE] = a->v_scale->buffer;
+        c.groups_x = (uint32_t)((n + spec.page_size - 1) / spec.page_size + 1);
+        c.groups_y = (uint32_t)kv_heads;
+        c.groups_z = (uint32_t)batch;
+        return dispatch_run(ctx, e, &c, 1);
+    }
     uint64_t dmax = (uint64_t)(spec.head_dim > spec.head_dim_v ? spec.head_dim : spec.head_dim_v);
     uint64_t total = (uint64_t)batch * (uint64_t)kv_heads * (uint64_t)n * dmax;
     if (total > UINT32_MAX)

@@ -86,7 +86,7 @@ typedef struct device_probe {
     aule_device_info info;
     bool usable;                   /* Vulkan 1.2, a compute queue */
     uint32_t queue_family;
-    bool f16_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat;
+    bool f16_storage, i8_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat;
     bool has_coopmat_ext, has_size_control_13;
 } device_probe;
 
@@ -144,6 +144,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
     vkGetPhysicalDeviceFeatures2(pd, &feats);
     p->f16_storage = f11.storageBuffer16BitAccess;
+    p->i8_storage = f12.storageBuffer8BitAccess;
     p->f16_arith = f12.shaderFloat16;
     p->vk_memory_model = f12.vulkanMemoryModel;
     p->size_control = v13 && f13.subgroupSizeControl;
@@ -194,6 +195,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     t->max_workgroup_invocations = (int)inv;
     t->compute_units = 0;
     t->storage16 = p->f16_storage;
+    t->storage8 = p->i8_storage;
     t->fp16_arith = p->f16_arith;
     t->int8_dot = false;
     t->cpu = in->type == AULE_DEVICE_CPU;
@@ -396,7 +398,7 @@ aule_status device_open(aule_context *ctx, const char *selector)
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                             .shaderFloat16 = p.f16_arith,
                                             .vulkanMemoryModel = p.vk_memory_model,
-                                            .storageBuffer8BitAccess = VK_FALSE};
+                                            .storageBuffer8BitAccess = p.i8_storage};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                             .storageBuffer16BitAccess = p.f16_storage, .pNext = &f12};
     const char *exts[1];

@@ -179,20 +179,9 @@ static aule_status memo_key(aule_context *ctx, const auegen_spec *spec, auegen_s
     if (auegen_spec_normalize(spec, &norm, &diag) != AUEGEN_OK)
         return aule_fail(ctx, AULE_ERROR_GENERATOR, "invalid spec: %s",
                          diag.count ? diag.errors[0].message : "bad argument");
-    memset(key, 0, sizeof *key);
-    key->kind = norm.kind;
-    key->head_dim = norm.head_dim;
-    key->head_dim_v = norm.head_dim_v;
-    key->gqa = norm.gqa;
-    key->window_left = norm.window_left;
-    key->window_right = norm.window_right;
-    key->softcap = norm.softcap;
-    key->dtype = norm.dtype;
-    key->int8 = norm.int8;
-    key->coopmat = norm.coopmat;
-    key->tile_q = norm.tile_q;
-    key->tile_kv = norm.tile_kv;
-    key->page_size = norm.page_size;
+    /* auegen_spec_validate zeroes its output first, so padding compares equal too. */
+    *key = norm;
+    memset(key->name, 0, sizeof key->name);
     return AULE_OK;
 }
 

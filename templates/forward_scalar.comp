@@ -43,8 +43,17 @@ layout(push_constant) uniform Push {
 {% end %}
 
 layout(set = 0, binding = 0) readonly buffer QBuf { STORE_T q_buf[]; };
+{% if KV_INT8 then %}
+#extension GL_EXT_shader_8bit_storage : require
+// int8 K/V cache; a value is q * scale[page][head][channel] (decode_append_int8.comp writes both).
+layout(set = 0, binding = 1) readonly buffer KBuf { int8_t k_q[]; };
+layout(set = 0, binding = 2) readonly buffer VBuf { int8_t v_q[]; };
+layout(set = 0, binding = 7) readonly buffer KScale { float k_scales[]; };
+layout(set = 0, binding = 8) readonly buffer VScale { float v_scales[]; };
+{% else %}
 layout(set = 0, binding = 1) readonly buffer KBuf { STORE_T k_buf[]; };
 layout(set = 0, binding = 2) readonly buffer VBuf { STORE_T v_buf[]; };
+{% end %}
 layout(set = 0, binding = 3) writeonly buffer OBuf { STORE_T o_buf[]; };
 layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
 {% if DECODE then %}
@@ -189,6 +198,16 @@ void main()
     for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
         // Keys past kv_hi are never read: only the tile's valid columns are loaded.
         const uint cols = uint(min(int(BC), kv_hi - j0));
+{% if KV_INT8 then %}
+        for (uint e = tid; e < cols * D; e += WG) {
+            uint c = e / D, d = e % D, slot = KV_ROW(uint(j0 + int(c)));
+            s_k[c * KS + d] = float(int(k_q[k_base + slot * p.k_ss + d])) * k_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * D + d];
+        }
+        for (uint e = tid; e < cols * DV; e += WG) {
+            uint c = e / DV, d = e % DV, slot = KV_ROW(uint(j0 + int(c)));
+            s_v[c * VS + d] = float(int(v_q[v_base + slot * p.v_ss + d])) * v_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * DV + d];
+        }
+{% else %}
         for (uint e = tid; e < cols * D; e += WG) {
             uint c = e / D, d = e % D;
             s_k[c * KS + d] = LOAD(k_buf[k_base + KV_ROW(uint(j0 + int(c))) * p.k_ss + d]);
@@ -197,6 +216,7 @@ void main()
             uint c = e / DV, d = e % DV;
             s_v[c * VS + d] = LOAD(v_buf[v_base + KV_ROW(uint(j0 + int(c))) * p.v_ss + d]);
         }
+{% end %}
         barrier();
 
         // S = Q K^T for this tile, masked; masked and padding entries cost no dot product.
