@@ -97,6 +97,8 @@ static int cmd_info(void)
            t->subgroup_max, in.subgroup_size_control ? "yes" : "no");
     printf("  shared memory      %d bytes per workgroup\n", t->shared_memory_bytes);
     printf("  workgroup          %d invocations\n", t->max_workgroup_invocations);
+    if (t->compute_units)
+        printf("  compute units      %d\n", t->compute_units);
     printf("  16-bit storage     %s, fp16 arithmetic %s\n", t->storage16 ? "yes" : "no", t->fp16_arith ? "yes" : "no");
     printf("  device memory      %.1f GiB%s\n", (double)in.device_local_bytes / (1 << 30),
            in.unified_memory ? " (unified with the host)" : "");

@@ -211,7 +211,9 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     /* Splits: enough workgroups to fill the device, each with at least four key tiles. */
     int64_t splits = a->num_splits;
     if (splits == 0) {
-        int64_t want = ctx->info.type == AULE_DEVICE_CPU ? 4 : 528;
+        /* Four workgroups per compute unit where the driver says how many there are. */
+        int64_t cus = ctx->info.caps.compute_units;
+        int64_t want = ctx->info.type == AULE_DEVICE_CPU ? 4 : cus > 0 ? 4 * cus : 528;
         int64_t groups = (int64_t)row_tiles * kv_heads * batch;
         splits = (want + groups - 1) / groups;
         int64_t most = (longest + 4 * bc - 1) / (4 * bc);

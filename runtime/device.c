@@ -99,6 +99,26 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
                                             .pNext = &sizectl};
     VkPhysicalDeviceProperties2 props = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &drv};
+    /* Compute units, where a vendor extension tells them (decode plans its KV split from them). */
+    uint32_t next0 = 0;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &next0, NULL);
+    VkExtensionProperties *ext0 = calloc(next0 ? next0 : 1, sizeof *ext0);
+    if (ext0)
+        vkEnumerateDeviceExtensionProperties(pd, NULL, &next0, ext0);
+    else
+        next0 = 0;
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceShaderCorePropertiesAMD amd = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
+    if (has_extension(ext0, next0, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
+        sm.pNext = drv.pNext;
+        drv.pNext = &sm;
+    }
+    if (has_extension(ext0, next0, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME)) {
+        amd.pNext = drv.pNext;
+        drv.pNext = &amd;
+    }
+    free(ext0);
     vkGetPhysicalDeviceProperties2(pd, &props);
     const VkPhysicalDeviceProperties *pr = &props.properties;
     aule_device_info *in = &p->info;
@@ -193,7 +213,9 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     if (pr->limits.maxComputeWorkGroupSize[0] < inv)
         inv = pr->limits.maxComputeWorkGroupSize[0];
     t->max_workgroup_invocations = (int)inv;
-    t->compute_units = 0;
+    t->compute_units = sm.shaderSMCount ? (int)sm.shaderSMCount
+                                        : (int)(amd.shaderEngineCount * amd.shaderArraysPerEngineCount
+                                                * amd.computeUnitsPerShaderArray);
     t->storage16 = p->f16_storage;
     t->storage8 = p->i8_storage;
     t->fp16_arith = p->f16_arith;
