@@ -90,6 +90,7 @@ typedef struct aule_device_info {
     uint32_t max_workgroup_count_x;
     bool subgroup_size_control;
     bool coopmat_khr;              /* VK_KHR_cooperative_matrix enabled */
+    bool pipeline_statistics;      /* VK_KHR_pipeline_executable_properties enabled (profiling contexts) */
     float timestamp_period_ns;
     auegen_target caps;            /* what the planner sees */
 } aule_device_info;
@@ -210,6 +211,12 @@ void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out);
 /* Device time of this context's last submission, in milliseconds, from GPU
  * timestamps (aule_context_desc.profile); a negative value when not measured. */
 double aule_context_last_gpu_ms(const aule_context *ctx);
+
+/* The driver's statistics of the pipeline of spec (registers, spills, ...:
+ * whatever VK_KHR_pipeline_executable_properties reports), one "name = value"
+ * a line, into buf. Needs a profiling context on a device with the extension;
+ * AULE_ERROR_UNSUPPORTED otherwise. */
+aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size);
 
 /* Milliseconds of a monotonic clock (for benchmarks). */
 double aule_clock_ms(void);

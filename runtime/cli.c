@@ -20,7 +20,7 @@ static void usage(FILE *f)
         "usage: aule info\n"
         "       aule check --spec FILE [--kernel NAME] [--quick] [--seed N]\n"
         "       aule bench --spec FILE [--kernel NAME] [--batch B] [--heads H] [--seq S[,S...]]\n"
-        "                  [--iters N] [--csv]\n"
+        "                  [--iters N] [--csv] [--stats]\n"
         "       aule run --spec FILE [--kernel NAME] --q Q.npy --k K.npy --v V.npy --out O.npy\n"
         "                [--lse LSE.npy] [--scale X] [--bshd] [--causal] [--window L,R] [--softcap X]\n"
         "\n"
@@ -363,13 +363,15 @@ static int cmd_bench(int argc, char **argv)
 {
     common_opts o = {0};
     int batch = 1, heads = 0, iters = 10, seqs[16] = {512, 1024, 2048}, nseq = 3;
-    bool csv = false;
+    bool csv = false, stats = false;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (strcmp(argv[i], "--spec") == 0 && (v = flag_value(argc, argv, &i)))
             o.spec = v;
         else if (strcmp(argv[i], "--kernel") == 0 && (v = flag_value(argc, argv, &i)))
             o.kernel = v;
+        else if (strcmp(argv[i], "--stats") == 0)
+            stats = true;
         else if (strcmp(argv[i], "--batch") == 0 && (v = flag_value(argc, argv, &i)))
             batch = atoi(v);
         else if (strcmp(argv[i], "--heads") == 0 && (v = flag_value(argc, argv, &i)))
@@ -420,6 +422,13 @@ static int cmd_bench(int argc, char **argv)
             for (int i = 0; i < nseq && rc == 0; i++)
                 rc = bench_decode(ctx, &info, s, batch, h, seqs[i], iters, csv);
             continue;
+        }
+        if (stats) {
+            /* The driver's view of the kernel: registers, spills, ... (VK_KHR_pipeline_executable_properties). */
+            char text[4096];
+            aule_status sst = aule_kernel_statistics(ctx, s, text, sizeof text);
+            fprintf(csv ? stderr : stdout, "%s statistics: %s\n%s", s->name,
+                    sst ? aule_context_last_error(ctx) : "", sst ? "" : text);
         }
         for (int i = 0; i < nseq && rc == 0; i++) {
             int sq = seqs[i];

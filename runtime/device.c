@@ -87,7 +87,7 @@ typedef struct device_probe {
     bool usable;                   /* Vulkan 1.2, a compute queue */
     uint32_t queue_family;
     bool f16_storage, i8_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat;
-    bool has_coopmat_ext, has_size_control_13;
+    bool has_coopmat_ext, has_size_control_13, has_exec_props;
 } device_probe;
 
 static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_probe *p)
@@ -149,6 +149,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
         next = 0;
     bool v13 = pr->apiVersion >= VK_API_VERSION_1_3;
     p->has_coopmat_ext = has_extension(exts, next, AULE_VK_COOPERATIVE_MATRIX_EXTENSION);
+    p->has_exec_props = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     p->has_size_control_13 = v13;
 
     aule_vk_coopmat_features cmf = {.sType = AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
@@ -423,13 +424,23 @@ aule_status device_open(aule_context *ctx, const char *selector)
                                             .storageBuffer8BitAccess = p.i8_storage};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                             .storageBuffer16BitAccess = p.f16_storage, .pNext = &f12};
-    const char *exts[1];
+    const char *exts[2];
     uint32_t next = 0;
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR execf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE};
     if (p.has_size_control_13)
         f12.pNext = &f13;
     if (p.coopmat) {
         f13.pNext = &cmf;
         exts[next++] = AULE_VK_COOPERATIVE_MATRIX_EXTENSION;
+    }
+    if (p.has_exec_props && ctx->profile) {
+        /* Register and spill counts for profiling (aule_kernel_statistics). */
+        execf.pNext = f11.pNext;
+        f11.pNext = &execf;
+        exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        ctx->info.pipeline_statistics = true;
     }
     VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f11, .queueCreateInfoCount = 1,
                               .pQueueCreateInfos = &qci, .enabledExtensionCount = next,

@@ -90,7 +90,8 @@ static aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uin
         .requiredSubgroupSize = (uint32_t)e->plan.subgroup_size};
     VkComputePipelineCreateInfo pi = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-        .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT,
+        .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT
+                 | (ctx->info.pipeline_statistics ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0),
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                   .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = e->module, .pName = "main"},
         .layout = ctx->pipeline_layout,
@@ -454,4 +455,58 @@ void kernels_probe_layout(aule_context *ctx)
     if (e.module)
         ctx->vk.vkDestroyShaderModule(ctx->device, e.module, NULL);
     free(words);
+}
+
+aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size)
+{
+    if (!ctx || !spec || !buf || size == 0)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_kernel_statistics: NULL argument");
+    buf[0] = '\0';
+    if (!ctx->info.pipeline_statistics || !ctx->vk.vkGetPipelineExecutableStatisticsKHR)
+        return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "pipeline statistics need a profiling context on a device "
+                         "with VK_KHR_pipeline_executable_properties");
+    kernel_entry *e;
+    aule_status st = kernel_get(ctx, spec, &e, NULL);
+    if (st != AULE_OK)
+        return st;
+    VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+                                      .pipeline = e->pipeline, .executableIndex = 0};
+    uint32_t n = 0;
+    VkResult r = ctx->vk.vkGetPipelineExecutableStatisticsKHR(ctx->device, &ei, &n, NULL);
+    if (r != VK_SUCCESS || n == 0)
+        return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "the driver reports no statistics for this pipeline");
+    VkPipelineExecutableStatisticKHR *stats = calloc(n, sizeof *stats);
+    if (!stats)
+        return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        stats[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR;
+    r = ctx->vk.vkGetPipelineExecutableStatisticsKHR(ctx->device, &ei, &n, stats);
+    size_t used = 0;
+    for (uint32_t i = 0; r == VK_SUCCESS && i < n && used + 1 < size; i++) {
+        const VkPipelineExecutableStatisticKHR *s = &stats[i];
+        int w = 0;
+        switch (s->format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+            w = snprintf(buf + used, size - used, "%s = %s\n", s->name, s->value.b32 ? "true" : "false");
+            break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+            w = snprintf(buf + used, size - used, "%s = %lld\n", s->name, (long long)s->value.i64);
+            break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+            w = snprintf(buf + used, size - used, "%s = %llu\n", s->name, (unsigned long long)s->value.u64);
+            break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR:
+            w = snprintf(buf + used, size - used, "%s = %g\n", s->name, s->value.f64);
+            break;
+        default:
+            break;
+        }
+        if (w < 0)
+            break;
+        used += (size_t)w < size - used ? (size_t)w : size - used - 1;
+    }
+    free(stats);
+    if (r != VK_SUCCESS)
+        return aule_fail(ctx, aule_vk_status(r), "vkGetPipelineExecutableStatisticsKHR: %s", aule_vk_result_string(r));
+    return AULE_OK;
 }
