@@ -30,12 +30,12 @@ attention { name = "d128_causal_scalar", head_dim = 128, causal = true, dtype = 
 LUA
 {
 echo "== aule bench (B*S = 16k tokens, 32 heads)"
-timeout 240 $A bench --spec /tmp/bench.lua --kernel d128 --batch 2 --heads 32 --seq 8192 --iters 5 --csv
-timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
-timeout 120 $A bench --spec /tmp/bench.lua --kernel d64 --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
-timeout 120 $A bench --spec /tmp/bench.lua --kernel gqa4_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv | tail -n +2
-timeout 120 $A bench --spec /tmp/bench.lua --kernel d256 --batch 2 --heads 32 --seq 2048 --iters 5 --csv | tail -n +2
-timeout 120 $A bench --spec /tmp/bench_scalar.lua --batch 8 --heads 32 --seq 2048 --iters 3 --csv | tail -n +2
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128 --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
+timeout 120 $A bench --spec /tmp/bench.lua --kernel d64 --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
+timeout 120 $A bench --spec /tmp/bench.lua --kernel gqa4_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
+timeout 120 $A bench --spec /tmp/bench.lua --kernel d256 --batch 2 --heads 32 --seq 2048 --iters 5 --csv --stats | tail -n +2
+timeout 120 $A bench --spec /tmp/bench_scalar.lua --batch 8 --heads 32 --seq 2048 --iters 3 --csv --stats | tail -n +2
 echo "== aule decode: 32 query heads / 8 KV heads, D=128, fp16, one new token, paged (16) and contiguous"
 cat > /tmp/decode.lua <<'LUA'
 attention { name = "decode_paged", kind = "decode", head_dim = 128, gqa = 4, causal = true, page_size = 16, dtype = "f16" }
