@@ -12,6 +12,9 @@ timeout 60 $A info
 echo "== the test suite's forward tests on this GPU"
 timeout 300 build/tests/test_forward 2>&1 | grep -v "^\[ *\(RUN\|OK\) *\]"
 echo "exit ${PIPESTATUS[0]}"
+echo "== the coopmat test on the device's own matrices (build/tests/test_coopmat)"
+timeout 300 build/tests/test_coopmat 2>&1 | grep -v "^ok "
+echo "exit ${PIPESTATUS[0]}"
 echo "== aule check, every shipped spec"
 for s in specs/*.lua; do timeout 300 $A check --spec "$s"; echo "exit $?"; done
 } 2>&1 | tee "$OUT/check.txt"

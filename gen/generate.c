@@ -19,19 +19,48 @@ static const char *template_for(const auegen_spec *spec, const auegen_plan *plan
         return spec->kv_int8 ? "decode_append_int8.comp" : "decode_append.comp";
     if (plan->variant != AUEGEN_VARIANT_COOPMAT)
         return "forward_scalar.comp";
-    return plan->lane_layout == AUEGEN_LAYOUT_QUAD_ROWS ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
+    return plan->register_softmax ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
+}
+
+/* "lanes/cluster/row_step/col_step:row_off,..:col_off,.." or "none". */
+static int layout_string(const auegen_lane_layout *l, char *buf, size_t size)
+{
+    if (l->lanes <= 0 || l->elems <= 0 || l->elems > AUEGEN_LANE_MAX_ELEMS)
+        return snprintf(buf, size, "none");
+    int n = snprintf(buf, size, "%d/%d/%d/%d", l->lanes, l->cluster, l->row_step, l->col_step);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < l->elems && n > 0 && (size_t)n < size; i++)
+            n += snprintf(buf + n, size - (size_t)n, "%c%d", i ? ',' : ':', pass ? l->col_off[i] : l->row_off[i]);
+    return n;
 }
 
 static void target_caps(const auegen_target *t, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d s8=%d f16=%d i8dot=%d cpu=%d layout=%d mma=",
-                     t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
-                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->storage8, t->fp16_arith, t->int8_dot, t->cpu, t->coopmat_layout);
+    char layout[400];
+    layout_string(&t->lane_layout, layout, sizeof layout);
+    int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d s8=%d f16=%d i8dot=%d cpu=%d layout=%s "
+                     "emulated=%d mma=", t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
+                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->storage8, t->fp16_arith,
+                     t->int8_dot, t->cpu, layout, t->coopmat_emulated);
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,
                       scalar_type_name(c->a_type), scalar_type_name(c->c_type));
     }
+}
+
+/* The plan's lane layout as a C initializer. */
+static void lane_initializer(strbuf *c, const auegen_lane_layout *l)
+{
+    sb_printf(c, "{.lanes = %d, .cluster = %d, .row_step = %d, .col_step = %d, .elems = %d", l->lanes, l->cluster,
+              l->row_step, l->col_step, l->elems);
+    for (int pass = 0; pass < 2 && l->lanes > 0; pass++) {
+        sb_puts(c, pass ? ",\n                      .col_off = {" : ",\n                      .row_off = {");
+        for (int i = 0; i < l->elems && i < AUEGEN_LANE_MAX_ELEMS; i++)
+            sb_printf(c, "%s%d", i ? ", " : "", pass ? l->col_off[i] : l->row_off[i]);
+        sb_puts(c, "}");
+    }
+    sb_puts(c, "}");
 }
 
 /* A C identifier from a target name ("nvidia-hopper" -> "nvidia_hopper"). */
@@ -116,12 +145,15 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
                   ".scores_per_thread = %d,\n             .mma = {%d, %d, %d, %s, %s}, .subgroups = %d, "
-                  ".lane_layout = %d, .storage16 = %s},\n",
+                  ".register_softmax = %s, .emulated = %s,\n             .storage16 = %s, .lane = ",
               p->variant == AUEGEN_VARIANT_COOPMAT ? "AUEGEN_VARIANT_COOPMAT" : "AUEGEN_VARIANT_SCALAR",
               p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad, p->dv_pad, p->q_stride,
               p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread, p->scores_per_thread,
               p->mma.m, p->mma.n, p->mma.k, type_enum(p->mma.a_type), type_enum(p->mma.c_type), p->subgroups,
-              p->lane_layout, p->storage16 ? "true" : "false");
+              p->register_softmax ? "true" : "false", p->emulated ? "true" : "false",
+              p->storage16 ? "true" : "false");
+    lane_initializer(&c, &p->lane);
+    sb_puts(&c, "},\n");
     sb_printf(&c, "    .spirv = spirv,\n    .spirv_words = %zu,\n};\n", k->spirv_words);
     k->stub_h = sb_take(&h);
     k->stub_c = sb_take(&c);
@@ -157,7 +189,7 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
         snprintf(k->log, sizeof k->log, "canonical form too long");
         return AUEGEN_ERROR_INTERNAL;
     }
-    char caps[600];
+    char caps[1200];
     target_caps(target, caps, sizeof caps);
     int n = snprintf(k->key_input, sizeof k->key_input,
                      "aule-key/1\n%s\ntarget %s\ngenerator auegen %s\ntemplates %s\ncompiler %s\n"

@@ -76,7 +76,7 @@ static void print_targets(void)
 {
     for (int i = 0; i < auegen_target_profile_count(); i++) {
         const auegen_target *t = auegen_target_profile(i);
-        printf("%-14s subgroup %-3d shared %6d B  coopmat shapes %d\n", t->name, t->subgroup_size,
+        printf("%-18s subgroup %-3d shared %6d B  coopmat shapes %d\n", t->name, t->subgroup_size,
                t->shared_memory_bytes, t->coopmat_count);
     }
 }

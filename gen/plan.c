@@ -93,33 +93,38 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
     return AUEGEN_OK;
 }
 
+/* Emulated cooperative matrices: one 16x16 A and one B tile (f16) per subgroup. */
+static int emulation_shared(const auegen_target *t, int nsg) { return t->coopmat_emulated ? nsg * 2 * 2 * 256 : 0; }
+
 /* Cooperative-matrix kernel shared memory, f16 tiles padded by 8 halves
  * (16 bytes) so that no row stride is a multiple of 128 bytes:
  *   K and V tile (also stages Q before the loop): 2*Bc rows (>= Br)
  *   S tile fp32 (Br x Bc+4), P tile f16 (Br x Bc+8),
  *   per-row max/sum/alpha, and one M x N fp32 scratch per subgroup. */
-static int coop_shared(int br, int bc, int dpad, int dvpad, int m, int n, int nsg)
+static int coop_shared(const auegen_target *t, int br, int bc, int dpad, int dvpad, int m, int n, int nsg)
 {
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
     int kv_rows = 2 * bc > br ? 2 * bc : br;
-    return 2 * kv_rows * kv_stride + 4 * br * (bc + 4) + 2 * br * (bc + 8) + 4 * 3 * br + 4 * nsg * m * (n + 4);
+    return 2 * kv_rows * kv_stride + 4 * br * (bc + 4) + 2 * br * (bc + 8) + 4 * 3 * br + 4 * nsg * m * (n + 4)
+        + emulation_shared(t, nsg);
 }
 
 /* Fast variant: K and V tiles (Q staged there first), one P tile per subgroup. */
-static int fast_shared(int br, int bc, int dpad, int dvpad, int nsg)
+static int fast_shared(const auegen_target *t, int bc, int dpad, int dvpad, int nsg)
 {
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
-    (void)br;
-    return 2 * 2 * bc * kv_stride + 2 * nsg * 16 * (bc + 8);
+    return 2 * 2 * bc * kv_stride + 2 * nsg * 16 * (bc + 8) + emulation_shared(t, nsg);
 }
 
-/* The softmax-in-registers kernel: a known lane layout, 16x16x16, subgroups of
- * 32, and head dims small enough for Q and O to stay in registers. */
+/* The softmax-in-registers kernel: a known lane layout (auegen.h), 16x16x16,
+ * and head dims small enough for Q and O to stay in registers. */
 static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen_coopmat_shape *mma,
                       auegen_plan *p)
 {
-    if (t->coopmat_layout != AUEGEN_LAYOUT_QUAD_ROWS || t->subgroup_size != 32 || mma->m != 16 || mma->n != 16
-        || mma->k != 16)
+    const auegen_lane_layout *lay = &t->lane_layout;
+    int lanes = lay->lanes;
+    if (lanes <= 0 || lanes < t->subgroup_min || lanes > t->subgroup_max || lay->elems * lanes != 256
+        || mma->m != 16 || mma->n != 16 || mma->k != 16)
         return false;
     int dpad = round_up(s->head_dim, 16), dvpad = round_up(s->head_dim_v, 16);
     if (dpad > 128 || dvpad > 128)
@@ -132,29 +137,32 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
         nsg = s->tile_q / 16;
         bc = s->tile_kv;
     } else {
-        /* Each invocation prefetches the next K and V tile into registers: keep that at
-         * 4 + 4 16-byte vectors (measured on an H200, D=128: 64x32 tiles 151 TFLOP/s,
-         * 64x64 45 as the prefetch spills; docs/performance.md). */
-        while (bc > 16 && (bc * (dpad / 8) > 4 * nsg * 32 || bc * (dvpad / 8) > 4 * nsg * 32
-                           || fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes))
+        /* Each invocation prefetches the next K and V tile into registers: on a GPU
+         * keep that at 4 + 4 16-byte vectors (measured on an H200, D=128: 64x32
+         * tiles 151 TFLOP/s, 64x64 45 as the prefetch spills; docs/performance.md). */
+        int vectors = t->cpu ? 1 << 20 : 4 * nsg * lanes;
+        while (bc > 16 && (bc * (dpad / 8) > vectors || bc * (dvpad / 8) > vectors
+                           || fast_shared(t, bc, dpad, dvpad, nsg) > t->shared_memory_bytes))
             bc /= 2;
     }
-    if (bc < 16 || fast_shared(nsg * 16, bc, dpad, dvpad, nsg) > t->shared_memory_bytes
-        || nsg * 32 > t->max_workgroup_invocations)
+    if (bc < 16 || fast_shared(t, bc, dpad, dvpad, nsg) > t->shared_memory_bytes
+        || nsg * lanes > t->max_workgroup_invocations)
         return false;
     p->variant = AUEGEN_VARIANT_COOPMAT;
-    p->lane_layout = AUEGEN_LAYOUT_QUAD_ROWS;
-    p->subgroup_size = 32;
+    p->lane = *lay;
+    p->register_softmax = true;
+    p->emulated = t->coopmat_emulated;
+    p->subgroup_size = lanes;
     p->subgroups = nsg;
-    p->workgroup_size = nsg * 32;
+    p->workgroup_size = nsg * lanes;
     p->tile_q = nsg * 16;
     p->tile_kv = bc;
     p->d_pad = dpad;
     p->dv_pad = dvpad;
     p->q_stride = p->k_stride = p->v_stride = (dpad > dvpad ? dpad : dvpad) + 8;
-    p->shared_memory_bytes = fast_shared(nsg * 16, bc, dpad, dvpad, nsg);
-    p->out_per_thread = 8;
-    p->scores_per_thread = 8 * bc / 16;
+    p->shared_memory_bytes = fast_shared(t, bc, dpad, dvpad, nsg);
+    p->out_per_thread = lay->elems;
+    p->scores_per_thread = lay->elems * bc / 16;
     p->mma = *mma;
     return true;
 }
@@ -195,7 +203,7 @@ static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, 
     } else {
         for (int nsg = COOP_MAX_SUBGROUPS; nsg >= 1 && !best_nsg; nsg /= 2) {
             for (int bc = 64; bc >= kstep; bc /= 2) {
-                if (coop_shared(nsg * mma->m, bc, dpad, dvpad, mma->m, mma->n, nsg) <= t->shared_memory_bytes
+                if (coop_shared(t, nsg * mma->m, bc, dpad, dvpad, mma->m, mma->n, nsg) <= t->shared_memory_bytes
                     && nsg * sg <= t->max_workgroup_invocations) {
                     best_nsg = nsg;
                     best_bc = bc;
@@ -205,19 +213,16 @@ static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, 
         }
     }
     int br = best_nsg * mma->m;
-    if (best_nsg && (br > best_nsg * sg || best_nsg * sg > t->max_workgroup_invocations)) {
-        /* The softmax pass gives each packed row one invocation. */
-        snprintf(why, why_size, "tile.q = %d needs more rows than the %d invocations of %d subgroups of %d",
-                 br, best_nsg * sg, best_nsg, sg);
-        return AUEGEN_ERROR_PLAN;
-    }
-    int bytes = best_nsg ? coop_shared(br, best_bc, dpad, dvpad, mma->m, mma->n, best_nsg) : 0;
+    int bytes = best_nsg ? coop_shared(t, br, best_bc, dpad, dvpad, mma->m, mma->n, best_nsg) : 0;
     if (!best_nsg || bytes > t->shared_memory_bytes) {
         snprintf(why, why_size, "the cooperative-matrix kernel for head_dim %d/%d needs more than the %d bytes "
                  "of shared memory target '%s' has", s->head_dim, s->head_dim_v, t->shared_memory_bytes, t->name);
         return AUEGEN_ERROR_PLAN;
     }
     p->variant = AUEGEN_VARIANT_COOPMAT;
+    p->emulated = t->coopmat_emulated;
+    if (p->emulated)
+        p->lane = t->lane_layout;       /* the emulation's element layout */
     p->subgroup_size = sg;
     p->subgroups = best_nsg;
     p->workgroup_size = best_nsg * sg;

@@ -6,7 +6,8 @@
  * on its line vanishes with its line, and the output gets a #line directive
  * wherever it stops matching the template's numbering, so glslang's messages
  * point at template lines. The template is turned into a Lua chunk and run
- * in the sandbox with the plan's numbers as its only globals.
+ * in the sandbox with the plan's numbers as its only globals. A tag
+ * {% include "name" %} expands another template in place, with the same globals.
  */
 #include "gen_internal.h"
 
@@ -91,7 +92,7 @@ static int count_lines(const char *s, const char *end)
 }
 
 /* Translates template text into a Lua chunk. Returns NULL with err set. */
-static char *translate(const char *name, const char *text, char *err, size_t err_size)
+static char *translate(const char *name, const char *text, int depth, char *err, size_t err_size)
 {
     strbuf lua = {0};
     sb_puts(&lua, "local out, sync = ...\n");
@@ -133,7 +134,22 @@ static char *translate(const char *name, const char *text, char *err, size_t err
         line += count_lines(p, tag);
         int tag_line = line;
         line += count_lines(tag, after);
-        if (code) {
+        char inc[64];
+        if (code && sscanf(tag + 2, " include \"%63[^\"]\" %%", inc) == 1) {
+            /* {% include "name" %}: another template's text, expanded in place. */
+            const char *itext = depth < 4 ? template_find(inc) : NULL;
+            char *ichunk = itext ? translate(inc, itext, depth + 1, err, err_size) : NULL;
+            if (!ichunk) {
+                if (!itext)
+                    snprintf(err, err_size, "%s:%d: %s \"%s\"", name, tag_line,
+                             depth < 4 ? "no template named" : "includes nest too deep at", inc);
+                sb_free(&lua);
+                return NULL;
+            }
+            sb_puts(&lua, strchr(ichunk, '\n') + 1);     /* less its header line */
+            free(ichunk);
+            sb_printf(&lua, "sync(%d)\n", line);
+        } else if (code) {
             sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
             sb_puts(&lua, "\n");
             if (alone)
@@ -237,6 +253,26 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     int wg = p->workgroup_size ? p->workgroup_size : 1;
     set_int(L, "KPT", (p->tile_kv * (p->d_pad / 8) + wg - 1) / wg);
     set_int(L, "VPT", (p->tile_kv * (p->dv_pad / 8) + wg - 1) / wg);
+    /* Cooperative matrices: emulated or not, and the lane layout (auegen.h). */
+    set_bool(L, "EMULATE", p->emulated);
+    const auegen_lane_layout *lay = &p->lane;
+    set_int(L, "LANE_CLUSTER", lay->cluster);
+    set_int(L, "LANE_ROW_STEP", lay->row_step);
+    set_int(L, "LANE_COL_STEP", lay->col_step);
+    set_int(L, "LANE_ELEMS", lay->elems);
+    int elems = lay->elems > 0 && lay->elems <= AUEGEN_LANE_MAX_ELEMS ? lay->elems : 0;
+    lua_createtable(L, elems, 0);
+    for (int i = 0; i < elems; i++) {
+        lua_pushinteger(L, lay->row_off[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "ROW_OFF");
+    lua_createtable(L, elems, 0);
+    for (int i = 0; i < elems; i++) {
+        lua_pushinteger(L, lay->col_off[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "COL_OFF");
     lua_pushglobaltable(L);
     lua_getfield(L, -1, "string");
     lua_setfield(L, -3, "string");
@@ -261,7 +297,7 @@ char *template_expand(const char *name, const auegen_spec *spec, const auegen_pl
         snprintf(err, err_size, "no template named %s", name);
         return NULL;
     }
-    char *chunk = translate(name, text, err, err_size);
+    char *chunk = translate(name, text, 0, err, err_size);
     if (!chunk)
         return NULL;
     lua_State *L = sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT);

@@ -170,11 +170,32 @@ typedef struct auegen_coopmat_shape {
 
 #define AUEGEN_MAX_COOPMAT_SHAPES 16
 
-/* Known element layouts of a 16x16 f32 cooperative-matrix accumulator. */
-#define AUEGEN_LAYOUT_UNKNOWN 0
-/* Subgroup of 32: lane l holds row l/4 in elements 0-3 (columns 2(l%4), +1,
- * +8, +9) and row l/4+8 in elements 4-7 (NVIDIA's, probed on the device). */
-#define AUEGEN_LAYOUT_QUAD_ROWS 1
+/* How a 16x16 cooperative matrix sits in a subgroup: lane l holds `elems`
+ * elements; element i is at
+ *     row    = row_step * (l / cluster) + row_off[i]
+ *     column = col_step * (l % cluster) + col_off[i].
+ * So the `cluster` consecutive lanes l / cluster share their rows, and a row
+ * reduction is a clustered subgroup reduction over them. lanes == 0: unknown.
+ * NVIDIA's (probed on an H200): 32 lanes, cluster 4, row_step 1, col_step 2,
+ * row_off {0,0,0,0,8,8,8,8}, col_off {0,1,8,9,0,1,8,9}. */
+#define AUEGEN_LANE_MAX_ELEMS 64
+typedef struct auegen_lane_layout {
+    int lanes;                       /* subgroup size; 0 = unknown layout */
+    int cluster, row_step, col_step, elems;
+    signed char row_off[AUEGEN_LANE_MAX_ELEMS];
+    signed char col_off[AUEGEN_LANE_MAX_ELEMS];
+} auegen_lane_layout;
+
+/* The layout the emulated cooperative matrices use on a subgroup of `lanes`
+ * (4..64): cluster 4, row_off 4-wide blocks of lanes/4 rows apart, columns
+ * 4 apart. Returns false for a subgroup size it has no layout for. */
+bool auegen_lane_layout_emulated(int lanes, auegen_lane_layout *out);
+/* NVIDIA's layout (above). */
+void auegen_lane_layout_nvidia(auegen_lane_layout *out);
+/* Fits the model above to a probed map: cell[l * elems + i] = row * 16 + column
+ * of element i of lane l. False (and out->lanes = 0) when the map is not such a
+ * layout, or a row is spread over more than one cluster. */
+bool auegen_lane_layout_fit(const int *cell, int lanes, int elems, auegen_lane_layout *out);
 
 /* What the planner needs to know about a device. */
 typedef struct auegen_target {
@@ -189,7 +210,8 @@ typedef struct auegen_target {
     bool fp16_arith;                 /* shaderFloat16 */
     bool int8_dot;                   /* integer dot product acceleration */
     bool cpu;                        /* a CPU device: one subgroup per workgroup (barriers are costly) */
-    int coopmat_layout;              /* AUEGEN_LAYOUT_*: how a 16x16 f32 accumulator sits in a subgroup */
+    auegen_lane_layout lane_layout;  /* how a 16x16 f32 accumulator sits in a subgroup (probed) */
+    bool coopmat_emulated;           /* the coopmat shapes are emulated in plain GLSL (testing) */
     int coopmat_count;
     auegen_coopmat_shape coopmat[AUEGEN_MAX_COOPMAT_SHAPES];
 } auegen_target;
@@ -228,7 +250,9 @@ typedef struct auegen_plan {
     int scores_per_thread;           /* S elements each invocation computes */
     auegen_coopmat_shape mma;        /* coopmat variant: the shape used */
     int subgroups;                   /* workgroup_size / subgroup_size */
-    int lane_layout;                 /* coopmat: AUEGEN_LAYOUT_QUAD_ROWS = softmax in registers */
+    auegen_lane_layout lane;         /* coopmat: the accumulator layout, where known */
+    bool register_softmax;           /* coopmat: softmax in registers through `lane` (the fast kernel) */
+    bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
 } auegen_plan;
 
@@ -299,7 +323,7 @@ typedef struct auegen_kernel {
     auegen_plan plan;
     char canonical[512];
     char key[33];
-    char key_input[1024];            /* everything the key hashes, one field a line */
+    char key_input[2048];            /* everything the key hashes, one field a line */
     char *glsl;                      /* NUL-terminated */
     uint32_t *spirv;
     size_t spirv_words;

@@ -65,6 +65,8 @@ typedef struct aule_context_desc {
     bool disable_jit;              /* only kernels linked in from generated/ */
     bool disable_builtin;          /* ignore the kernels linked in from generated/ */
     bool profile;                  /* time each submission on the device (aule_context_last_gpu_ms) */
+    bool emulate_coopmat;          /* no tensor cores: run the coopmat kernels on emulated matrices
+                                      (testing; also $AULE_COOPMAT_EMULATE=1) */
     aule_log_fn log;
     void *log_user;
 } aule_context_desc;
@@ -90,6 +92,7 @@ typedef struct aule_device_info {
     uint32_t max_workgroup_count_x;
     bool subgroup_size_control;
     bool coopmat_khr;              /* VK_KHR_cooperative_matrix enabled */
+    bool coopmat_emulated;         /* coopmat kernels run on emulated matrices (emulate_coopmat) */
     bool pipeline_statistics;      /* VK_KHR_pipeline_executable_properties enabled (profiling contexts) */
     float timestamp_period_ns;
     auegen_target caps;            /* what the planner sees */

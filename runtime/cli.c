@@ -103,12 +103,18 @@ static int cmd_info(void)
     printf("  device memory      %.1f GiB%s\n", (double)in.device_local_bytes / (1 << 30),
            in.unified_memory ? " (unified with the host)" : "");
     printf("  storage buffers    up to %llu bytes\n", (unsigned long long)in.max_storage_buffer_range);
-    printf("  coopmat (KHR)      %s", in.coopmat_khr ? "" : "none\n");
+    printf("  coopmat (KHR)      %s", in.coopmat_khr ? "" : in.coopmat_emulated ? "none; emulated: " : "none\n");
     for (int i = 0; i < t->coopmat_count; i++)
         printf("%s%dx%dx%d %s->%s", i ? ", " : "", t->coopmat[i].m, t->coopmat[i].n, t->coopmat[i].k,
                scalar_name(t->coopmat[i].a_type), scalar_name(t->coopmat[i].c_type));
-    if (in.coopmat_khr)
+    if (t->coopmat_count)
         printf("\n");
+    const auegen_lane_layout *lay = &t->lane_layout;
+    if (lay->lanes)
+        printf("  accumulator layout %d lanes x %d elements, rows shared by clusters of %d lanes "
+               "(softmax in registers)\n", lay->lanes, lay->elems, lay->cluster);
+    else if (t->coopmat_count)
+        printf("  accumulator layout unknown (softmax through shared memory)\n");
     printf("generator: auegen %s (%s)\n", AUEGEN_VERSION_STRING, auegen_compiler_version());
     aule_context_destroy(ctx);
     return 0;

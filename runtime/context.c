@@ -174,6 +174,32 @@ static aule_status layouts_create(aule_context *ctx)
                          &ctx->dummy, &ctx->dummy_memory, NULL);
 }
 
+/* Cooperative matrices emulated in plain GLSL (templates/coopmat_emulation.glsl),
+ * on a device without them: the coopmat kernels then run, slowly, wherever
+ * fp16 arithmetic, 16-bit storage and full subgroups of a fixed size are
+ * available, which is how CI tests them on lavapipe. */
+static void emulate_coopmat(aule_context *ctx)
+{
+    auegen_target *t = &ctx->info.caps;
+    if (t->coopmat_count > 0) {
+        aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: the device has them; not emulating");
+        return;
+    }
+    auegen_lane_layout lay;
+    if (!t->fp16_arith || !t->storage16 || t->subgroup_min != t->subgroup_max
+        || !auegen_lane_layout_emulated(t->subgroup_size, &lay)) {
+        aule_log(ctx, AULE_LOG_WARN, "cooperative matrices cannot be emulated here (needs fp16, 16-bit storage "
+                 "and one fixed subgroup size of 4..64)");
+        return;
+    }
+    t->coopmat[0] = (auegen_coopmat_shape){16, 16, 16, AUEGEN_TYPE_F16, AUEGEN_TYPE_F32};
+    t->coopmat_count = 1;
+    t->coopmat_emulated = true;
+    t->lane_layout = lay;
+    ctx->info.coopmat_emulated = true;
+    aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: emulated 16x16x16 on %d lanes", lay.lanes);
+}
+
 aule_status aule_context_create(const aule_context_desc *desc, aule_context **out)
 {
     if (!out)
@@ -212,8 +238,12 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     }
     if (st == AULE_OK)
         st = dispatch_init(ctx);
-    if (st == AULE_OK)
+    if (st == AULE_OK) {
+        const char *emu = getenv("AULE_COOPMAT_EMULATE");
+        if (desc->emulate_coopmat || (emu && emu[0] && strcmp(emu, "0") != 0))
+            emulate_coopmat(ctx);
         kernels_probe_layout(ctx);
+    }
     if (st != AULE_OK) {
         char keep[sizeof create_error];
         snprintf(keep, sizeof keep, "%s", ctx->last_error[0] ? ctx->last_error : create_error);

@@ -116,7 +116,8 @@ static bool plans_equal(const auegen_plan *a, const auegen_plan *b)
     return a->variant == b->variant && a->workgroup_size == b->workgroup_size && a->subgroup_size == b->subgroup_size
         && a->tile_q == b->tile_q && a->tile_kv == b->tile_kv && a->d_pad == b->d_pad && a->dv_pad == b->dv_pad
         && a->shared_memory_bytes == b->shared_memory_bytes && a->mma.m == b->mma.m && a->mma.n == b->mma.n
-        && a->mma.k == b->mma.k && a->subgroups == b->subgroups && a->storage16 == b->storage16;
+        && a->mma.k == b->mma.k && a->subgroups == b->subgroups && a->storage16 == b->storage16
+        && a->register_softmax == b->register_softmax && a->emulated == b->emulated && memcmp(&a->lane, &b->lane, sizeof a->lane) == 0;
 }
 
 /* Can this device run a kernel planned for another target? */
@@ -393,68 +394,91 @@ static const char probe_glsl[] =
     "#extension GL_KHR_cooperative_matrix : require\n"
     "#extension GL_KHR_memory_scope_semantics : require\n"
     "#extension GL_KHR_shader_subgroup_basic : require\n"
-    "layout(local_size_x = 32) in;\n"
+    "layout(local_size_x = %d) in;\n"
     "layout(set = 0, binding = 3) buffer Out { float v[]; };\n"
     "shared float idx[256];\n"
     "void main() {\n"
     "    uint l = gl_SubgroupInvocationID;\n"
-    "    for (uint e = l; e < 256u; e += 32u) idx[e] = float(e);\n"
+    "    for (uint e = l; e < 256u; e += %du) idx[e] = float(e);\n"
     "    barrier();\n"
     "    coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator> m;\n"
     "    coopMatLoad(m, idx, 0, 16, gl_CooperativeMatrixLayoutRowMajor);\n"
-    "    v[256u + l] = float(m.length());\n"
-    "    for (int i = 0; i < m.length() && i < 8; i++) v[l * 8u + uint(i)] = m[i];\n"
+    "    v[%du + l] = float(m.length());\n"
+    "    for (int i = 0; i < m.length() && i < %d; i++) v[l * %du + uint(i)] = m[i];\n"
     "}\n";
 
-void kernels_probe_layout(aule_context *ctx)
+/* Runs the probe on a subgroup of `lanes`; fills out on success. */
+static bool probe_run(aule_context *ctx, int lanes, auegen_lane_layout *out)
 {
-    auegen_target *t = &ctx->info.caps;
-    auegen_toolchain tools;
-    auegen_toolchain_query(&tools);
-    t->coopmat_layout = AUEGEN_LAYOUT_UNKNOWN;
-    bool shape = false;
-    for (int i = 0; i < t->coopmat_count; i++)
-        shape = shape || (t->coopmat[i].m == 16 && t->coopmat[i].n == 16 && t->coopmat[i].k == 16
-                          && t->coopmat[i].a_type == AUEGEN_TYPE_F16 && t->coopmat[i].c_type == AUEGEN_TYPE_F32);
-    if (!shape || !tools.coopmat_khr || t->subgroup_min > 32 || t->subgroup_max < 32)
-        return;
+    enum { MAXE = AUEGEN_LANE_MAX_ELEMS };
+    char glsl[sizeof probe_glsl + 64];
+    snprintf(glsl, sizeof glsl, probe_glsl, lanes, lanes, lanes * MAXE, MAXE, MAXE);
+    size_t floats = (size_t)lanes * MAXE + (size_t)lanes;
     uint32_t *words = NULL;
     size_t count = 0;
     char log[512];
-    kernel_entry e = {.plan = {.variant = AUEGEN_VARIANT_COOPMAT, .subgroup_size = 32, .workgroup_size = 32}};
+    kernel_entry e = {.plan = {.variant = AUEGEN_VARIANT_COOPMAT, .subgroup_size = lanes, .workgroup_size = lanes}};
     VkBuffer buf = VK_NULL_HANDLE;
     VkDeviceMemory mem = VK_NULL_HANDLE;
     void *map = NULL;
-    bool ok = auegen_compile_glsl(probe_glsl, &words, &count, log, sizeof log) == AUEGEN_OK
+    bool ok = auegen_compile_glsl(glsl, &words, &count, log, sizeof log) == AUEGEN_OK
         && pipeline_create(ctx, &e, words, count) == AULE_OK
-        && buffer_create(ctx, 288 * sizeof(float), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+        && buffer_create(ctx, floats * sizeof(float), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                          VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0, &buf, &mem,
                          &map) == AULE_OK
         && map;
     if (ok) {
-        memset(map, 0, 288 * sizeof(float));
+        memset(map, 0, floats * sizeof(float));
         ok = dispatch_raw(ctx, &e, buf) == AULE_OK;
     }
-    bool quad = ok;
-    for (uint32_t l = 0; quad && l < 32; l++) {
-        const float *v = map;
-        quad = v[256 + l] == 8.0f;
-        for (uint32_t i = 0; quad && i < 8; i++) {
-            uint32_t row = l / 4 + 8 * (i / 4), col = 2 * (l % 4) + (i & 1) + 8 * ((i >> 1) & 1);
-            quad = v[l * 8 + i] == (float)(row * 16 + col);
+    int elems = 0;
+    int cell[256];
+    const float *v = map;
+    for (int l = 0; ok && l < lanes; l++) {
+        float n = v[lanes * MAXE + l];
+        if (l == 0)
+            elems = (int)n;
+        ok = n == (float)elems && elems > 0 && elems <= MAXE && elems * lanes == 256;
+        for (int i = 0; ok && i < elems; i++) {
+            float x = v[l * MAXE + i];
+            ok = x >= 0.0f && x < 256.0f && x == (float)(int)x;
+            cell[l * elems + i] = (int)x;
         }
     }
-    if (quad)
-        t->coopmat_layout = AUEGEN_LAYOUT_QUAD_ROWS;
-    aule_log(ctx, AULE_LOG_INFO, "cooperative-matrix accumulator layout: %s",
-             quad ? "quad rows (softmax in registers)" : ok ? "other (softmax through shared memory)"
-                                                         : "probe failed (softmax through shared memory)");
+    ok = ok && auegen_lane_layout_fit(cell, lanes, elems, out);
     buffer_destroy(ctx, buf, mem);
     if (e.pipeline)
         ctx->vk.vkDestroyPipeline(ctx->device, e.pipeline, NULL);
     if (e.module)
         ctx->vk.vkDestroyShaderModule(ctx->device, e.module, NULL);
     free(words);
+    return ok;
+}
+
+void kernels_probe_layout(aule_context *ctx)
+{
+    auegen_target *t = &ctx->info.caps;
+    if (t->coopmat_emulated)
+        return;                 /* the emulation's own layout, set with the caps */
+    memset(&t->lane_layout, 0, sizeof t->lane_layout);
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
+    bool shape = false;
+    for (int i = 0; i < t->coopmat_count; i++)
+        shape = shape || (t->coopmat[i].m == 16 && t->coopmat[i].n == 16 && t->coopmat[i].k == 16
+                          && t->coopmat[i].a_type == AUEGEN_TYPE_F16 && t->coopmat[i].c_type == AUEGEN_TYPE_F32);
+    int lanes = t->subgroup_size;
+    if (!shape || !tools.coopmat_khr || lanes < 4 || 256 % lanes || lanes < t->subgroup_min || lanes > t->subgroup_max)
+        return;
+    auegen_lane_layout lay;
+    bool ok = probe_run(ctx, lanes, &lay);
+    if (ok)
+        t->lane_layout = lay;
+    aule_log(ctx, AULE_LOG_INFO, "cooperative-matrix accumulator layout: %s",
+             ok ? "known (softmax in registers)" : "not of the row-cluster form (softmax through shared memory)");
+    if (ok)
+        aule_log(ctx, AULE_LOG_INFO, "  %d lanes, %d elements each, clusters of %d lanes", lay.lanes, lay.elems,
+                 lay.cluster);
 }
 
 aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size)

@@ -157,7 +157,7 @@ aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part
                             aule_kernel_report *report);
 aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
 aule_status kernel_empty(aule_context *ctx, kernel_entry **out);
-/* Finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.coopmat_layout). */
+/* Finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.lane_layout). */
 void kernels_probe_layout(aule_context *ctx);
 
 /* dispatch.c */

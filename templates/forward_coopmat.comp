@@ -8,13 +8,18 @@
 //
 // The workgroup has NSG subgroups of exactly SG invocations (the runtime
 // requires that subgroup size); subgroup g owns packed rows g*MM .. g*MM+MM-1.
+// The softmax pass gives each packed row one invocation, in turn.
 // Q stays in registers as named A matrices, O as named accumulators (an
 // array of cooperative matrices spills on some drivers). KHR cooperative
 // matrices do not say which row an element is in, so S goes through shared
 // memory for the softmax, and the O rescale goes through a per-subgroup
 // scratch tile.
+{% if EMULATE then %}
+#extension GL_EXT_control_flow_attributes : require
+{% else %}
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
+{% end %}
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_shader_16bit_storage : require
@@ -72,11 +77,16 @@ shared float s_l[BR];
 shared float s_a[BR];
 shared float s_x[NSG * MM * XS];
 
+{% if EMULATE then %}
+{% include "coopmat_emulation.glsl" %}
+{% else %}
 #define ACC coopmat<float, gl_ScopeSubgroup, MM, MN, gl_MatrixUseAccumulator>
 #define MAT_A coopmat<float16_t, gl_ScopeSubgroup, MM, MK, gl_MatrixUseA>
 #define MAT_B coopmat<float16_t, gl_ScopeSubgroup, MK, MN, gl_MatrixUseB>
 #define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
 #define COL_MAJOR gl_CooperativeMatrixLayoutColumnMajor
+#define ACC_ZERO ACC(0.0)
+{% end %}
 
 {% if HAS_SOFTCAP then %}
 // tanh with a small relative error near 0: the softcap multiplies any absolute
@@ -132,9 +142,9 @@ void main()
         }
         s_kv[r * KVS + d] = x;
     }
-    if (tid < BR) {
-        s_m[tid] = NEG_INF;
-        s_l[tid] = 0.0;
+    for (uint r = tid; r < BR; r += WG) {
+        s_m[r] = NEG_INF;
+        s_l[r] = 0.0;
     }
     barrier();
 {% for i = 0, DPAD // MK - 1 do %}
@@ -142,7 +152,7 @@ void main()
     coopMatLoad(qa{{i}}, s_kv, sg * MM * KVS + {{i}}u * MK, KVS, ROW_MAJOR);
 {% end %}
 {% for n = 0, DVPAD // MN - 1 do %}
-    ACC o{{n}} = ACC(0.0);
+    ACC o{{n}} = ACC_ZERO;
 {% end %}
     barrier();
 
@@ -173,7 +183,7 @@ void main()
         // S = Q K^T, MN columns at a time, into shared memory.
 {% for c = 0, BC // MN - 1 do %}
         {
-            ACC s = ACC(0.0);
+            ACC s = ACC_ZERO;
 {% for i = 0, DPAD // MK - 1 do %}
             {
                 MAT_B kb;
@@ -187,13 +197,13 @@ void main()
         barrier();
 
         // Scale, cap, mask; online softmax; one invocation per row.
-        if (tid < BR) {
-            uint row = row0 + tid;
+        for (uint r = tid; r < BR; r += WG) {
+            uint row = row0 + r;
             int qi = int(row / GQA) + shift;
-            float m_old = s_m[tid];
+            float m_old = s_m[r];
             float m_new = m_old;
             for (uint c = 0u; c < BC; c++) {
-                float x = s_s[tid * SS + c] * s_scale;
+                float x = s_s[r * SS + c] * s_scale;
 {% if HAS_SOFTCAP then %}
                 x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
 {% end %}
@@ -204,21 +214,21 @@ void main()
                 if (WIN_RIGHT >= 0)
                     ok = ok && j <= qi + WIN_RIGHT;
                 x = ok ? x : NEG_INF;
-                s_s[tid * SS + c] = x;
+                s_s[r * SS + c] = x;
                 m_new = max(m_new, x);
             }
             float sum = 0.0;
             for (uint c = 0u; c < BC; c++) {
-                float x = s_s[tid * SS + c];
+                float x = s_s[r * SS + c];
                 float pr = x == NEG_INF ? 0.0 : exp2((x - m_new) * LOG2E);
                 float16_t ph = float16_t(pr);
-                s_p[tid * PS + c] = ph;
+                s_p[r * PS + c] = ph;
                 sum += float(ph);          // the sum of what P V actually adds
             }
             float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2((m_old - m_new) * LOG2E);
-            s_a[tid] = alpha;
-            s_m[tid] = m_new;
-            s_l[tid] = s_l[tid] * alpha + sum;
+            s_a[r] = alpha;
+            s_m[r] = m_new;
+            s_l[r] = s_l[r] * alpha + sum;
         }
         barrier();
 
@@ -264,10 +274,10 @@ void main()
     }
     subgroupBarrier();
 {% end %}
-    if ((p.flags & WRITE_LSE) != 0u && tid < BR && row0 + tid < rows) {
-        uint row = row0 + tid;
-        float l = s_l[tid];
+    for (uint r = tid; (p.flags & WRITE_LSE) != 0u && r < BR && row0 + r < rows; r += WG) {
+        uint row = row0 + r;
+        float l = s_l[r];
         uint h = hkv * GQA + row % GQA;
-        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[tid] + log(l) : NEG_INF;
+        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
     }
 }

@@ -5,17 +5,24 @@
 // Layouts as in forward_scalar.comp: Q [B][H][Sq][D], K/V [B][Hkv][Sk][D|Dv],
 // O [B][H][Sq][Dv] through push-constant strides; LSE fp32 [B][H][Sq].
 //
-// Used only where the plan knows how the device spreads a 16x16 matrix over
-// a subgroup of 32 (the target's coopmat_layout, probed on the device):
-// lane l holds in elements 0-3 row l/4 (columns 2(l%4), +1, +8, +9) and in
-// elements 4-7 row l/4 + 8, for accumulators and A matrices alike. So each
-// lane owns two rows of every S and O tile, the row max and sum are clustered
-// reductions over the 4 lanes that share a row, and O is rescaled in
-// registers. Only P goes through shared memory (KHR cannot turn an
-// accumulator into an A matrix). Q stays in registers as named A matrices,
-// O as named accumulators (an array of cooperative matrices spills).
+// Used where the plan knows how the device spreads a 16x16 matrix over a
+// subgroup (the target's lane layout, probed on the device; auegen.h): lane l
+// holds element i at row LANE_ROW_STEP * (l / LANE_CLUSTER) + ROW_OFF[i] and
+// column LANE_COL_STEP * (l % LANE_CLUSTER) + COL_OFF[i], for accumulators.
+// So each lane owns a few rows ("slots") of every S and O tile, the row max
+// and sum are clustered reductions over the LANE_CLUSTER lanes that share a
+// row, and O is rescaled in registers. Only P goes through shared memory (KHR
+// cannot turn an accumulator into an A matrix). Q stays in registers as named
+// A matrices, O as named accumulators (an array of cooperative matrices
+// spills), and every element loop is unrolled here, by the template.
+// Scores are kept in log2 units (scaled by scale * log2(e)), so each
+// probability is one exp2 of a difference.
+{% if EMULATE then %}
+#extension GL_EXT_control_flow_attributes : require
+{% else %}
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
+{% end %}
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_clustered : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -58,6 +65,7 @@ const uint PS = BC + 8u;          // f16 row stride of a subgroup's P tile
 const int WIN_LEFT = {{WIN_LEFT}};
 const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
+const float LN2 = 0.6931471805599453;
 #define NEG_INF uintBitsToFloat(0xff800000u)
 const uint WRITE_LSE = 1u;
 const uint VARLEN = 2u;
@@ -66,12 +74,38 @@ const uint ALIGNED16 = 4u;        // K/V rows and bases are 16-byte aligned: vec
 shared float16_t s_kv[2u * BC * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
 shared float16_t s_p[NSG * 16u * PS];
 
+{% if EMULATE then %}
+{% include "coopmat_emulation.glsl" %}
+{% else %}
 #define ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
 #define ACC16 coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
 #define MAT_A coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
 #define MAT_B coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB>
 #define ROW_MAJOR gl_CooperativeMatrixLayoutRowMajor
 #define COL_MAJOR gl_CooperativeMatrixLayoutColumnMajor
+#define ACC_ZERO ACC(0.0)
+#define TO_ACC16(c) ACC16(c)
+{% end %}
+{%
+-- The lane layout's row slots: slot[i] (0-based) of element i (1-based), and
+-- each slot's row offset within the lane's cluster rows.
+local E, C = LANE_ELEMS, LANE_CLUSTER
+local slot, slot_row, R = {}, {}, 0
+for i = 1, E do
+    local found = nil
+    for j = 1, R do
+        if slot_row[j] == ROW_OFF[i] then found = j end
+    end
+    if not found then
+        R = R + 1
+        slot_row[R] = ROW_OFF[i]
+        found = R
+    end
+    slot[i] = found - 1
+end
+local function cmax(x) return C > 1 and ("subgroupClusteredMax(" .. x .. ", " .. C .. "u)") or x end
+local function cadd(x) return C > 1 and ("subgroupClusteredAdd(" .. x .. ", " .. C .. "u)") or x end
+%}
 {% if HAS_SOFTCAP then %}
 
 float accurate_tanh(float x)
@@ -201,15 +235,23 @@ void main()
         barrier();
     }
 {% for n = 0, DVPAD // 16 - 1 do %}
-    ACC o{{n}} = ACC(0.0);
+    ACC o{{n}} = ACC_ZERO;
 {% end %}
 
-    // This lane's two rows (a: elements 0-3, b: 4-7) and their query positions.
+    // This lane's rows (slots) and their query positions.
     const int shift = int(sk) - int(sq);
-    const uint ra = row0 + sg * 16u + lane / 4u, rb = ra + 8u;
-    const int qpos_a = int(ra / GQA) + shift, qpos_b = int(rb / GQA) + shift;
-    const uint col_lane = (lane % 4u) * 2u;
-    float m_a = NEG_INF, m_b = NEG_INF, l_a = 0.0, l_b = 0.0;
+    const uint lane_row = row0 + sg * 16u + {{LANE_ROW_STEP}}u * (lane / {{C}}u);
+    const uint col_lane = {{LANE_COL_STEP}}u * (lane % {{C}}u);
+{% for j = 0, R - 1 do %}
+    const uint qrow{{j}} = lane_row + {{slot_row[j + 1]}}u;
+    const int qpos{{j}} = int(qrow{{j}} / GQA) + shift;
+    float m{{j}} = NEG_INF, l{{j}} = 0.0;
+{% end %}
+{% if HAS_SOFTCAP then %}
+    const float cap_in = p.scale / {{SOFTCAP}}, cap_out = {{SOFTCAP}} * LOG2E;
+{% else %}
+    const float qk_scale = p.scale * LOG2E;
+{% end %}
 
     const int first_q = int(row0 / GQA) + shift;
     const int last_q = int((min(row0 + BR, rows) - 1u) / GQA) + shift;
@@ -233,16 +275,9 @@ void main()
         if (aligned && j0 + int(BC) < kv_hi)
             fetch(k_base, v_base, j0 + int(BC), uint(min(int(BC), kv_hi - j0 - int(BC))), kr, vr);
 
-        // Does any entry of this tile need a mask? (uniform: no divergence around the matrices)
-        bool edge = cols < BC;
-        if (WIN_RIGHT >= 0)
-            edge = edge || j0 + int(BC) - 1 > first_q + WIN_RIGHT;
-        if (WIN_LEFT >= 0)
-            edge = edge || j0 < last_q - WIN_LEFT;
-
-        float mx_a = NEG_INF, mx_b = NEG_INF;
+        // S = Q K^T, in log2 units.
 {% for c = 0, BC // 16 - 1 do %}
-        ACC s{{c}} = ACC(0.0);
+        ACC s{{c}} = ACC_ZERO;
 {% for i = 0, DPAD // 16 - 1 do %}
         {
             MAT_B kb;
@@ -250,55 +285,71 @@ void main()
             s{{c}} = coopMatMulAdd(qa{{i}}, kb, s{{c}});
         }
 {% end %}
-        for (int i = 0; i < s{{c}}.length(); i++) {
-            float x = s{{c}}[i] * p.scale;
+{% for i = 0, E - 1 do %}
 {% if HAS_SOFTCAP then %}
-            x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
+        s{{c}}[{{i}}] = cap_out * accurate_tanh(s{{c}}[{{i}}] * cap_in);
+{% else %}
+        s{{c}}[{{i}}] *= qk_scale;
 {% end %}
-            if (edge) {
-                int j = j0 + int({{c}}u * 16u + col_lane + uint(i & 1) + 8u * uint((i >> 1) & 1));
-                int qi = i < 4 ? qpos_a : qpos_b;
+{% end %}
+{% end %}
+
+        // Masks, only on tiles that need one (uniform: no divergence around the matrices).
+        bool edge = cols < BC;
+        if (WIN_RIGHT >= 0)
+            edge = edge || j0 + int(BC) - 1 > first_q + WIN_RIGHT;
+        if (WIN_LEFT >= 0)
+            edge = edge || j0 < last_q - WIN_LEFT;
+        if (edge) {
+{% for c = 0, BC // 16 - 1 do %}
+{% for i = 0, E - 1 do %}
+            {
+                int j = j0 + int({{c * 16 + COL_OFF[i + 1]}}u + col_lane);
                 bool ok = j < kv_hi;
                 if (WIN_LEFT >= 0)
-                    ok = ok && j >= qi - WIN_LEFT;
+                    ok = ok && j >= qpos{{slot[i + 1]}} - WIN_LEFT;
                 if (WIN_RIGHT >= 0)
-                    ok = ok && j <= qi + WIN_RIGHT;
-                x = ok ? x : NEG_INF;
+                    ok = ok && j <= qpos{{slot[i + 1]}} + WIN_RIGHT;
+                s{{c}}[{{i}}] = ok ? s{{c}}[{{i}}] : NEG_INF;
             }
-            s{{c}}[i] = x;
-            if (i < 4)
-                mx_a = max(mx_a, x);
-            else
-                mx_b = max(mx_b, x);
-        }
 {% end %}
-        float mn_a = max(m_a, subgroupClusteredMax(mx_a, 4u));
-        float mn_b = max(m_b, subgroupClusteredMax(mx_b, 4u));
-        // A row that has seen no key keeps m = -inf: subtract 0 instead, so exp2 gives 0, not NaN.
-        float base_a = mn_a == NEG_INF ? 0.0 : mn_a, base_b = mn_b == NEG_INF ? 0.0 : mn_b;
-        float alpha_a = exp2((m_a - base_a) * LOG2E), alpha_b = exp2((m_b - base_b) * LOG2E);
-        float sum_a = 0.0, sum_b = 0.0;
-{% for c = 0, BC // 16 - 1 do %}
-        for (int i = 0; i < s{{c}}.length(); i++) {
-            float pr = exp2((s{{c}}[i] - (i < 4 ? base_a : base_b)) * LOG2E);
-            s{{c}}[i] = pr;
-            if (i < 4)
-                sum_a += pr;
-            else
-                sum_b += pr;
+{% end %}
         }
+
+        // Online softmax in registers: row max and sum over the lanes of a cluster.
+{% for j = 0, R - 1 do %}
+        float mx{{j}} = NEG_INF;
+{% end %}
+{% for c = 0, BC // 16 - 1 do %}
+{% for i = 0, E - 1 do %}
+        mx{{slot[i + 1]}} = max(mx{{slot[i + 1]}}, s{{c}}[{{i}}]);
+{% end %}
+{% end %}
+{% for j = 0, R - 1 do %}
+        const float mn{{j}} = max(m{{j}}, {{cmax("mx" .. j)}});
+        // A row that has seen no key keeps m = -inf: subtract 0 instead, so exp2 gives 0, not NaN.
+        const float base{{j}} = mn{{j}} == NEG_INF ? 0.0 : mn{{j}};
+        const float alpha{{j}} = exp2(m{{j}} - base{{j}});
+        float sum{{j}} = 0.0;
+{% end %}
+{% for c = 0, BC // 16 - 1 do %}
+{% for i = 0, E - 1 do %}
+        s{{c}}[{{i}}] = exp2(s{{c}}[{{i}}] - base{{slot[i + 1]}});
+        sum{{slot[i + 1]}} += s{{c}}[{{i}}];
+{% end %}
         {
-            ACC16 ph = ACC16(s{{c}});
+            ACC16 ph = TO_ACC16(s{{c}});
             coopMatStore(ph, s_p, sg * 16u * PS + {{c}}u * 16u, PS, ROW_MAJOR);
         }
 {% end %}
-        l_a = l_a * alpha_a + subgroupClusteredAdd(sum_a, 4u);
-        l_b = l_b * alpha_b + subgroupClusteredAdd(sum_b, 4u);
-        m_a = mn_a;
-        m_b = mn_b;
+{% for j = 0, R - 1 do %}
+        l{{j}} = l{{j}} * alpha{{j}} + {{cadd("sum" .. j)}};
+        m{{j}} = mn{{j}};
+{% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}
-        for (int i = 0; i < o{{n}}.length(); i++)
-            o{{n}}[i] *= i < 4 ? alpha_a : alpha_b;
+{% for i = 0, E - 1 do %}
+        o{{n}}[{{i}}] *= alpha{{slot[i + 1]}};
+{% end %}
 {% end %}
         subgroupMemoryBarrierShared();
         subgroupBarrier();
@@ -318,23 +369,22 @@ void main()
         barrier();
     }
 
-    // O / l straight from the registers.
-    const float inv_a = l_a > 0.0 ? 1.0 / l_a : 0.0, inv_b = l_b > 0.0 ? 1.0 / l_b : 0.0;
-    const uint ha = hkv * GQA + ra % GQA, hb = hkv * GQA + rb % GQA;
-    const uint oa = o_base + ha * p.o_sh + (ra / GQA) * p.o_ss;
-    const uint ob = o_base + hb * p.o_sh + (rb / GQA) * p.o_ss;
-{% for n = 0, DVPAD // 16 - 1 do %}
-    for (int i = 0; i < o{{n}}.length(); i++) {
-        uint d = {{n}}u * 16u + col_lane + uint(i & 1) + 8u * uint((i >> 1) & 1);
-        bool first = i < 4;
-        if ((first ? ra : rb) < rows && d < DV)
-            o_buf[(first ? oa : ob) + d] = float16_t(o{{n}}[i] * (first ? inv_a : inv_b));
-    }
+    // O / l straight from the registers; LSE in natural units.
+{% for j = 0, R - 1 do %}
+    const float inv{{j}} = l{{j}} > 0.0 ? 1.0 / l{{j}} : 0.0;
+    const uint h{{j}} = hkv * GQA + qrow{{j}} % GQA;
+    const uint ob{{j}} = o_base + h{{j}} * p.o_sh + (qrow{{j}} / GQA) * p.o_ss;
 {% end %}
-    if ((p.flags & WRITE_LSE) != 0u && lane % 4u == 0u) {
-        if (ra < rows)
-            lse_buf[lse_base + ha * p.lse_sh + ra / GQA] = l_a > 0.0 ? m_a + log(l_a) : NEG_INF;
-        if (rb < rows)
-            lse_buf[lse_base + hb * p.lse_sh + rb / GQA] = l_b > 0.0 ? m_b + log(l_b) : NEG_INF;
+{% for n = 0, DVPAD // 16 - 1 do %}
+{% for i = 0, E - 1 do %}
+    if (qrow{{slot[i + 1]}} < rows && {{n * 16 + COL_OFF[i + 1]}}u + col_lane < DV)
+        o_buf[ob{{slot[i + 1]}} + {{n * 16 + COL_OFF[i + 1]}}u + col_lane] = float16_t(o{{n}}[{{i}}] * inv{{slot[i + 1]}});
+{% end %}
+{% end %}
+    if ((p.flags & WRITE_LSE) != 0u && lane % {{C}}u == 0u) {
+{% for j = 0, R - 1 do %}
+        if (qrow{{j}} < rows)
+            lse_buf[lse_base + h{{j}} * p.lse_sh + qrow{{j}} / GQA] = l{{j}} > 0.0 ? m{{j}} * LN2 + log(l{{j}}) : NEG_INF;
+{% end %}
     }
 }

@@ -179,6 +179,76 @@ static void test_planner(void **state)
     assert_int_equal(auegen_plan_make(NULL, lvp, &tools, &p, why, sizeof why), AUEGEN_ERROR_USAGE);
 }
 
+/* The lane-layout model: NVIDIA's probed table (anchors) fits it, the emulated
+ * layouts fit it, and maps that are not of the form, or spread a row over two
+ * clusters, do not. */
+static void test_lane_layout(void **state)
+{
+    (void)state;
+    int cell[256];
+    auegen_lane_layout nv, fit;
+    auegen_lane_layout_nvidia(&nv);
+    /* The table read off an H200: lane l, element i -> row l/4 + 8*(i/4), column 2*(l%4) + (i&1) + 8*((i>>1)&1). */
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 8; i++)
+            cell[l * 8 + i] = (l / 4 + 8 * (i / 4)) * 16 + 2 * (l % 4) + (i & 1) + 8 * ((i >> 1) & 1);
+    assert_true(auegen_lane_layout_fit(cell, 32, 8, &fit));
+    assert_memory_equal(&fit, &nv, sizeof nv);
+    assert_memory_equal(&auegen_target_profile_find("nvidia-hopper")->lane_layout, &nv, sizeof nv);
+    for (int lanes = 4; lanes <= 64; lanes *= 2) {
+        auegen_lane_layout emu;
+        assert_true(auegen_lane_layout_emulated(lanes, &emu));
+        int e = emu.elems;
+        for (int l = 0; l < lanes; l++)
+            for (int i = 0; i < e; i++)
+                cell[l * e + i] = (emu.row_step * (l / emu.cluster) + emu.row_off[i]) * 16
+                    + emu.col_step * (l % emu.cluster) + emu.col_off[i];
+        assert_true(auegen_lane_layout_fit(cell, lanes, e, &fit));
+        assert_memory_equal(&fit, &emu, sizeof emu);
+    }
+    auegen_lane_layout emu8;
+    assert_true(auegen_lane_layout_emulated(8, &emu8));
+    assert_memory_equal(&auegen_target_profile_find("lavapipe-emulated")->lane_layout, &emu8, sizeof emu8);
+    assert_false(auegen_lane_layout_emulated(3, &fit));
+    assert_false(auegen_lane_layout_emulated(128, &fit));
+    /* AMD RDNA3's wave32 accumulator: lane l holds column l%16 of rows 2i + l/16 (clusters of 16). */
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 8; i++)
+            cell[l * 8 + i] = (2 * i + l / 16) * 16 + l % 16;
+    assert_true(auegen_lane_layout_fit(cell, 32, 8, &fit));
+    assert_int_equal(fit.cluster, 16);
+    /* Lane l holds half of row l % 16: lanes 0 and 16 share row 0 and are never in one cluster. */
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 8; i++)
+            cell[l * 8 + i] = (l % 16) * 16 + (l / 16) * 8 + i;
+    assert_false(auegen_lane_layout_fit(cell, 32, 8, &fit));
+    assert_int_equal(fit.lanes, 0);
+    /* Not a permutation, wrong sizes, NULL. */
+    for (int e = 0; e < 256; e++)
+        cell[e] = e / 2;
+    assert_false(auegen_lane_layout_fit(cell, 32, 8, &fit));
+    assert_false(auegen_lane_layout_fit(cell, 32, 7, &fit));
+    assert_false(auegen_lane_layout_fit(NULL, 32, 8, &fit));
+    assert_false(auegen_lane_layout_fit(cell, 32, 8, NULL));
+
+    /* Emulated target: the fast kernel, on the emulation's layout, with its scratch counted. */
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
+    char why[256];
+    auegen_plan p;
+    auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64, .coopmat = AUEGEN_COOPMAT_KHR});
+    const auegen_target *t = auegen_target_profile_find("lavapipe-emulated");
+    assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_true(p.emulated && p.register_softmax);
+    assert_int_equal(p.subgroup_size, 8);
+    assert_memory_equal(&p.lane, &emu8, sizeof emu8);
+    assert_true(p.shared_memory_bytes <= t->shared_memory_bytes);
+    s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 200, .coopmat = AUEGEN_COOPMAT_KHR});
+    assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_true(p.emulated && !p.register_softmax && p.lane.lanes == 8);
+    assert_true(p.tile_q > p.subgroup_size);   /* more rows than one subgroup's invocations */
+}
+
 static void test_generate_and_keys(void **state)
 {
     (void)state;
@@ -266,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_canonical_same_meaning),
         cmocka_unit_test(test_spec_file),
         cmocka_unit_test(test_planner),
+        cmocka_unit_test(test_lane_layout),
         cmocka_unit_test(test_generate_and_keys),
         cmocka_unit_test(test_line_directives),
         cmocka_unit_test(test_write_if_changed),
