@@ -39,9 +39,9 @@ static void target_caps(const auegen_target *t, char *buf, size_t size)
     char layout[400];
     layout_string(&t->lane_layout, layout, sizeof layout);
     int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d s8=%d f16=%d i8dot=%d cpu=%d layout=%s "
-                     "emulated=%d mma=", t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
+                     "a_layout=%d emulated=%d mma=", t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
                      t->max_workgroup_invocations, t->compute_units, t->storage16, t->storage8, t->fp16_arith,
-                     t->int8_dot, t->cpu, layout, t->coopmat_emulated);
+                     t->int8_dot, t->cpu, layout, t->lane_layout_a, t->coopmat_emulated);
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,
@@ -145,12 +145,14 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
                   ".scores_per_thread = %d,\n             .mma = {%d, %d, %d, %s, %s}, .subgroups = %d, "
-                  ".register_softmax = %s, .emulated = %s,\n             .storage16 = %s, .lane = ",
+                  ".register_softmax = %s, .p_in_registers = %s,\n             .emulated = %s, "
+                  ".storage16 = %s, .lane = ",
               p->variant == AUEGEN_VARIANT_COOPMAT ? "AUEGEN_VARIANT_COOPMAT" : "AUEGEN_VARIANT_SCALAR",
               p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad, p->dv_pad, p->q_stride,
               p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread, p->scores_per_thread,
               p->mma.m, p->mma.n, p->mma.k, type_enum(p->mma.a_type), type_enum(p->mma.c_type), p->subgroups,
-              p->register_softmax ? "true" : "false", p->emulated ? "true" : "false",
+              p->register_softmax ? "true" : "false", p->p_in_registers ? "true" : "false",
+              p->emulated ? "true" : "false",
               p->storage16 ? "true" : "false");
     lane_initializer(&c, &p->lane);
     sb_puts(&c, "},\n");

@@ -109,11 +109,13 @@ static int coop_shared(const auegen_target *t, int br, int bc, int dpad, int dvp
         + emulation_shared(t, nsg);
 }
 
-/* Fast variant: K and V tiles (Q staged there first), one P tile per subgroup. */
+/* Fast variant: K and V tiles (Q staged there first), and one P tile per
+ * subgroup unless P is built in registers (A matrices laid out as accumulators). */
 static int fast_shared(const auegen_target *t, int bc, int dpad, int dvpad, int nsg)
 {
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
-    return 2 * 2 * bc * kv_stride + 2 * nsg * 16 * (bc + 8) + emulation_shared(t, nsg);
+    int p_tile = t->lane_layout_a ? 0 : 2 * nsg * 16 * (bc + 8);
+    return 2 * 2 * bc * kv_stride + p_tile + emulation_shared(t, nsg);
 }
 
 /* The softmax-in-registers kernel: a known lane layout (auegen.h), 16x16x16,
@@ -151,6 +153,7 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     p->variant = AUEGEN_VARIANT_COOPMAT;
     p->lane = *lay;
     p->register_softmax = true;
+    p->p_in_registers = t->lane_layout_a;
     p->emulated = t->coopmat_emulated;
     p->subgroup_size = lanes;
     p->subgroups = nsg;

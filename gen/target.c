@@ -33,6 +33,7 @@ static const auegen_target profiles[] = {
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
         .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .cpu = true,
         .coopmat_emulated = true, .coopmat_count = 1, .coopmat = {{16, 16, 16, F16, F32}},
+        .lane_layout_a = true,
         .lane_layout = {.lanes = 8, .cluster = 4, .row_step = 1, .col_step = 1, .elems = 32,
                         .row_off = {0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6, 8, 8, 8, 8, 10, 10, 10, 10, 12, 12, 12, 12, 14, 14, 14, 14},
                         .col_off = {0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12}},
@@ -41,7 +42,9 @@ static const auegen_target profiles[] = {
         .name = "nvidia-hopper", .subgroup_size = 32, .subgroup_min = 32, .subgroup_max = 32,
         .shared_memory_bytes = 49152, .max_workgroup_invocations = 1024, .compute_units = 132,
         .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 8,
-        /* The accumulator layout probed on an H200 (auegen_lane_layout_nvidia). */
+        /* The accumulator layout probed on an H200 (auegen_lane_layout_nvidia); f16 A
+         * matrices had the same element map there. */
+        .lane_layout_a = true,
         .lane_layout = {.lanes = 32, .cluster = 4, .row_step = 1, .col_step = 2, .elems = 8,
                         .row_off = {0, 0, 0, 0, 8, 8, 8, 8}, .col_off = {0, 1, 8, 9, 0, 1, 8, 9}},
         .coopmat = {

@@ -211,6 +211,8 @@ typedef struct auegen_target {
     bool int8_dot;                   /* integer dot product acceleration */
     bool cpu;                        /* a CPU device: one subgroup per workgroup (barriers are costly) */
     auegen_lane_layout lane_layout;  /* how a 16x16 f32 accumulator sits in a subgroup (probed) */
+    bool lane_layout_a;              /* 16x16 f16 A matrices sit the same way (probed): P can be
+                                        built in registers from S, element by element */
     bool coopmat_emulated;           /* the coopmat shapes are emulated in plain GLSL (testing) */
     int coopmat_count;
     auegen_coopmat_shape coopmat[AUEGEN_MAX_COOPMAT_SHAPES];
@@ -252,6 +254,7 @@ typedef struct auegen_plan {
     int subgroups;                   /* workgroup_size / subgroup_size */
     auegen_lane_layout lane;         /* coopmat: the accumulator layout, where known */
     bool register_softmax;           /* coopmat: softmax in registers through `lane` (the fast kernel) */
+    bool p_in_registers;             /* fast kernel: P becomes A matrices in registers, not via shared memory */
     bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
 } auegen_plan;

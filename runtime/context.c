@@ -196,8 +196,13 @@ static void emulate_coopmat(aule_context *ctx)
     t->coopmat_count = 1;
     t->coopmat_emulated = true;
     t->lane_layout = lay;
+    /* The emulation lays A matrices out as accumulators; AULE_COOPMAT_EMULATE=2 hides
+     * that, so that the kernels take the path of devices where they differ. */
+    const char *emu = getenv("AULE_COOPMAT_EMULATE");
+    t->lane_layout_a = !(emu && strcmp(emu, "2") == 0);
     ctx->info.coopmat_emulated = true;
-    aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: emulated 16x16x16 on %d lanes", lay.lanes);
+    aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: emulated 16x16x16 on %d lanes%s", lay.lanes,
+             t->lane_layout_a ? "" : ", P through shared memory");
 }
 
 aule_status aule_context_create(const aule_context_desc *desc, aule_context **out)

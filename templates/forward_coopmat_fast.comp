@@ -11,8 +11,10 @@
 // column LANE_COL_STEP * (l % LANE_CLUSTER) + COL_OFF[i], for accumulators.
 // So each lane owns a few rows ("slots") of every S and O tile, the row max
 // and sum are clustered reductions over the LANE_CLUSTER lanes that share a
-// row, and O is rescaled in registers. Only P goes through shared memory (KHR
-// cannot turn an accumulator into an A matrix). Q stays in registers as named
+// row, and O is rescaled in registers. P becomes A matrices element by element
+// where the device lays A matrices out as accumulators (P_IN_REGISTERS, probed);
+// elsewhere it goes through shared memory (KHR cannot convert an accumulator
+// into an A matrix). Q stays in registers as named
 // A matrices, O as named accumulators (an array of cooperative matrices
 // spills), and every element loop is unrolled here, by the template.
 // Scores are kept in log2 units (scaled by scale * log2(e)), so each
@@ -72,7 +74,9 @@ const uint VARLEN = 2u;
 const uint ALIGNED16 = 4u;        // K/V rows and bases are 16-byte aligned: vector loads
 
 shared float16_t s_kv[2u * BC * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
+{% if not P_IN_REGISTERS then %}
 shared float16_t s_p[NSG * 16u * PS];
+{% end %}
 
 {% if EMULATE then %}
 {% include "coopmat_emulation.glsl" %}
@@ -337,10 +341,18 @@ void main()
         s{{c}}[{{i}}] = exp2(s{{c}}[{{i}}] - base{{slot[i + 1]}});
         sum{{slot[i + 1]}} += s{{c}}[{{i}}];
 {% end %}
+{% if P_IN_REGISTERS then %}
+        // A matrices sit in the lanes as accumulators do: P is built in place.
+        MAT_A pa{{c}};
+{% for i = 0, E - 1 do %}
+        pa{{c}}[{{i}}] = float16_t(s{{c}}[{{i}}]);
+{% end %}
+{% else %}
         {
             ACC16 ph = TO_ACC16(s{{c}});
             coopMatStore(ph, s_p, sg * 16u * PS + {{c}}u * 16u, PS, ROW_MAJOR);
         }
+{% end %}
 {% end %}
 {% for j = 0, R - 1 do %}
         l{{j}} = l{{j}} * alpha{{j}} + {{cadd("sum" .. j)}};
@@ -351,11 +363,13 @@ void main()
         o{{n}}[{{i}}] *= alpha{{slot[i + 1]}};
 {% end %}
 {% end %}
+{% if not P_IN_REGISTERS then %}
         subgroupMemoryBarrierShared();
         subgroupBarrier();
 {% for k = 0, BC // 16 - 1 do %}
         MAT_A pa{{k}};
         coopMatLoad(pa{{k}}, s_p, sg * 16u * PS + {{k}}u * 16u, PS, ROW_MAJOR);
+{% end %}
 {% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}
 {% for k = 0, BC // 16 - 1 do %}

@@ -14,6 +14,7 @@
 #include "aule_check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct kernel_case {
@@ -29,8 +30,9 @@ typedef struct shape_case {
     bool bshd, varlen;
 } shape_case;
 
+/* expect_p: 1 = P built in registers, 0 = through shared memory, -1 = either. */
 static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const shape_case *sc, size_t ns,
-                    bool fast_known, int *runs)
+                    bool fast_known, int expect_p, int *runs)
 {
     int fails = 0;
     for (size_t i = 0; i < nk; i++) {
@@ -57,12 +59,15 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
             aule_status st = aule_check_run(ctx, &spec, &sh, &r);
             (*runs)++;
             bool fast_ok = !fast_known || kc[i].head_dim > 128 || r.kernel.plan.register_softmax;
+            if (r.kernel.plan.register_softmax && expect_p >= 0)
+                fast_ok = fast_ok && r.kernel.plan.p_in_registers == (expect_p == 1);
             snprintf(why, sizeof why, "%s", st ? aule_context_last_error(ctx) : "ran");
             if (st == AULE_OK && r.pass)
                 printf("ok   D=%d gqa=%d causal=%d window=%d softcap=%g Sq=%d Sk=%d%s%s: err %.3e bound %.3e, "
                        "%.0f ms (%s)\n", kc[i].head_dim, kc[i].gqa, kc[i].causal, kc[i].window_left, kc[i].softcap,
                        sh.seq_q, sh.seq_k, sh.bshd ? " bshd" : "", sh.varlen ? " varlen" : "", r.err, r.bound,
-                       r.run_ms, r.kernel.plan.register_softmax ? "softmax in registers" : "softmax in shared memory");
+                       r.run_ms, !r.kernel.plan.register_softmax ? "softmax in shared memory"
+                                 : r.kernel.plan.p_in_registers ? "softmax and P in registers" : "softmax in registers");
             if (st != AULE_OK || r.kernel.plan.variant != AUEGEN_VARIANT_COOPMAT || !fast_ok || !r.pass) {
                 fails++;
                 printf("FAIL D=%d gqa=%d causal=%d window=%d softcap=%g Sq=%d Sk=%d%s%s: %s, variant %s%s, "
@@ -99,10 +104,10 @@ int main(void)
                 kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0};
         static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {256, 512, false, false},
                                         {1023, 1024, false, false}, {300, 77, false, false}, {97, 150, false, true}};
-        fails += run_grid(ctx, kc, nk, sc, sizeof sc / sizeof *sc, fast_known, &runs);
+        fails += run_grid(ctx, kc, nk, sc, sizeof sc / sizeof *sc, fast_known, -1, &runs);
         static const kernel_case extra[] = {{64, 4, true, 100, 0.0, 0, 0}, {128, 8, false, -1, 30.0, 0, 0},
                                             {64, 1, false, 37, 0.0, 0, 0}, {128, 2, true, -1, 0.0, 128, 32}};
-        fails += run_grid(ctx, extra, 4, sc, 3, fast_known, &runs);
+        fails += run_grid(ctx, extra, 4, sc, 3, fast_known, -1, &runs);
         aule_context_destroy(ctx);
         printf("%d passed, %d failed\n", runs - fails, fails);
         return fails ? 1 : 0;
@@ -134,7 +139,20 @@ int main(void)
     };
     static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {200, 77, false, false},
                                     {70, 130, false, true}};
-    fails += run_grid(ctx, kc, sizeof kc / sizeof *kc, sc, sizeof sc / sizeof *sc, true, &runs);
+    fails += run_grid(ctx, kc, sizeof kc / sizeof *kc, sc, sizeof sc / sizeof *sc, true, 1, &runs);
+    aule_context_destroy(ctx);
+
+    /* Devices whose A matrices sit differently from accumulators (AMD's, say) get
+     * P through shared memory: AULE_COOPMAT_EMULATE=2 makes the emulation say so. */
+    setenv("AULE_COOPMAT_EMULATE", "2", 1);
+    st = aule_context_create(&desc, &ctx);
+    unsetenv("AULE_COOPMAT_EMULATE");
+    if (st != AULE_OK) {
+        fprintf(stderr, "no Vulkan device: %s\n", aule_context_last_error(NULL));
+        return 1;
+    }
+    const kernel_case shared_p[] = {kc[0], kc[4]};
+    fails += run_grid(ctx, shared_p, 2, sc, sizeof sc / sizeof *sc, true, 0, &runs);
     printf("%d passed, %d failed\n", runs - fails, fails);
     aule_context_destroy(ctx);
     return fails ? 1 : 0;

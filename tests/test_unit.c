@@ -239,7 +239,7 @@ static void test_lane_layout(void **state)
     auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64, .coopmat = AUEGEN_COOPMAT_KHR});
     const auegen_target *t = auegen_target_profile_find("lavapipe-emulated");
     assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
-    assert_true(p.emulated && p.register_softmax);
+    assert_true(p.emulated && p.register_softmax && p.p_in_registers);
     assert_int_equal(p.subgroup_size, 8);
     assert_memory_equal(&p.lane, &emu8, sizeof emu8);
     assert_true(p.shared_memory_bytes <= t->shared_memory_bytes);
@@ -247,6 +247,18 @@ static void test_lane_layout(void **state)
     assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
     assert_true(p.emulated && !p.register_softmax && p.lane.lanes == 8);
     assert_true(p.tile_q > p.subgroup_size);   /* more rows than one subgroup's invocations */
+    /* The H200: A matrices as accumulators, so no P tile in shared memory (K and V tiles only). */
+    s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .coopmat = AUEGEN_COOPMAT_AUTO});
+    auegen_target h = *auegen_target_profile_find("nvidia-hopper");
+    if (tools.coopmat_khr) {
+        assert_int_equal(auegen_plan_make(&s, &h, &tools, &p, why, sizeof why), AUEGEN_OK);
+        assert_true(p.register_softmax && p.p_in_registers && !p.emulated);
+        assert_int_equal(p.shared_memory_bytes, 2 * 2 * p.tile_kv * p.k_stride);
+        h.lane_layout_a = false;
+        assert_int_equal(auegen_plan_make(&s, &h, &tools, &p, why, sizeof why), AUEGEN_OK);
+        assert_true(p.register_softmax && !p.p_in_registers);
+        assert_true(p.shared_memory_bytes > 2 * 2 * p.tile_kv * p.k_stride);
+    }
 }
 
 static void test_generate_and_keys(void **state)
