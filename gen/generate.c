@@ -145,13 +145,14 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
                   ".scores_per_thread = %d,\n             .mma = {%d, %d, %d, %s, %s}, .subgroups = %d, "
-                  ".register_softmax = %s, .p_in_registers = %s,\n             .emulated = %s, "
+                  ".register_softmax = %s, .p_in_registers = %s, .q_in_shared = %s,\n             .emulated = %s, "
                   ".storage16 = %s, .lane = ",
               p->variant == AUEGEN_VARIANT_COOPMAT ? "AUEGEN_VARIANT_COOPMAT" : "AUEGEN_VARIANT_SCALAR",
               p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad, p->dv_pad, p->q_stride,
               p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread, p->scores_per_thread,
               p->mma.m, p->mma.n, p->mma.k, type_enum(p->mma.a_type), type_enum(p->mma.c_type), p->subgroups,
               p->register_softmax ? "true" : "false", p->p_in_registers ? "true" : "false",
+              p->q_in_shared ? "true" : "false",
               p->emulated ? "true" : "false",
               p->storage16 ? "true" : "false");
     lane_initializer(&c, &p->lane);

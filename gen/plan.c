@@ -109,17 +109,21 @@ static int coop_shared(const auegen_target *t, int br, int bc, int dpad, int dvp
         + emulation_shared(t, nsg);
 }
 
-/* Fast variant: K and V tiles (Q staged there first), and one P tile per
- * subgroup unless P is built in registers (A matrices laid out as accumulators). */
-static int fast_shared(const auegen_target *t, int bc, int dpad, int dvpad, int nsg)
+/* Fast variant: K and V tiles (Q staged there first), the Q tile when Q stays
+ * in shared memory, and one P tile per subgroup unless P is built in registers
+ * (A matrices laid out as accumulators). */
+static int fast_shared(const auegen_target *t, int nsg, int bc, int dpad, int dvpad, bool q_shared)
 {
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
+    int q_tile = q_shared ? 2 * nsg * 16 * (dpad + 8) : 0;
     int p_tile = t->lane_layout_a ? 0 : 2 * nsg * 16 * (bc + 8);
-    return 2 * 2 * bc * kv_stride + p_tile + emulation_shared(t, nsg);
+    return 2 * 2 * bc * kv_stride + q_tile + p_tile + emulation_shared(t, nsg);
 }
 
-/* The softmax-in-registers kernel: a known lane layout (auegen.h), 16x16x16,
- * and head dims small enough for Q and O to stay in registers. */
+/* The softmax-in-registers kernel: a known lane layout (auegen.h), 16x16x16.
+ * Up to head dim 128, Q stays in registers and the next K/V tile is
+ * prefetched into registers; above (up to 256) O alone takes half a GPU's
+ * registers, so Q stays in shared memory and K/V are loaded without prefetch. */
 static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen_coopmat_shape *mma,
                       auegen_plan *p)
 {
@@ -129,31 +133,44 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
         || mma->m != 16 || mma->n != 16 || mma->k != 16)
         return false;
     int dpad = round_up(s->head_dim, 16), dvpad = round_up(s->head_dim_v, 16);
-    if (dpad > 128 || dvpad > 128)
+    if (dpad > 256 || dvpad > 256)
         return false;
-    int nsg = 4, bc = 64;
+    bool q_shared = dpad > 128 || dvpad > 128;
+    int nsg = 0, bc = 0;
     if (s->tile_q) {
         /* An explicit tile: 16 rows per subgroup, 1..8 subgroups, kv a multiple of 16. */
         if (s->tile_q % 16 || s->tile_q / 16 > 8 || s->tile_kv % 16)
             return false;
         nsg = s->tile_q / 16;
         bc = s->tile_kv;
-    } else {
+    } else if (!q_shared) {
         /* Each invocation prefetches the next K and V tile into registers: on a GPU
          * keep that at 4 + 4 16-byte vectors (measured on an H200, D=128: 64x32
          * tiles 151 TFLOP/s, 64x64 45 as the prefetch spills; docs/performance.md). */
+        nsg = 4;
+        bc = 64;
         int vectors = t->cpu ? 1 << 20 : 4 * nsg * lanes;
         while (bc > 16 && (bc * (dpad / 8) > vectors || bc * (dvpad / 8) > vectors
-                           || fast_shared(t, bc, dpad, dvpad, nsg) > t->shared_memory_bytes))
+                           || fast_shared(t, nsg, bc, dpad, dvpad, false) > t->shared_memory_bytes))
             bc /= 2;
+    } else {
+        /* The largest tile (rows x keys) that fits; ties go to more rows. */
+        for (int g = 4; g >= 1; g /= 2)
+            for (int c = 64; c >= 16; c /= 2)
+                if (fast_shared(t, g, c, dpad, dvpad, true) <= t->shared_memory_bytes && g * c > nsg * bc) {
+                    nsg = g;
+                    bc = c;
+                }
     }
-    if (bc < 16 || fast_shared(t, bc, dpad, dvpad, nsg) > t->shared_memory_bytes
+    if (bc < 16 || nsg < 1 || fast_shared(t, nsg, bc, dpad, dvpad, q_shared) > t->shared_memory_bytes
         || nsg * lanes > t->max_workgroup_invocations)
         return false;
+    int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
     p->variant = AUEGEN_VARIANT_COOPMAT;
     p->lane = *lay;
     p->register_softmax = true;
     p->p_in_registers = t->lane_layout_a;
+    p->q_in_shared = q_shared;
     p->emulated = t->coopmat_emulated;
     p->subgroup_size = lanes;
     p->subgroups = nsg;
@@ -162,9 +179,10 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     p->tile_kv = bc;
     p->d_pad = dpad;
     p->dv_pad = dvpad;
-    p->q_stride = p->k_stride = p->v_stride = (dpad > dvpad ? dpad : dvpad) + 8;
-    p->shared_memory_bytes = fast_shared(t, bc, dpad, dvpad, nsg);
-    p->out_per_thread = lay->elems;
+    p->q_stride = q_shared ? dpad + 8 : kv_stride;
+    p->k_stride = p->v_stride = kv_stride;
+    p->shared_memory_bytes = fast_shared(t, nsg, bc, dpad, dvpad, q_shared);
+    p->out_per_thread = lay->elems * dvpad / 16;
     p->scores_per_thread = lay->elems * bc / 16;
     p->mma = *mma;
     return true;
@@ -225,7 +243,7 @@ static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, 
     p->variant = AUEGEN_VARIANT_COOPMAT;
     p->emulated = t->coopmat_emulated;
     if (p->emulated)
-        p->lane = t->lane_layout;       /* the emulation's element layout */
+        auegen_lane_layout_emulated(sg, &p->lane);   /* the emulation's element layout */
     p->subgroup_size = sg;
     p->subgroups = best_nsg;
     p->workgroup_size = best_nsg * sg;

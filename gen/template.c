@@ -256,6 +256,7 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     /* Cooperative matrices: emulated or not, and the lane layout (auegen.h). */
     set_bool(L, "EMULATE", p->emulated);
     set_bool(L, "P_IN_REGISTERS", p->p_in_registers);
+    set_bool(L, "Q_SHARED", p->q_in_shared);
     const auegen_lane_layout *lay = &p->lane;
     set_int(L, "LANE_CLUSTER", lay->cluster);
     set_int(L, "LANE_ROW_STEP", lay->row_step);

@@ -255,6 +255,7 @@ typedef struct auegen_plan {
     auegen_lane_layout lane;         /* coopmat: the accumulator layout, where known */
     bool register_softmax;           /* coopmat: softmax in registers through `lane` (the fast kernel) */
     bool p_in_registers;             /* fast kernel: P becomes A matrices in registers, not via shared memory */
+    bool q_in_shared;                /* fast kernel: Q stays in shared memory (head dims over 128) */
     bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
 } auegen_plan;

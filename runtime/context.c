@@ -196,13 +196,18 @@ static void emulate_coopmat(aule_context *ctx)
     t->coopmat_count = 1;
     t->coopmat_emulated = true;
     t->lane_layout = lay;
-    /* The emulation lays A matrices out as accumulators; AULE_COOPMAT_EMULATE=2 hides
-     * that, so that the kernels take the path of devices where they differ. */
+    /* The emulation lays A matrices out as accumulators. AULE_COOPMAT_EMULATE=2 hides
+     * that, and =3 the whole layout, so that the kernels take the paths of devices
+     * where A matrices differ (P through shared memory) or the layout is unknown
+     * (the softmax through shared memory). */
     const char *emu = getenv("AULE_COOPMAT_EMULATE");
-    t->lane_layout_a = !(emu && strcmp(emu, "2") == 0);
+    int level = emu ? atoi(emu) : 1;
+    t->lane_layout_a = level < 2;
+    if (level >= 3)
+        memset(&t->lane_layout, 0, sizeof t->lane_layout);
     ctx->info.coopmat_emulated = true;
     aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: emulated 16x16x16 on %d lanes%s", lay.lanes,
-             t->lane_layout_a ? "" : ", P through shared memory");
+             level >= 3 ? ", layout hidden" : level == 2 ? ", A layout hidden" : "");
 }
 
 aule_status aule_context_create(const aule_context_desc *desc, aule_context **out)

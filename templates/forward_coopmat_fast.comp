@@ -74,6 +74,10 @@ const uint VARLEN = 2u;
 const uint ALIGNED16 = 4u;        // K/V rows and bases are 16-byte aligned: vector loads
 
 shared float16_t s_kv[2u * BC * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
+{% if Q_SHARED then %}
+const uint QSTR = {{QS}};         // f16 row stride of the Q tile (padded like KVS)
+shared float16_t s_q[BR * QSTR];  // head dims over 128: Q stays here, not in registers
+{% end %}
 {% if not P_IN_REGISTERS then %}
 shared float16_t s_p[NSG * 16u * PS];
 {% end %}
@@ -216,6 +220,18 @@ void main()
     v_base += hkv * p.v_sh;
     const bool aligned = (p.flags & ALIGNED16) != 0u;
 
+{% if Q_SHARED then %}
+    // Q, unscaled f16, zero past the rows and D, into shared memory for the whole loop.
+    for (uint e = tid; e < BR * DPAD; e += WG) {
+        uint r = e / DPAD, d = e % DPAD, row = row0 + r;
+        float16_t x = float16_t(0.0);
+        if (row < rows && d < D) {
+            uint h = hkv * GQA + row % GQA;
+            x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+        }
+        s_q[r * QSTR + d] = x;
+    }
+{% else %}
     // Q, unscaled f16, zero past the rows and D; into registers, 2*BC rows at a time.
 {% for i = 0, DPAD // 16 - 1 do %}
     MAT_A qa{{i}};
@@ -238,6 +254,7 @@ void main()
         }
         barrier();
     }
+{% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}
     ACC o{{n}} = ACC_ZERO;
 {% end %}
@@ -265,11 +282,24 @@ void main()
     if (WIN_RIGHT >= 0)
         kv_hi = min(kv_hi, last_q + WIN_RIGHT + 1);
 
+{% if not Q_SHARED then %}
     uvec4 kr[KPT], vr[VPT];
     if (aligned && kv_lo < kv_hi)
         fetch(k_base, v_base, kv_lo, uint(min(int(BC), kv_hi - kv_lo)), kr, vr);
+{% end %}
     for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
         const uint cols = uint(min(int(BC), kv_hi - j0));
+{% if Q_SHARED then %}
+        // No prefetch here: O alone takes half the registers at these head dims.
+        if (aligned) {
+            uvec4 kr[KPT], vr[VPT];
+            fetch(k_base, v_base, j0, cols, kr, vr);
+            stash(kr, vr);
+        } else {
+            load_scalar(k_base, v_base, j0, cols);
+        }
+        barrier();
+{% else %}
         if (aligned)
             stash(kr, vr);
         else
@@ -278,9 +308,29 @@ void main()
         // The next tile's loads are in flight while this one computes.
         if (aligned && j0 + int(BC) < kv_hi)
             fetch(k_base, v_base, j0 + int(BC), uint(min(int(BC), kv_hi - j0 - int(BC))), kr, vr);
+{% end %}
 
         // S = Q K^T, in log2 units.
+{% if Q_SHARED then %}
 {% for c = 0, BC // 16 - 1 do %}
+        ACC s{{c}} = ACC_ZERO;
+{% end %}
+{% for i = 0, DPAD // 16 - 1 do %}
+        {
+            MAT_A qa;
+            coopMatLoad(qa, s_q, sg * 16u * QSTR + {{i}}u * 16u, QSTR, ROW_MAJOR);
+{% for c = 0, BC // 16 - 1 do %}
+            {
+                MAT_B kb;
+                coopMatLoad(kb, s_kv, {{c}}u * 16u * KVS + {{i}}u * 16u, KVS, COL_MAJOR);
+                s{{c}} = coopMatMulAdd(qa, kb, s{{c}});
+            }
+{% end %}
+        }
+{% end %}
+{% end %}
+{% for c = 0, BC // 16 - 1 do %}
+{% if not Q_SHARED then %}
         ACC s{{c}} = ACC_ZERO;
 {% for i = 0, DPAD // 16 - 1 do %}
         {
@@ -288,6 +338,7 @@ void main()
             coopMatLoad(kb, s_kv, {{c}}u * 16u * KVS + {{i}}u * 16u, KVS, COL_MAJOR);
             s{{c}} = coopMatMulAdd(qa{{i}}, kb, s{{c}});
         }
+{% end %}
 {% end %}
 {% for i = 0, E - 1 do %}
 {% if HAS_SOFTCAP then %}

@@ -243,8 +243,21 @@ static void test_lane_layout(void **state)
     assert_int_equal(p.subgroup_size, 8);
     assert_memory_equal(&p.lane, &emu8, sizeof emu8);
     assert_true(p.shared_memory_bytes <= t->shared_memory_bytes);
+    assert_false(p.q_in_shared);
+    /* Head dims over 128: Q in shared memory; up to 256 it fits lavapipe's 32 KiB. */
+    for (int d = 129; d <= 256; d += 127) {
+        s = valid(&(auegen_spec_desc){.name = "k", .head_dim = d, .coopmat = AUEGEN_COOPMAT_KHR});
+        assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
+        assert_true(p.emulated && p.register_softmax && p.q_in_shared);
+        assert_int_equal(p.q_stride, p.d_pad + 8);
+        assert_true(p.shared_memory_bytes <= t->shared_memory_bytes);
+    }
+    /* No known layout: the kernel with the softmax through shared memory. */
+    auegen_target nolayout = *t;
+    memset(&nolayout.lane_layout, 0, sizeof nolayout.lane_layout);
+    nolayout.lane_layout_a = false;
     s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 200, .coopmat = AUEGEN_COOPMAT_KHR});
-    assert_int_equal(auegen_plan_make(&s, t, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(auegen_plan_make(&s, &nolayout, &tools, &p, why, sizeof why), AUEGEN_OK);
     assert_true(p.emulated && !p.register_softmax && p.lane.lanes == 8);
     assert_true(p.tile_q > p.subgroup_size);   /* more rows than one subgroup's invocations */
     /* The H200: A matrices as accumulators, so no P tile in shared memory (K and V tiles only). */
@@ -258,6 +271,11 @@ static void test_lane_layout(void **state)
         assert_int_equal(auegen_plan_make(&s, &h, &tools, &p, why, sizeof why), AUEGEN_OK);
         assert_true(p.register_softmax && !p.p_in_registers);
         assert_true(p.shared_memory_bytes > 2 * 2 * p.tile_kv * p.k_stride);
+        /* D=256 on the H200: Q in shared memory, within 48 KiB. */
+        h.lane_layout_a = true;
+        s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 256});
+        assert_int_equal(auegen_plan_make(&s, &h, &tools, &p, why, sizeof why), AUEGEN_OK);
+        assert_true(p.register_softmax && p.q_in_shared && p.shared_memory_bytes <= 49152);
     }
 }
 
