@@ -8,3 +8,7 @@ attention { name = "d64_128x32", head_dim = 64, dtype = "f16", tile = { q = 128,
 attention { name = "d64_128x64", head_dim = 64, dtype = "f16", tile = { q = 128, kv = 64 } }
 attention { name = "c64x64", head_dim = 128, dtype = "f16", causal = true }
 attention { name = "c128x32", head_dim = 128, dtype = "f16", causal = true, tile = { q = 128, kv = 32 } }
+-- Head dims over 128: Q in shared memory (32x16 is the planner's choice at D=256 on the H200).
+attention { name = "d256_32x16", head_dim = 256, dtype = "f16" }
+attention { name = "d256_16x32", head_dim = 256, dtype = "f16", tile = { q = 16, kv = 32 } }
+attention { name = "d192", head_dim = 192, dtype = "f16" }
