@@ -12,3 +12,10 @@ attention { name = "c128x32", head_dim = 128, dtype = "f16", causal = true, tile
 attention { name = "d256_32x16", head_dim = 256, dtype = "f16" }
 attention { name = "d256_16x32", head_dim = 256, dtype = "f16", tile = { q = 16, kv = 32 } }
 attention { name = "d192", head_dim = 192, dtype = "f16" }
+-- Two 16-row blocks per subgroup: each K/V matrix load feeds two products (as FlashAttention-2's 32 rows per warp).
+attention { name = "r32_64x32", head_dim = 128, dtype = "f16", tile = { q = 64, kv = 32, rows_per_subgroup = 32 } }
+attention { name = "r32_128x32", head_dim = 128, dtype = "f16", tile = { q = 128, kv = 32, rows_per_subgroup = 32 } }
+attention { name = "r32_128x16", head_dim = 128, dtype = "f16", tile = { q = 128, kv = 16, rows_per_subgroup = 32 } }
+attention { name = "r32_c128x32", head_dim = 128, dtype = "f16", causal = true, tile = { q = 128, kv = 32, rows_per_subgroup = 32 } }
+attention { name = "r32_d64_128x32", head_dim = 64, dtype = "f16", tile = { q = 128, kv = 32, rows_per_subgroup = 32 } }
+attention { name = "r32_d256_32x16", head_dim = 256, dtype = "f16", tile = { q = 32, kv = 16, rows_per_subgroup = 32 } }

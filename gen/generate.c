@@ -135,24 +135,24 @@ static void build_stubs(auegen_kernel *k, const char *spec_file)
               s->name, k->target.name, k->canonical, k->key);
     sb_printf(&c, "    .spec = {.name = \"%s\", .kind = %s, .head_dim = %d, .head_dim_v = %d, "
                   ".gqa = %d,\n             .window_left = %d, .window_right = %d, .softcap = %.17g, "
-                  ".dtype = %s,\n             .int8 = %s, .coopmat = %s, .tile_q = %d, .tile_kv = %d, "
+                  ".dtype = %s,\n             .int8 = %s, .coopmat = %s, .tile_q = %d, .tile_kv = %d, .tile_rows = %d, "
                   ".page_size = %d, .kv_int8 = %s},\n",
               s->name, s->kind == AUEGEN_KIND_DECODE ? "AUEGEN_KIND_DECODE" : "AUEGEN_KIND_FORWARD", s->head_dim,
               s->head_dim_v, s->gqa, s->window_left, s->window_right, s->softcap, dtype_enum(s->dtype),
-              s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv, s->page_size,
+              s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv, s->tile_rows, s->page_size,
               s->kv_int8 ? "true" : "false");
     sb_printf(&c, "    .plan = {.variant = %s, .workgroup_size = %d, .subgroup_size = %d, .tile_q = %d, "
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
                   ".scores_per_thread = %d,\n             .mma = {%d, %d, %d, %s, %s}, .subgroups = %d, "
-                  ".register_softmax = %s, .p_in_registers = %s, .q_in_shared = %s,\n             .emulated = %s, "
+                  ".register_softmax = %s, .p_in_registers = %s, .q_in_shared = %s,\n             .row_blocks = %d, .emulated = %s, "
                   ".storage16 = %s, .lane = ",
               p->variant == AUEGEN_VARIANT_COOPMAT ? "AUEGEN_VARIANT_COOPMAT" : "AUEGEN_VARIANT_SCALAR",
               p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad, p->dv_pad, p->q_stride,
               p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread, p->scores_per_thread,
               p->mma.m, p->mma.n, p->mma.k, type_enum(p->mma.a_type), type_enum(p->mma.c_type), p->subgroups,
               p->register_softmax ? "true" : "false", p->p_in_registers ? "true" : "false",
-              p->q_in_shared ? "true" : "false",
+              p->q_in_shared ? "true" : "false", p->row_blocks,
               p->emulated ? "true" : "false",
               p->storage16 ? "true" : "false");
     lane_initializer(&c, &p->lane);

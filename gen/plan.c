@@ -112,11 +112,11 @@ static int coop_shared(const auegen_target *t, int br, int bc, int dpad, int dvp
 /* Fast variant: K and V tiles (Q staged there first), the Q tile when Q stays
  * in shared memory, and one P tile per subgroup unless P is built in registers
  * (A matrices laid out as accumulators). */
-static int fast_shared(const auegen_target *t, int nsg, int bc, int dpad, int dvpad, bool q_shared)
+static int fast_shared(const auegen_target *t, int nsg, int rb, int bc, int dpad, int dvpad, bool q_shared)
 {
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
-    int q_tile = q_shared ? 2 * nsg * 16 * (dpad + 8) : 0;
-    int p_tile = t->lane_layout_a ? 0 : 2 * nsg * 16 * (bc + 8);
+    int q_tile = q_shared ? 2 * nsg * rb * 16 * (dpad + 8) : 0;
+    int p_tile = t->lane_layout_a ? 0 : 2 * nsg * rb * 16 * (bc + 8);
     return 2 * 2 * bc * kv_stride + q_tile + p_tile + emulation_shared(t, nsg);
 }
 
@@ -136,12 +136,13 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     if (dpad > 256 || dvpad > 256)
         return false;
     bool q_shared = dpad > 128 || dvpad > 128;
-    int nsg = 0, bc = 0;
+    int nsg = 0, bc = 0, rb = s->tile_rows == 32 ? 2 : 1;
     if (s->tile_q) {
-        /* An explicit tile: 16 rows per subgroup, 1..8 subgroups, kv a multiple of 16. */
-        if (s->tile_q % 16 || s->tile_q / 16 > 8 || s->tile_kv % 16)
+        /* An explicit tile: 16 (or tile.rows_per_subgroup) rows per subgroup, 1..8
+         * subgroups, kv a multiple of 16. */
+        if (s->tile_q % (16 * rb) || s->tile_q / (16 * rb) > 8 || s->tile_kv % 16)
             return false;
-        nsg = s->tile_q / 16;
+        nsg = s->tile_q / (16 * rb);
         bc = s->tile_kv;
     } else if (!q_shared) {
         /* Each invocation prefetches the next K and V tile into registers: on a GPU
@@ -151,18 +152,18 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
         bc = 64;
         int vectors = t->cpu ? 1 << 20 : 4 * nsg * lanes;
         while (bc > 16 && (bc * (dpad / 8) > vectors || bc * (dvpad / 8) > vectors
-                           || fast_shared(t, nsg, bc, dpad, dvpad, false) > t->shared_memory_bytes))
+                           || fast_shared(t, nsg, 1, bc, dpad, dvpad, false) > t->shared_memory_bytes))
             bc /= 2;
     } else {
         /* The largest tile (rows x keys) that fits; ties go to more rows. */
         for (int g = 4; g >= 1; g /= 2)
             for (int c = 64; c >= 16; c /= 2)
-                if (fast_shared(t, g, c, dpad, dvpad, true) <= t->shared_memory_bytes && g * c > nsg * bc) {
+                if (fast_shared(t, g, 1, c, dpad, dvpad, true) <= t->shared_memory_bytes && g * c > nsg * bc) {
                     nsg = g;
                     bc = c;
                 }
     }
-    if (bc < 16 || nsg < 1 || fast_shared(t, nsg, bc, dpad, dvpad, q_shared) > t->shared_memory_bytes
+    if (bc < 16 || nsg < 1 || fast_shared(t, nsg, rb, bc, dpad, dvpad, q_shared) > t->shared_memory_bytes
         || nsg * lanes > t->max_workgroup_invocations)
         return false;
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
@@ -171,17 +172,18 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     p->register_softmax = true;
     p->p_in_registers = t->lane_layout_a;
     p->q_in_shared = q_shared;
+    p->row_blocks = rb;
     p->emulated = t->coopmat_emulated;
     p->subgroup_size = lanes;
     p->subgroups = nsg;
     p->workgroup_size = nsg * lanes;
-    p->tile_q = nsg * 16;
+    p->tile_q = nsg * 16 * rb;
     p->tile_kv = bc;
     p->d_pad = dpad;
     p->dv_pad = dvpad;
     p->q_stride = q_shared ? dpad + 8 : kv_stride;
     p->k_stride = p->v_stride = kv_stride;
-    p->shared_memory_bytes = fast_shared(t, nsg, bc, dpad, dvpad, q_shared);
+    p->shared_memory_bytes = fast_shared(t, nsg, rb, bc, dpad, dvpad, q_shared);
     p->out_per_thread = lay->elems * dvpad / 16;
     p->scores_per_thread = lay->elems * bc / 16;
     p->mma = *mma;

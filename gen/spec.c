@@ -196,8 +196,17 @@ auegen_status auegen_spec_validate(const auegen_spec_desc *d, auegen_spec *out, 
         if (!is_pow2(d->tile_kv) || d->tile_kv > AUEGEN_MAX_TILE)
             FAIL("tile", "tile.kv must be a power of two in 1..%d (got %d)", AUEGEN_MAX_TILE, d->tile_kv);
     }
+    if (d->tile_rows != 0) {
+        if (d->tile_rows != 16 && d->tile_rows != 32)
+            FAIL("tile", "tile.rows_per_subgroup must be 16 or 32 (got %d)", d->tile_rows);
+        else if (d->tile_q == 0)
+            FAIL("tile", "tile.rows_per_subgroup needs an explicit tile { q = Br, kv = Bc }");
+        else if (d->tile_q % d->tile_rows != 0)
+            FAIL("tile", "tile.q = %d is not a multiple of tile.rows_per_subgroup = %d", d->tile_q, d->tile_rows);
+    }
     out->tile_q = d->tile_q;
     out->tile_kv = d->tile_kv;
+    out->tile_rows = d->tile_rows == 16 ? 0 : d->tile_rows;   /* 16 is the default: one spelling */
 
     if (d->page_size != 0 && d->kind != AUEGEN_KIND_DECODE)
         FAIL("page_size", "page_size applies to kind = \"decode\" only (got %d)", d->page_size);
@@ -228,7 +237,7 @@ auegen_status auegen_spec_normalize(const auegen_spec *in, auegen_spec *out, aue
         .gqa = in->gqa, .causal = in->window_right == 0, .has_window = true,
         .window_left = in->window_left, .window_right = in->window_right, .softcap = in->softcap,
         .dtype = in->dtype, .int8 = in->int8, .coopmat = in->coopmat, .tile_q = in->tile_q,
-        .tile_kv = in->tile_kv, .page_size = in->page_size, .kv_int8 = in->kv_int8,
+        .tile_kv = in->tile_kv, .tile_rows = in->tile_rows, .page_size = in->page_size, .kv_int8 = in->kv_int8,
     };
     return auegen_spec_validate(&d, out, diag);
 }
@@ -239,7 +248,7 @@ int auegen_spec_canonical(const auegen_spec *s, char *buf, size_t size)
         return -1;
     char tile[32];
     if (s->tile_q)
-        snprintf(tile, sizeof tile, "%dx%d", s->tile_q, s->tile_kv);
+        snprintf(tile, sizeof tile, s->tile_rows ? "%dx%d/r%d" : "%dx%d", s->tile_q, s->tile_kv, s->tile_rows);
     else
         snprintf(tile, sizeof tile, "auto");
     /* The name is left out: it labels a kernel, it does not change it. */

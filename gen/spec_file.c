@@ -271,8 +271,10 @@ static int get_choice(call_state *c, int idx, const char *field, const char *con
 
 /* Iterates a sub-table {a = ..., b = ...} whose keys must be ka or kb.
  * Returns false when it reported an error. */
-static bool read_pair(call_state *c, int idx, const char *field, const char *ka, const char *kb,
-                      int *a, int *b, bool *seen_a, bool *seen_b)
+/* Reads a table of two integer fields ka and kb, and an optional third kc
+ * (NULL: none). */
+static bool read_pair(call_state *c, int idx, const char *field, const char *ka, const char *kb, const char *kc,
+                      int *a, int *b, int *cv, bool *seen_a, bool *seen_b)
 {
     lua_State *L = c->L;
     bool ok = true;
@@ -281,19 +283,23 @@ static bool read_pair(call_state *c, int idx, const char *field, const char *ka,
     while (lua_next(L, idx)) {
         char sub[48];
         if (lua_type(L, -2) != LUA_TSTRING) {
-            call_error(c, field, "%s takes only the fields %s and %s", field, ka, kb);
+            call_error(c, field, "%s takes only the fields %s and %s%s%s", field, ka, kb, kc ? " (and " : "",
+                       kc ? kc : "");
             ok = false;
         } else {
             const char *k = lua_tostring(L, -2);
-            snprintf(sub, sizeof sub, "%s.%s", field, k);
+            snprintf(sub, sizeof sub, "%s.%.24s", field, k);
             if (strcmp(k, ka) == 0 || strcmp(k, kb) == 0) {
                 bool is_a = strcmp(k, ka) == 0;
                 if (get_int(c, -1, sub, is_a ? a : b))
                     *(is_a ? seen_a : seen_b) = true;
                 else
                     ok = false;
+            } else if (kc && strcmp(k, kc) == 0) {
+                ok = get_int(c, -1, sub, cv) && ok;
             } else {
-                call_error(c, field, "unknown field '%.24s' in %s (expected %s, %s)", k, field, ka, kb);
+                call_error(c, field, "unknown field '%.24s' in %s (expected %s, %s%s%s)", k, field, ka, kb,
+                           kc ? ", " : "", kc ? kc : "");
                 ok = false;
             }
         }
@@ -405,7 +411,7 @@ static void read_field(call_state *c, const char *key)
         }
         bool has_left = false, has_right = false;
         d->window_left = d->window_right = AUEGEN_WINDOW_UNBOUNDED;
-        bool ok = read_pair(c, -1, "window", "left", "right", &d->window_left, &d->window_right,
+        bool ok = read_pair(c, -1, "window", "left", "right", NULL, &d->window_left, &d->window_right, NULL,
                             &has_left, &has_right);
         d->has_window = true;
         if (ok && !has_left && !has_right)
@@ -432,7 +438,8 @@ static void read_field(call_state *c, const char *key)
             return;
         }
         bool has_q = false, has_kv = false;
-        bool ok = read_pair(c, -1, "tile", "q", "kv", &d->tile_q, &d->tile_kv, &has_q, &has_kv);
+        bool ok = read_pair(c, -1, "tile", "q", "kv", "rows_per_subgroup", &d->tile_q, &d->tile_kv, &d->tile_rows,
+                            &has_q, &has_kv);
         if (ok && (!has_q || !has_kv))
             call_error(c, key, "tile needs both q and kv (or tile = \"auto\")");
     } else if (strcmp(key, "kv_int8") == 0) {

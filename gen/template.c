@@ -257,6 +257,7 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_bool(L, "EMULATE", p->emulated);
     set_bool(L, "P_IN_REGISTERS", p->p_in_registers);
     set_bool(L, "Q_SHARED", p->q_in_shared);
+    set_int(L, "RB", p->row_blocks > 1 ? p->row_blocks : 1);
     const auegen_lane_layout *lay = &p->lane;
     set_int(L, "LANE_CLUSTER", lay->cluster);
     set_int(L, "LANE_ROW_STEP", lay->row_step);

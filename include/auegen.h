@@ -83,6 +83,8 @@ typedef struct auegen_spec_desc {
     auegen_coopmat coopmat;
     int tile_q;                 /* Br; 0 = auto (then tile_kv must be 0 too) */
     int tile_kv;                /* Bc; 0 = auto */
+    int tile_rows;              /* tile.rows_per_subgroup: query rows each subgroup of the register-softmax
+                                   coopmat kernel owns, 16 or 32 (two row blocks); 0 = 16. Needs tile_q. */
     int page_size;              /* decode: tokens per KV page, 16..256 (power of two); 0 = contiguous cache */
     bool kv_int8;               /* decode, paged: K/V cache in int8, scales per page, KV head and channel */
 } auegen_spec_desc;
@@ -98,6 +100,7 @@ typedef struct auegen_spec {
     bool int8;
     auegen_coopmat coopmat;
     int tile_q, tile_kv;             /* 0 = auto */
+    int tile_rows;                   /* 0 (= 16) or 32 */
     int page_size;                   /* decode: 0 = contiguous KV cache */
     bool kv_int8;                    /* decode: int8 KV cache with per-page-per-head scales */
 } auegen_spec;
@@ -256,6 +259,7 @@ typedef struct auegen_plan {
     bool register_softmax;           /* coopmat: softmax in registers through `lane` (the fast kernel) */
     bool p_in_registers;             /* fast kernel: P becomes A matrices in registers, not via shared memory */
     bool q_in_shared;                /* fast kernel: Q stays in shared memory (head dims over 128) */
+    int row_blocks;                  /* fast kernel: 16-row blocks per subgroup (spec tile.rows_per_subgroup / 16) */
     bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
 } auegen_plan;

@@ -118,7 +118,7 @@ static bool plans_equal(const auegen_plan *a, const auegen_plan *b)
         && a->shared_memory_bytes == b->shared_memory_bytes && a->mma.m == b->mma.m && a->mma.n == b->mma.n
         && a->mma.k == b->mma.k && a->subgroups == b->subgroups && a->storage16 == b->storage16
         && a->register_softmax == b->register_softmax && a->p_in_registers == b->p_in_registers
-        && a->q_in_shared == b->q_in_shared
+        && a->q_in_shared == b->q_in_shared && a->row_blocks == b->row_blocks
         && a->emulated == b->emulated && memcmp(&a->lane, &b->lane, sizeof a->lane) == 0;
 }
 

@@ -64,6 +64,8 @@ const uint BR = {{BR}};
 const uint BC = {{BC}};
 const uint KVS = {{KS}};          // f16 row stride of the K/V tiles (padded: no 128-byte multiple)
 const uint PS = BC + 8u;          // f16 row stride of a subgroup's P tile
+const uint RB = {{RB}};           // 16-row blocks per subgroup (each K/V matrix load feeds RB products)
+const uint SGR = 16u * RB;        // query rows per subgroup
 const int WIN_LEFT = {{WIN_LEFT}};
 const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
@@ -79,7 +81,7 @@ const uint QSTR = {{QS}};         // f16 row stride of the Q tile (padded like K
 shared float16_t s_q[BR * QSTR];  // head dims over 128: Q stays here, not in registers
 {% end %}
 {% if not P_IN_REGISTERS then %}
-shared float16_t s_p[NSG * 16u * PS];
+shared float16_t s_p[NSG * SGR * PS];
 {% end %}
 
 {% if EMULATE then %}
@@ -233,8 +235,10 @@ void main()
     }
 {% else %}
     // Q, unscaled f16, zero past the rows and D; into registers, 2*BC rows at a time.
+{% for r = 0, RB - 1 do %}
 {% for i = 0, DPAD // 16 - 1 do %}
-    MAT_A qa{{i}};
+    MAT_A qa{{r}}_{{i}};
+{% end %}
 {% end %}
     for (uint r0 = 0u; r0 < BR; r0 += 2u * BC) {
         for (uint e = tid; e < min(2u * BC, BR - r0) * DPAD; e += WG) {
@@ -247,26 +251,32 @@ void main()
             s_kv[r * KVS + d] = x;
         }
         barrier();
-        if (sg * 16u >= r0 && sg * 16u < r0 + 2u * BC) {
+{% for r = 0, RB - 1 do %}
+        if (sg * SGR + {{r * 16}}u >= r0 && sg * SGR + {{r * 16}}u < r0 + 2u * BC) {
 {% for i = 0, DPAD // 16 - 1 do %}
-            coopMatLoad(qa{{i}}, s_kv, (sg * 16u - r0) * KVS + {{i}}u * 16u, KVS, ROW_MAJOR);
+            coopMatLoad(qa{{r}}_{{i}}, s_kv, (sg * SGR + {{r * 16}}u - r0) * KVS + {{i}}u * 16u, KVS, ROW_MAJOR);
 {% end %}
         }
+{% end %}
         barrier();
     }
 {% end %}
+{% for r = 0, RB - 1 do %}
 {% for n = 0, DVPAD // 16 - 1 do %}
-    ACC o{{n}} = ACC_ZERO;
+    ACC o{{r}}_{{n}} = ACC_ZERO;
+{% end %}
 {% end %}
 
-    // This lane's rows (slots) and their query positions.
+    // This lane's rows (slots) of each of the subgroup's row blocks, and their query positions.
     const int shift = int(sk) - int(sq);
-    const uint lane_row = row0 + sg * 16u + {{LANE_ROW_STEP}}u * (lane / {{C}}u);
+    const uint lane_row = row0 + sg * SGR + {{LANE_ROW_STEP}}u * (lane / {{C}}u);
     const uint col_lane = {{LANE_COL_STEP}}u * (lane % {{C}}u);
+{% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
-    const uint qrow{{j}} = lane_row + {{slot_row[j + 1]}}u;
-    const int qpos{{j}} = int(qrow{{j}} / GQA) + shift;
-    float m{{j}} = NEG_INF, l{{j}} = 0.0;
+    const uint qrow{{r}}_{{j}} = lane_row + {{r * 16 + slot_row[j + 1]}}u;
+    const int qpos{{r}}_{{j}} = int(qrow{{r}}_{{j}} / GQA) + shift;
+    float m{{r}}_{{j}} = NEG_INF, l{{r}}_{{j}} = 0.0;
+{% end %}
 {% end %}
 {% if HAS_SOFTCAP then %}
     const float cap_in = p.scale / {{SOFTCAP}}, cap_out = {{SOFTCAP}} * LOG2E;
@@ -310,41 +320,51 @@ void main()
             fetch(k_base, v_base, j0 + int(BC), uint(min(int(BC), kv_hi - j0 - int(BC))), kr, vr);
 {% end %}
 
-        // S = Q K^T, in log2 units.
-{% if Q_SHARED then %}
+        // S = Q K^T, in log2 units; each K matrix serves every row block.
+{% for r = 0, RB - 1 do %}
 {% for c = 0, BC // 16 - 1 do %}
-        ACC s{{c}} = ACC_ZERO;
+        ACC s{{r}}_{{c}} = ACC_ZERO;
 {% end %}
+{% end %}
+{% if Q_SHARED then %}
 {% for i = 0, DPAD // 16 - 1 do %}
         {
-            MAT_A qa;
-            coopMatLoad(qa, s_q, sg * 16u * QSTR + {{i}}u * 16u, QSTR, ROW_MAJOR);
+{% for r = 0, RB - 1 do %}
+            MAT_A qa{{r}};
+            coopMatLoad(qa{{r}}, s_q, (sg * SGR + {{r * 16}}u) * QSTR + {{i}}u * 16u, QSTR, ROW_MAJOR);
+{% end %}
 {% for c = 0, BC // 16 - 1 do %}
             {
                 MAT_B kb;
                 coopMatLoad(kb, s_kv, {{c}}u * 16u * KVS + {{i}}u * 16u, KVS, COL_MAJOR);
-                s{{c}} = coopMatMulAdd(qa, kb, s{{c}});
+{% for r = 0, RB - 1 do %}
+                s{{r}}_{{c}} = coopMatMulAdd(qa{{r}}, kb, s{{r}}_{{c}});
+{% end %}
             }
 {% end %}
         }
 {% end %}
-{% end %}
+{% else %}
 {% for c = 0, BC // 16 - 1 do %}
-{% if not Q_SHARED then %}
-        ACC s{{c}} = ACC_ZERO;
 {% for i = 0, DPAD // 16 - 1 do %}
         {
             MAT_B kb;
             coopMatLoad(kb, s_kv, {{c}}u * 16u * KVS + {{i}}u * 16u, KVS, COL_MAJOR);
-            s{{c}} = coopMatMulAdd(qa{{i}}, kb, s{{c}});
+{% for r = 0, RB - 1 do %}
+            s{{r}}_{{c}} = coopMatMulAdd(qa{{r}}_{{i}}, kb, s{{r}}_{{c}});
+{% end %}
         }
 {% end %}
 {% end %}
+{% end %}
+{% for r = 0, RB - 1 do %}
+{% for c = 0, BC // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
 {% if HAS_SOFTCAP then %}
-        s{{c}}[{{i}}] = cap_out * accurate_tanh(s{{c}}[{{i}}] * cap_in);
+        s{{r}}_{{c}}[{{i}}] = cap_out * accurate_tanh(s{{r}}_{{c}}[{{i}}] * cap_in);
 {% else %}
-        s{{c}}[{{i}}] *= qk_scale;
+        s{{r}}_{{c}}[{{i}}] *= qk_scale;
+{% end %}
 {% end %}
 {% end %}
 {% end %}
@@ -356,78 +376,87 @@ void main()
         if (WIN_LEFT >= 0)
             edge = edge || j0 < last_q - WIN_LEFT;
         if (edge) {
+{% for r = 0, RB - 1 do %}
 {% for c = 0, BC // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
             {
                 int j = j0 + int({{c * 16 + COL_OFF[i + 1]}}u + col_lane);
                 bool ok = j < kv_hi;
                 if (WIN_LEFT >= 0)
-                    ok = ok && j >= qpos{{slot[i + 1]}} - WIN_LEFT;
+                    ok = ok && j >= qpos{{r}}_{{slot[i + 1]}} - WIN_LEFT;
                 if (WIN_RIGHT >= 0)
-                    ok = ok && j <= qpos{{slot[i + 1]}} + WIN_RIGHT;
-                s{{c}}[{{i}}] = ok ? s{{c}}[{{i}}] : NEG_INF;
+                    ok = ok && j <= qpos{{r}}_{{slot[i + 1]}} + WIN_RIGHT;
+                s{{r}}_{{c}}[{{i}}] = ok ? s{{r}}_{{c}}[{{i}}] : NEG_INF;
             }
+{% end %}
 {% end %}
 {% end %}
         }
 
         // Online softmax in registers: row max and sum over the lanes of a cluster.
+{% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
-        float mx{{j}} = NEG_INF;
+        float mx{{r}}_{{j}} = NEG_INF;
 {% end %}
 {% for c = 0, BC // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
-        mx{{slot[i + 1]}} = max(mx{{slot[i + 1]}}, s{{c}}[{{i}}]);
+        mx{{r}}_{{slot[i + 1]}} = max(mx{{r}}_{{slot[i + 1]}}, s{{r}}_{{c}}[{{i}}]);
 {% end %}
 {% end %}
 {% for j = 0, R - 1 do %}
-        const float mn{{j}} = max(m{{j}}, {{cmax("mx" .. j)}});
+        const float mn{{r}}_{{j}} = max(m{{r}}_{{j}}, {{cmax("mx" .. r .. "_" .. j)}});
         // A row that has seen no key keeps m = -inf: subtract 0 instead, so exp2 gives 0, not NaN.
-        const float base{{j}} = mn{{j}} == NEG_INF ? 0.0 : mn{{j}};
-        const float alpha{{j}} = exp2(m{{j}} - base{{j}});
-        float sum{{j}} = 0.0;
+        const float base{{r}}_{{j}} = mn{{r}}_{{j}} == NEG_INF ? 0.0 : mn{{r}}_{{j}};
+        const float alpha{{r}}_{{j}} = exp2(m{{r}}_{{j}} - base{{r}}_{{j}});
+        float sum{{r}}_{{j}} = 0.0;
 {% end %}
 {% for c = 0, BC // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
-        s{{c}}[{{i}}] = exp2(s{{c}}[{{i}}] - base{{slot[i + 1]}});
-        sum{{slot[i + 1]}} += s{{c}}[{{i}}];
+        s{{r}}_{{c}}[{{i}}] = exp2(s{{r}}_{{c}}[{{i}}] - base{{r}}_{{slot[i + 1]}});
+        sum{{r}}_{{slot[i + 1]}} += s{{r}}_{{c}}[{{i}}];
 {% end %}
 {% if P_IN_REGISTERS then %}
         // A matrices sit in the lanes as accumulators do: P is built in place.
-        MAT_A pa{{c}};
+        MAT_A pa{{r}}_{{c}};
 {% for i = 0, E - 1 do %}
-        pa{{c}}[{{i}}] = float16_t(s{{c}}[{{i}}]);
+        pa{{r}}_{{c}}[{{i}}] = float16_t(s{{r}}_{{c}}[{{i}}]);
 {% end %}
 {% else %}
         {
-            ACC16 ph = TO_ACC16(s{{c}});
-            coopMatStore(ph, s_p, sg * 16u * PS + {{c}}u * 16u, PS, ROW_MAJOR);
+            ACC16 ph = TO_ACC16(s{{r}}_{{c}});
+            coopMatStore(ph, s_p, (sg * SGR + {{r * 16}}u) * PS + {{c}}u * 16u, PS, ROW_MAJOR);
         }
 {% end %}
 {% end %}
 {% for j = 0, R - 1 do %}
-        l{{j}} = l{{j}} * alpha{{j}} + {{cadd("sum" .. j)}};
-        m{{j}} = mn{{j}};
+        l{{r}}_{{j}} = l{{r}}_{{j}} * alpha{{r}}_{{j}} + {{cadd("sum" .. r .. "_" .. j)}};
+        m{{r}}_{{j}} = mn{{r}}_{{j}};
 {% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
-        o{{n}}[{{i}}] *= alpha{{slot[i + 1]}};
+        o{{r}}_{{n}}[{{i}}] *= alpha{{r}}_{{slot[i + 1]}};
+{% end %}
 {% end %}
 {% end %}
 {% if not P_IN_REGISTERS then %}
         subgroupMemoryBarrierShared();
         subgroupBarrier();
+{% for r = 0, RB - 1 do %}
 {% for k = 0, BC // 16 - 1 do %}
-        MAT_A pa{{k}};
-        coopMatLoad(pa{{k}}, s_p, sg * 16u * PS + {{k}}u * 16u, PS, ROW_MAJOR);
+        MAT_A pa{{r}}_{{k}};
+        coopMatLoad(pa{{r}}_{{k}}, s_p, (sg * SGR + {{r * 16}}u) * PS + {{k}}u * 16u, PS, ROW_MAJOR);
 {% end %}
 {% end %}
+{% end %}
+        // O += P V; each V matrix serves every row block.
 {% for n = 0, DVPAD // 16 - 1 do %}
 {% for k = 0, BC // 16 - 1 do %}
         {
             MAT_B vb;
             coopMatLoad(vb, s_kv, (BC + {{k}}u * 16u) * KVS + {{n}}u * 16u, KVS, ROW_MAJOR);
-            o{{n}} = coopMatMulAdd(pa{{k}}, vb, o{{n}});
+{% for r = 0, RB - 1 do %}
+            o{{r}}_{{n}} = coopMatMulAdd(pa{{r}}_{{k}}, vb, o{{r}}_{{n}});
+{% end %}
         }
 {% end %}
 {% end %}
@@ -435,21 +464,25 @@ void main()
     }
 
     // O / l straight from the registers; LSE in natural units.
+{% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
-    const float inv{{j}} = l{{j}} > 0.0 ? 1.0 / l{{j}} : 0.0;
-    const uint h{{j}} = hkv * GQA + qrow{{j}} % GQA;
-    const uint ob{{j}} = o_base + h{{j}} * p.o_sh + (qrow{{j}} / GQA) * p.o_ss;
+    const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? 1.0 / l{{r}}_{{j}} : 0.0;
+    const uint h{{r}}_{{j}} = hkv * GQA + qrow{{r}}_{{j}} % GQA;
+    const uint ob{{r}}_{{j}} = o_base + h{{r}}_{{j}} * p.o_sh + (qrow{{r}}_{{j}} / GQA) * p.o_ss;
 {% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
-    if (qrow{{slot[i + 1]}} < rows && {{n * 16 + COL_OFF[i + 1]}}u + col_lane < DV)
-        o_buf[ob{{slot[i + 1]}} + {{n * 16 + COL_OFF[i + 1]}}u + col_lane] = float16_t(o{{n}}[{{i}}] * inv{{slot[i + 1]}});
+    if (qrow{{r}}_{{slot[i + 1]}} < rows && {{n * 16 + COL_OFF[i + 1]}}u + col_lane < DV)
+        o_buf[ob{{r}}_{{slot[i + 1]}} + {{n * 16 + COL_OFF[i + 1]}}u + col_lane] = float16_t(o{{r}}_{{n}}[{{i}}] * inv{{r}}_{{slot[i + 1]}});
+{% end %}
 {% end %}
 {% end %}
     if ((p.flags & WRITE_LSE) != 0u && lane % {{C}}u == 0u) {
+{% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
-        if (qrow{{j}} < rows)
-            lse_buf[lse_base + h{{j}} * p.lse_sh + qrow{{j}} / GQA] = l{{j}} > 0.0 ? m{{j}} * LN2 + log(l{{j}}) : NEG_INF;
+        if (qrow{{r}}_{{j}} < rows)
+            lse_buf[lse_base + h{{r}}_{{j}} * p.lse_sh + qrow{{r}}_{{j}} / GQA] = l{{r}}_{{j}} > 0.0 ? m{{r}}_{{j}} * LN2 + log(l{{r}}_{{j}}) : NEG_INF;
+{% end %}
 {% end %}
     }
 }

@@ -23,6 +23,7 @@ typedef struct kernel_case {
     int window_left;               /* -1: none */
     double softcap;
     int tile_q, tile_kv;           /* 0: the planner's */
+    int tile_rows;                 /* tile.rows_per_subgroup: 0 (16) or 32 */
 } kernel_case;
 
 typedef struct shape_case {
@@ -38,7 +39,7 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
     for (size_t i = 0; i < nk; i++) {
         auegen_spec_desc d = {.name = "c", .head_dim = kc[i].head_dim, .gqa = kc[i].gqa, .causal = kc[i].causal,
                               .softcap = kc[i].softcap, .dtype = AUEGEN_DTYPE_F16, .coopmat = AUEGEN_COOPMAT_KHR,
-                              .tile_q = kc[i].tile_q, .tile_kv = kc[i].tile_kv};
+                              .tile_q = kc[i].tile_q, .tile_kv = kc[i].tile_kv, .tile_rows = kc[i].tile_rows};
         if (kc[i].window_left >= 0) {   /* causal: (W, 0); else symmetric (W, W) */
             d.has_window = true;
             d.window_left = kc[i].window_left;
@@ -59,6 +60,8 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
             aule_status st = aule_check_run(ctx, &spec, &sh, &r);
             (*runs)++;
             bool fast_ok = !fast_known || r.kernel.plan.register_softmax;
+            if (kc[i].tile_rows == 32)
+                fast_ok = fast_ok && r.kernel.plan.register_softmax && r.kernel.plan.row_blocks == 2;
             if (r.kernel.plan.register_softmax && expect_p >= 0)
                 fast_ok = fast_ok && r.kernel.plan.p_in_registers == (expect_p == 1);
             snprintf(why, sizeof why, "%s", st ? aule_context_last_error(ctx) : "ran");
@@ -102,13 +105,17 @@ int main(void)
         size_t nk = 0;
         for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
             for (int causal = 0; causal < 2; causal++)
-                kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0};
+                kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0, 0};
         static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {256, 512, false, false},
                                         {1023, 1024, false, false}, {300, 77, false, false}, {97, 150, false, true}};
         fails += run_grid(ctx, kc, nk, sc, sizeof sc / sizeof *sc, fast_known, -1, &runs);
-        static const kernel_case extra[] = {{64, 4, true, 100, 0.0, 0, 0}, {128, 8, false, -1, 30.0, 0, 0},
-                                            {64, 1, false, 37, 0.0, 0, 0}, {128, 2, true, -1, 0.0, 128, 32}};
-        fails += run_grid(ctx, extra, 4, sc, 3, fast_known, -1, &runs);
+        static const kernel_case extra[] = {
+            {64, 4, true, 100, 0.0, 0, 0, 0}, {128, 8, false, -1, 30.0, 0, 0, 0}, {64, 1, false, 37, 0.0, 0, 0, 0},
+            {128, 2, true, -1, 0.0, 128, 32, 0},
+            /* two row blocks per subgroup */
+            {128, 2, false, -1, 0.0, 64, 32, 32}, {128, 4, true, -1, 0.0, 128, 32, 32}, {256, 2, true, -1, 0.0, 32, 16, 32},
+        };
+        fails += run_grid(ctx, extra, sizeof extra / sizeof *extra, sc, 3, fast_known, -1, &runs);
         aule_context_destroy(ctx);
         printf("%d passed, %d failed\n", runs - fails, fails);
         return fails ? 1 : 0;
@@ -133,11 +140,13 @@ int main(void)
      * grows fast with the number of matrix operations in a kernel. D=36: rows of
      * 72 bytes, so the unaligned (element by element) K/V path; D=160: Q in
      * shared memory (and, with the layout hidden below, the kernel with the
-     * softmax through shared memory); 16x32: two S tiles per step.
+     * softmax through shared memory); 16x32: two S tiles per step; 64x16/r32:
+     * two 16-row blocks per subgroup.
      * Measured with an empty driver cache, 2 cores: 10 to 90 s of compile each. */
     static const kernel_case kc[] = {
-        {36, 2, false, -1, 0.0, 32, 16}, {64, 4, true, -1, 0.0, 16, 32}, {80, 2, false, -1, 0.0, 16, 16},
-        {160, 2, true, -1, 0.0, 16, 16}, {64, 2, false, 50, 20.0, 32, 16},
+        {36, 2, false, -1, 0.0, 32, 16, 0}, {64, 4, true, -1, 0.0, 16, 32, 0}, {80, 2, false, -1, 0.0, 16, 16, 0},
+        {160, 2, true, -1, 0.0, 16, 16, 0}, {64, 2, false, 50, 20.0, 32, 16, 0},
+        {48, 4, true, -1, 0.0, 64, 16, 32},      /* two row blocks per subgroup, two subgroups */
     };
     static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {200, 77, false, false},
                                     {70, 130, false, true}};
