@@ -184,8 +184,8 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     p->q_stride = q_shared ? dpad + 8 : kv_stride;
     p->k_stride = p->v_stride = kv_stride;
     p->shared_memory_bytes = fast_shared(t, nsg, rb, bc, dpad, dvpad, q_shared);
-    p->out_per_thread = lay->elems * dvpad / 16;
-    p->scores_per_thread = lay->elems * bc / 16;
+    p->out_per_thread = lay->elems * rb * dvpad / 16;
+    p->scores_per_thread = lay->elems * rb * bc / 16;
     p->mma = *mma;
     return true;
 }

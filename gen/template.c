@@ -213,6 +213,17 @@ static void set_bool(lua_State *L, const char *k, bool v)
     lua_setfield(L, -2, k);
 }
 
+/* A Lua sequence (1-based) of n small integers. */
+static void set_table(lua_State *L, const char *k, const signed char *v, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushinteger(L, v[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, k);
+}
+
 /* The template's globals: the plan's numbers under fixed names (docs/architecture.md). */
 static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
 {
@@ -264,18 +275,8 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "LANE_COL_STEP", lay->col_step);
     set_int(L, "LANE_ELEMS", lay->elems);
     int elems = lay->elems > 0 && lay->elems <= AUEGEN_LANE_MAX_ELEMS ? lay->elems : 0;
-    lua_createtable(L, elems, 0);
-    for (int i = 0; i < elems; i++) {
-        lua_pushinteger(L, lay->row_off[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "ROW_OFF");
-    lua_createtable(L, elems, 0);
-    for (int i = 0; i < elems; i++) {
-        lua_pushinteger(L, lay->col_off[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "COL_OFF");
+    set_table(L, "ROW_OFF", lay->row_off, elems);
+    set_table(L, "COL_OFF", lay->col_off, elems);
     lua_pushglobaltable(L);
     lua_getfield(L, -1, "string");
     lua_setfield(L, -3, "string");

@@ -178,7 +178,7 @@ static aule_status layouts_create(aule_context *ctx)
  * on a device without them: the coopmat kernels then run, slowly, wherever
  * fp16 arithmetic, 16-bit storage and full subgroups of a fixed size are
  * available, which is how CI tests them on lavapipe. */
-static void emulate_coopmat(aule_context *ctx)
+static void emulate_coopmat(aule_context *ctx, int level)
 {
     auegen_target *t = &ctx->info.caps;
     if (t->coopmat_count > 0) {
@@ -196,12 +196,10 @@ static void emulate_coopmat(aule_context *ctx)
     t->coopmat_count = 1;
     t->coopmat_emulated = true;
     t->lane_layout = lay;
-    /* The emulation lays A matrices out as accumulators. AULE_COOPMAT_EMULATE=2 hides
-     * that, and =3 the whole layout, so that the kernels take the paths of devices
-     * where A matrices differ (P through shared memory) or the layout is unknown
-     * (the softmax through shared memory). */
-    const char *emu = getenv("AULE_COOPMAT_EMULATE");
-    int level = emu ? atoi(emu) : 1;
+    /* The emulation lays A matrices out as accumulators. Level 2 hides that, and 3
+     * the whole layout, so that the kernels take the paths of devices where A
+     * matrices differ (P through shared memory) or the layout is unknown (the
+     * softmax through shared memory). */
     t->lane_layout_a = level < 2;
     if (level >= 3)
         memset(&t->lane_layout, 0, sizeof t->lane_layout);
@@ -249,9 +247,13 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     if (st == AULE_OK)
         st = dispatch_init(ctx);
     if (st == AULE_OK) {
+        /* $AULE_COOPMAT_EMULATE: unset, empty or "0" off; "2", "3" the levels above; else on. */
         const char *emu = getenv("AULE_COOPMAT_EMULATE");
-        if (desc->emulate_coopmat || (emu && emu[0] && strcmp(emu, "0") != 0))
-            emulate_coopmat(ctx);
+        int level = !emu || !emu[0] || strcmp(emu, "0") == 0 ? 0 : atoi(emu) > 1 ? atoi(emu) : 1;
+        if (desc->emulate_coopmat && level == 0)
+            level = 1;
+        if (level > 0)
+            emulate_coopmat(ctx, level);
         kernels_probe_layout(ctx);
     }
     if (st != AULE_OK) {

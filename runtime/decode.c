@@ -120,19 +120,27 @@ static aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const
     return AULE_OK;
 }
 
+/* The spec of a decode entry point (`what`), validated again and of kind decode. */
+static aule_status decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out)
+{
+    auegen_diag diag = {0};
+    if (auegen_spec_normalize(in, out, &diag) != AUEGEN_OK)
+        return aule_fail(ctx, AULE_ERROR_GENERATOR, "invalid spec: %s", diag.errors[0].message);
+    if (out->kind != AUEGEN_KIND_DECODE)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s needs a spec of kind = \"decode\"", what);
+    return AULE_OK;
+}
+
 aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in, const aule_decode_args *a)
 {
     if (!ctx || !spec_in || !a || !a->q || !a->k_cache || !a->v_cache || !a->seq_lens || !a->o)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "decode: q, k_cache, v_cache, seq_lens and o are required");
     auegen_spec spec;
-    auegen_diag diag = {0};
-    if (auegen_spec_normalize(spec_in, &spec, &diag) != AUEGEN_OK)
-        return aule_fail(ctx, AULE_ERROR_GENERATOR, "invalid spec: %s", diag.errors[0].message);
-    if (spec.kind != AUEGEN_KIND_DECODE)
-        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "decode needs a spec of kind = \"decode\"");
+    aule_status st = decode_spec(ctx, spec_in, "decode", &spec);
+    if (st != AULE_OK)
+        return st;
     aule_dtype dt = (aule_dtype)spec.dtype;
     bool paged = spec.page_size > 0;
-    aule_status st;
     aule_dtype cache_dt = spec.kv_int8 ? AULE_DTYPE_I8 : dt;
     if ((st = check_tensor(ctx, a->q, "q", dt, 4)) || (st = check_tensor(ctx, a->o, "o", dt, 4))
         || (st = check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
@@ -307,13 +315,10 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
     if (!ctx || !spec_in || !a || !a->k_new || !a->v_new || !a->k_cache || !a->v_cache || !a->positions)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append: k_new, v_new, the caches and positions are required");
     auegen_spec spec;
-    auegen_diag diag = {0};
-    if (auegen_spec_normalize(spec_in, &spec, &diag) != AUEGEN_OK)
-        return aule_fail(ctx, AULE_ERROR_GENERATOR, "invalid spec: %s", diag.errors[0].message);
-    if (spec.kind != AUEGEN_KIND_DECODE)
-        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append needs a spec of kind = \"decode\"");
+    aule_status st = decode_spec(ctx, spec_in, "append", &spec);
+    if (st != AULE_OK)
+        return st;
     aule_dtype dt = (aule_dtype)spec.dtype;
-    aule_status st;
     aule_dtype cache_dt = spec.kv_int8 ? AULE_DTYPE_I8 : dt;
     if ((st = check_tensor(ctx, a->k_new, "k_new", dt, 4)) || (st = check_tensor(ctx, a->v_new, "v_new", dt, 4))
         || (st = check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))

@@ -135,30 +135,35 @@ static bool visible_keys(const aule_ref_problem *p, int64_t i, const seq_view *s
 
 /* --- float64 ------------------------------------------------------------------------ */
 
-/* s[j] = dot(q, k_j) for n keys of d elements, each summed in order 0..d-1. */
-static void dots_f64(const double *restrict q, const double *restrict k, size_t d, int64_t n, double *restrict s)
-{
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const double *k0 = k + (size_t)j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
-        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (size_t c = 0; c < d; c++) {
-            double x = q[c];
-            a0 += x * k0[c];
-            a1 += x * k1[c];
-            a2 += x * k2[c];
-            a3 += x * k3[c];
-        }
-        s[j] = a0, s[j + 1] = a1, s[j + 2] = a2, s[j + 3] = a3;
+/* s[j] = dot(q, k_j) for n keys of d elements, each summed in order 0..d-1
+ * (four keys at a time); one definition per element type. */
+#define DEFINE_DOTS(name, T)                                                                          \
+    static void name(const T *restrict q, const T *restrict k, size_t d, int64_t n, T *restrict s)    \
+    {                                                                                                 \
+        int64_t j = 0;                                                                                \
+        for (; j + 4 <= n; j += 4) {                                                                  \
+            const T *k0 = k + (size_t)j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;                \
+            T a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                         \
+            for (size_t c = 0; c < d; c++) {                                                          \
+                T x = q[c];                                                                           \
+                a0 += x * k0[c];                                                                      \
+                a1 += x * k1[c];                                                                      \
+                a2 += x * k2[c];                                                                      \
+                a3 += x * k3[c];                                                                      \
+            }                                                                                         \
+            s[j] = a0, s[j + 1] = a1, s[j + 2] = a2, s[j + 3] = a3;                                   \
+        }                                                                                             \
+        for (; j < n; j++) {                                                                          \
+            const T *kj = k + (size_t)j * d;                                                          \
+            T a = 0;                                                                                  \
+            for (size_t c = 0; c < d; c++)                                                            \
+                a += q[c] * kj[c];                                                                    \
+            s[j] = a;                                                                                 \
+        }                                                                                             \
     }
-    for (; j < n; j++) {
-        const double *kj = k + (size_t)j * d;
-        double a = 0;
-        for (size_t c = 0; c < d; c++)
-            a += q[c] * kj[c];
-        s[j] = a;
-    }
-}
+
+DEFINE_DOTS(dots_f64, double)
+DEFINE_DOTS(dots_f32, float)
 
 /* One query row against keys k/v[0..n-1] (already the visible run). */
 static void row_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v, int64_t n,
@@ -214,30 +219,6 @@ static void unit_f64(const aule_ref_problem *p, const double *q, const double *k
 }
 
 /* --- float32: the naive baseline ------------------------------------------------------ */
-
-static void dots_f32(const float *restrict q, const float *restrict k, size_t d, int64_t n, float *restrict s)
-{
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const float *k0 = k + (size_t)j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (size_t c = 0; c < d; c++) {
-            float x = q[c];
-            a0 += x * k0[c];
-            a1 += x * k1[c];
-            a2 += x * k2[c];
-            a3 += x * k3[c];
-        }
-        s[j] = a0, s[j + 1] = a1, s[j + 2] = a2, s[j + 3] = a3;
-    }
-    for (; j < n; j++) {
-        const float *kj = k + (size_t)j * d;
-        float a = 0;
-        for (size_t c = 0; c < d; c++)
-            a += q[c] * kj[c];
-        s[j] = a;
-    }
-}
 
 /* As row_f64, but the way a framework's eager code does it: P normalized first. */
 static void row_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v, int64_t n,
