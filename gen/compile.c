@@ -163,6 +163,15 @@ auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *l
     return r == SPV_SUCCESS ? AUEGEN_OK : AUEGEN_ERROR_VALIDATE;
 }
 
+bool spirv_optimizer_available(void)
+{
+#ifdef AUEGEN_HAVE_SPV_OPTIMIZER
+    return true;
+#else
+    return false;
+#endif
+}
+
 auegen_status spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size)
 {
 #ifdef AUEGEN_HAVE_SPV_OPTIMIZER
@@ -191,7 +200,7 @@ auegen_status spirv_optimize(uint32_t **words, size_t *count, char *log, size_t 
             st = AUEGEN_ERROR_OUT_OF_MEMORY;
         }
     } else {
-        copy_log(log, log_size, "spirv-opt failed; keeping the unoptimized module", NULL);
+        copy_log(log, log_size, "SPIRV-Tools' optimizer failed on the generated module (a generator bug)", NULL);
         st = AUEGEN_ERROR_INTERNAL;
     }
     spvBinaryDestroy(out);

@@ -57,8 +57,26 @@ char *template_expand(const char *name, const auegen_spec *spec, const auegen_pl
 auegen_status glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
                            char *log, size_t log_size);
 /* libspirv.h defines a non-static constant: only compile.c may include it. */
-/* SPIRV-Tools performance passes; on failure the input is kept. */
+/* SPIRV-Tools performance passes; on failure the input is kept and the log says why. */
+bool spirv_optimizer_available(void);
 auegen_status spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size);
+
+/* The kernel families (family.c): which spec kind and part each serves, its
+ * planner and its template. */
+typedef auegen_status (*family_planner)(const auegen_spec *spec, const auegen_target *target,
+                                        const auegen_toolchain *tools, auegen_plan *out, char *why, size_t why_size);
+typedef struct family_desc {
+    auegen_family family;
+    auegen_kind kind;
+    const char *part;                /* NULL: the main kernel of its kind */
+    family_planner plan;
+    const char *(*template_for)(const auegen_spec *spec, const auegen_plan *plan);
+} family_desc;
+/* The family of a spec kind's part (NULL part: the main kernel); NULL when none. */
+const family_desc *family_find(auegen_kind kind, const char *part);
+
+/* The GLSL block of a family's push constants, binding numbers and flags (abi.c). */
+void abi_glsl(auegen_family family, strbuf *out);
 
 /* 128-bit XXH3 of data as 32 hex digits. */
 void hash_hex(const void *data, size_t size, char out[33]);

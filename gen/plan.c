@@ -262,7 +262,7 @@ static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, 
     return AUEGEN_OK;
 }
 
-auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, const auegen_toolchain *tools,
+static auegen_status plan_main(const auegen_spec *spec, const auegen_target *t, const auegen_toolchain *tools,
                                auegen_plan *out, char *why, size_t why_size)
 {
     char dummy[8];
@@ -335,4 +335,13 @@ auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, 
         why[0] = '\0';
     }
     return plan_scalar(spec, t, out, why, why_size);
+}
+
+auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, const auegen_toolchain *tools,
+                               auegen_plan *out, char *why, size_t why_size)
+{
+    auegen_status st = plan_main(spec, t, tools, out, why, why_size);
+    if (st == AUEGEN_OK)
+        out->family = spec->kind == AUEGEN_KIND_DECODE ? AUEGEN_FAMILY_DECODE : AUEGEN_FAMILY_FORWARD;
+    return st;
 }

@@ -52,6 +52,14 @@ static void templates_hash_compute(void)
         XXH3_128bits_update(st, auegen_templates[i].name, strlen(auegen_templates[i].name) + 1);
         XXH3_128bits_update(st, auegen_templates[i].text, strlen(auegen_templates[i].text) + 1);
     }
+    /* The ABI blocks are part of every kernel's text too. */
+    for (int f = 0; f < AUEGEN_FAMILY_COUNT; f++) {
+        strbuf abi = {0};
+        abi_glsl((auegen_family)f, &abi);
+        if (abi.data)
+            XXH3_128bits_update(st, abi.data, abi.len);
+        sb_free(&abi);
+    }
     XXH128_hash_t h = XXH3_128bits_digest(st);
     XXH3_freeState(st);
     snprintf(templates_hex, sizeof templates_hex, "%016llx%016llx", (unsigned long long)h.high64,
@@ -95,7 +103,7 @@ static int count_lines(const char *s, const char *end)
 static char *translate(const char *name, const char *text, int depth, char *err, size_t err_size)
 {
     strbuf lua = {0};
-    sb_puts(&lua, "local out, sync = ...\n");
+    sb_puts(&lua, "local out, sync, at = ...\n");
     const char *p = text;
     int line = 1;
     while (*p) {
@@ -150,12 +158,13 @@ static char *translate(const char *name, const char *text, int depth, char *err,
             free(ichunk);
             sb_printf(&lua, "sync(%d)\n", line);
         } else if (code) {
+            sb_printf(&lua, "at(\"%s\", %d) ", name, tag_line);
             sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
             sb_puts(&lua, "\n");
             if (alone)
                 sb_printf(&lua, "sync(%d)\n", line);
         } else {
-            sb_puts(&lua, "out(tostring(");
+            sb_printf(&lua, "at(\"%s\", %d) out(tostring(", name, tag_line);
             sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
             sb_printf(&lua, "))  -- line %d\n", tag_line);
         }
@@ -170,13 +179,29 @@ static char *translate(const char *name, const char *text, int depth, char *err,
 typedef struct expand_state {
     strbuf out;
     int line;          /* the number glslang gives the next output line */
+    int pending;       /* the template line the next output line should have (0: any) */
+    const char *at_name;   /* the template and line being run, for error messages */
+    int at_line;
 } expand_state;
+
+/* A #line directive only where the numbering really jumps, written just before
+ * the next output (so several syncs in a row make at most one directive). */
+static void flush_line(expand_state *st)
+{
+    if (st->pending > 0 && st->pending != st->line && (st->out.len == 0 || st->out.data[st->out.len - 1] == '\n')) {
+        sb_printf(&st->out, "#line %d\n", st->pending);
+        st->line = st->pending;
+    }
+    st->pending = 0;
+}
 
 static int lua_out(lua_State *L)
 {
     expand_state *st = lua_touserdata(L, lua_upvalueindex(1));
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
+    if (n)
+        flush_line(st);
     sb_append(&st->out, s, n);
     st->line += count_lines(s, s + n);
     if (st->out.failed)
@@ -187,11 +212,15 @@ static int lua_out(lua_State *L)
 static int lua_sync(lua_State *L)
 {
     expand_state *st = lua_touserdata(L, lua_upvalueindex(1));
-    int want = (int)luaL_checkinteger(L, 1);
-    if (st->line != want) {
-        sb_printf(&st->out, "#line %d\n", want);
-        st->line = want;
-    }
+    st->pending = (int)luaL_checkinteger(L, 1);
+    return 0;
+}
+
+static int lua_at(lua_State *L)
+{
+    expand_state *st = lua_touserdata(L, lua_upvalueindex(1));
+    st->at_name = lua_tostring(L, 1);     /* a literal of the chunk: lives as long as it */
+    st->at_line = (int)lua_tointeger(L, 2);
     return 0;
 }
 
@@ -228,6 +257,10 @@ static void set_table(lua_State *L, const char *k, const signed char *v, int n)
 static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
 {
     lua_newtable(L);
+    strbuf abi = {0};
+    abi_glsl(p->family, &abi);
+    set_str(L, "ABI", abi.data ? abi.data : "");   /* written by {% out(ABI) %} */
+    sb_free(&abi);
     set_int(L, "D", s->head_dim);
     set_int(L, "DV", s->head_dim_v);
     set_int(L, "DPAD", p->d_pad);
@@ -322,11 +355,22 @@ char *template_expand(const char *name, const auegen_spec *spec, const auegen_pl
         lua_pushcclosure(L, lua_out, 1);
         lua_pushlightuserdata(L, &st);
         lua_pushcclosure(L, lua_sync, 1);
-        rc = lua_pcall(L, 2, 0, 0);
+        lua_pushlightuserdata(L, &st);
+        lua_pushcclosure(L, lua_at, 1);
+        rc = lua_pcall(L, 3, 0, 0);
     }
     char *result = NULL;
     if (rc != LUA_OK) {
-        snprintf(err, err_size, "template %s: %s", name, lua_tostring(L, -1));
+        /* Name the template's own line, not the generated chunk's. */
+        const char *msg = lua_tostring(L, -1);
+        msg = msg ? msg : "error";
+        const char *lua_pos = strstr(msg, "(lua):");
+        if (lua_pos && (lua_pos = strstr(lua_pos, ": ")))
+            msg = lua_pos + 2;
+        if (st.at_name)
+            snprintf(err, err_size, "template %s:%d: %s", st.at_name, st.at_line, msg);
+        else
+            snprintf(err, err_size, "template %s: %s", name, msg);
         sb_free(&st.out);
     } else {
         result = sb_take(&st.out);

@@ -11,16 +11,24 @@ extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_bf16_nvidia_hopper
 extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_bf16_portable;
 extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_decode_append_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_decode_append_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_decode_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_decode_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_decode_reduce_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_decode_reduce_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_bf16_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_bf16_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_f32_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_f32_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_portable;
+extern const auegen_kernel_info aule_kernel_mistral_7b_decode_append_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_mistral_7b_decode_append_portable;
 extern const auegen_kernel_info aule_kernel_mistral_7b_decode_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_mistral_7b_decode_portable;
+extern const auegen_kernel_info aule_kernel_mistral_7b_decode_reduce_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_mistral_7b_decode_reduce_portable;
 extern const auegen_kernel_info aule_kernel_mistral_7b_prefill_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_mistral_7b_prefill_portable;
 extern const auegen_kernel_info aule_kernel_qwen2_0_5b_prefill_nvidia_hopper;
@@ -47,16 +55,24 @@ const auegen_kernel_info *const aule_generated_kernels[] = {
     &aule_kernel_llama2_7b_prefill_bf16_portable,
     &aule_kernel_llama2_7b_prefill_nvidia_hopper,
     &aule_kernel_llama2_7b_prefill_portable,
+    &aule_kernel_llama3_8b_decode_append_nvidia_hopper,
+    &aule_kernel_llama3_8b_decode_append_portable,
     &aule_kernel_llama3_8b_decode_nvidia_hopper,
     &aule_kernel_llama3_8b_decode_portable,
+    &aule_kernel_llama3_8b_decode_reduce_nvidia_hopper,
+    &aule_kernel_llama3_8b_decode_reduce_portable,
     &aule_kernel_llama3_8b_prefill_bf16_nvidia_hopper,
     &aule_kernel_llama3_8b_prefill_bf16_portable,
     &aule_kernel_llama3_8b_prefill_f32_nvidia_hopper,
     &aule_kernel_llama3_8b_prefill_f32_portable,
     &aule_kernel_llama3_8b_prefill_nvidia_hopper,
     &aule_kernel_llama3_8b_prefill_portable,
+    &aule_kernel_mistral_7b_decode_append_nvidia_hopper,
+    &aule_kernel_mistral_7b_decode_append_portable,
     &aule_kernel_mistral_7b_decode_nvidia_hopper,
     &aule_kernel_mistral_7b_decode_portable,
+    &aule_kernel_mistral_7b_decode_reduce_nvidia_hopper,
+    &aule_kernel_mistral_7b_decode_reduce_portable,
     &aule_kernel_mistral_7b_prefill_nvidia_hopper,
     &aule_kernel_mistral_7b_prefill_portable,
     &aule_kernel_qwen2_0_5b_prefill_nvidia_hopper,

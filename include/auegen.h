@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auegen_abi.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -243,6 +245,7 @@ typedef struct auegen_toolchain {
 void auegen_toolchain_query(auegen_toolchain *out);
 
 typedef struct auegen_plan {
+    auegen_family family;            /* which kernel family (and so which ABI) the kernel belongs to */
     auegen_variant variant;
     int workgroup_size;              /* invocations */
     int subgroup_size;               /* required subgroup size, 0 = any */
@@ -271,45 +274,7 @@ auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *tar
 
 /* --- kernels -------------------------------------------------------------------- */
 
-/* Push constants of the forward kernel family, shared with libaule. 32-bit words.
- * Strides are in elements; the last (D) dimension is contiguous. */
-typedef struct auegen_forward_push {
-    uint32_t batch;                  /* B (varlen: number of sequences) */
-    uint32_t heads;                  /* H */
-    uint32_t kv_heads;               /* Hkv = H / gqa */
-    uint32_t seq_q, seq_k;           /* Sq, Sk (varlen: the maximum lengths) */
-    uint32_t q_stride_b, q_stride_h, q_stride_s;
-    uint32_t k_stride_b, k_stride_h, k_stride_s;
-    uint32_t v_stride_b, v_stride_h, v_stride_s;
-    uint32_t o_stride_b, o_stride_h, o_stride_s;
-    uint32_t lse_stride_b, lse_stride_h;   /* LSE is fp32 [B][H][Sq] */
-    float scale;                     /* softmax scale, usually 1/sqrt(D) */
-    uint32_t flags;                  /* AUEGEN_FORWARD_* */
-    /* decode */
-    uint32_t bt_stride;              /* paged: elements between block-table rows */
-    uint32_t splits;                 /* KV splits (split-K); 1: O written directly */
-    uint32_t split_len;              /* keys per split, a multiple of the plan's tile_kv */
-    uint32_t row_tiles;              /* query-row tiles per (b, Hkv): grid x = row_tiles * splits */
-    uint32_t ws_lse;                 /* element offset of the partial LSEs in the workspace */
-} auegen_forward_push;
-
-#define AUEGEN_FORWARD_WRITE_LSE 1u
-#define AUEGEN_FORWARD_VARLEN 2u     /* sequence bounds from cu_seqlens_q / cu_seqlens_k */
-#define AUEGEN_FORWARD_ALIGNED16 4u  /* K/V strides are multiples of 16 bytes: vector loads */
-
-/* Buffer bindings of the forward family (descriptor set 0). */
-enum {
-    AUEGEN_BINDING_Q = 0,
-    AUEGEN_BINDING_K = 1,
-    AUEGEN_BINDING_V = 2,
-    AUEGEN_BINDING_O = 3,
-    AUEGEN_BINDING_LSE = 4,
-    AUEGEN_BINDING_CU_SEQLENS_Q = 5,
-    AUEGEN_BINDING_CU_SEQLENS_K = 6,
-    AUEGEN_BINDING_K_SCALE = 7,      /* decode, int8 KV: fp32 [pages][Hkv][D] */
-    AUEGEN_BINDING_V_SCALE = 8,
-    AUEGEN_BINDING_COUNT = 9
-};
+/* Push constants, bindings and flags of every kernel family: auegen_abi.h. */
 
 /* A generated kernel: everything a runtime needs to run it. The C stubs that
  * auegen emits define one of these per kernel. */
@@ -318,6 +283,7 @@ typedef struct auegen_kernel_info {
     const char *target;              /* the profile it was planned for */
     const char *canonical;           /* canonical spec text */
     const char *key;                 /* 32 hex digits */
+    const char *module_key;          /* what the SPIR-V depends on (spec, plan, templates, toolchain): lookup by this */
     auegen_spec spec;
     auegen_plan plan;
     const uint32_t *spirv;
@@ -332,6 +298,8 @@ typedef struct auegen_kernel {
     char canonical[512];
     char key[33];
     char key_input[2048];            /* everything the key hashes, one field a line */
+    char module_key[33];             /* hash of what the SPIR-V depends on: canonical spec, plan, part,
+                                        templates and toolchain (not the device's name or other caps) */
     char *glsl;                      /* NUL-terminated */
     uint32_t *spirv;
     size_t spirv_words;
@@ -346,6 +314,10 @@ typedef struct auegen_generate_options {
     const char *part;                /* NULL: the kernel; for decode specs "reduce" (the split-K
                                       * merge) or "append" (writes new tokens into the cache) */
 } auegen_generate_options;
+
+/* The parts a kernel of this kind comes with besides itself, NULL-terminated:
+ * "reduce" (the split-K merge) and "append" (the cache append) for decode. */
+const char *const *auegen_kind_parts(auegen_kind kind);
 
 /* Validates, plans and computes the key without compiling: what a runtime
  * needs to look a kernel up in its caches. Fills spec, target, plan,

@@ -188,6 +188,12 @@ typedef struct aule_append_args {
 
 aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args);
 
+/* Typed launches of linked-in decode kernels (what the generated .h of a decode
+ * spec calls): the decode kernel itself, and its append part. The split merge
+ * is found among the linked-in kernels (or generated, when JIT is on). */
+aule_status aule_decode_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_decode_args *args);
+aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_append_args *args);
+
 typedef enum aule_kernel_source {
     AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT
 } aule_kernel_source;

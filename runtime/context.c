@@ -152,18 +152,18 @@ double aule_context_last_gpu_ms(const aule_context *ctx)
 
 static aule_status layouts_create(aule_context *ctx)
 {
-    VkDescriptorSetLayoutBinding b[AUEGEN_BINDING_COUNT];
-    for (int i = 0; i < AUEGEN_BINDING_COUNT; i++)
+    VkDescriptorSetLayoutBinding b[AUEGEN_BINDING_MAX];
+    for (int i = 0; i < AUEGEN_BINDING_MAX; i++)
         b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
                                               .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                               .descriptorCount = 1,
                                               .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo dl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                          .bindingCount = AUEGEN_BINDING_COUNT, .pBindings = b};
+                                          .bindingCount = AUEGEN_BINDING_MAX, .pBindings = b};
     VkResult r = ctx->vk.vkCreateDescriptorSetLayout(ctx->device, &dl, NULL, &ctx->set_layout);
     if (r != VK_SUCCESS)
         return aule_fail(ctx, aule_vk_status(r), "vkCreateDescriptorSetLayout: %s", aule_vk_result_string(r));
-    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(auegen_forward_push)};
+    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = AUEGEN_PUSH_MAX_BYTES};
     VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                      .pSetLayouts = &ctx->set_layout, .pushConstantRangeCount = 1,
                                      .pPushConstantRanges = &pc};

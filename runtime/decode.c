@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DECODE_MAX_SQ = 16, DECODE_MAX_SPLITS = 128, REDUCE_WG = 64 };
+enum { DECODE_MAX_SQ = 16, DECODE_MAX_SPLITS = 128 };
 
 /* Reads an int32 tensor to the host (lengths and block tables are small). */
 static aule_status read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out)
@@ -131,7 +131,11 @@ static aule_status decode_spec(aule_context *ctx, const auegen_spec *in, const c
     return AULE_OK;
 }
 
-aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in, const aule_decode_args *a)
+/* The decode launcher: checks, plans the split, fills the decode and reduce
+ * calls and submits them. e: a linked-in kernel (typed launch), or NULL to
+ * look the spec's kernel up. */
+static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, kernel_entry *e,
+                                 const aule_decode_args *a)
 {
     if (!ctx || !spec_in || !a || !a->q || !a->k_cache || !a->v_cache || !a->seq_lens || !a->o)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "decode: q, k_cache, v_cache, seq_lens and o are required");
@@ -210,8 +214,8 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     if (st != AULE_OK)
         return st;
 
-    kernel_entry *e, *reduce = NULL;
-    if ((st = kernel_get(ctx, &spec, &e, NULL)))
+    kernel_entry *reduce = NULL;
+    if (!e && (st = kernel_get(ctx, &spec, &e, NULL)))
         return st;
     uint32_t rows = (uint32_t)(sq * spec.gqa);
     uint32_t row_tiles = (rows + (uint32_t)e->plan.tile_q - 1) / (uint32_t)e->plan.tile_q;
@@ -238,8 +242,8 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
         return st;
 
     prepared_call calls[2];
-    memset(calls, 0, sizeof calls);
-    auegen_forward_push *p = &calls[0].push;
+    call_init(ctx, &calls[0], AUEGEN_FAMILY_DECODE);
+    auegen_decode_push *p = &calls[0].push.decode;
     p->batch = (uint32_t)batch;
     p->heads = (uint32_t)heads;
     p->kv_heads = (uint32_t)kv_heads;
@@ -269,15 +273,20 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     p->row_tiles = row_tiles;
     uint64_t partial_rows = (uint64_t)batch * (uint64_t)heads * (uint64_t)sq * (uint64_t)splits;
     p->ws_lse = (uint32_t)(partial_rows * (uint64_t)dv);
-    calls[0].buffers[AUEGEN_BINDING_Q] = a->q->buffer;
-    calls[0].buffers[AUEGEN_BINDING_K] = a->k_cache->buffer;
-    calls[0].buffers[AUEGEN_BINDING_V] = a->v_cache->buffer;
-    calls[0].buffers[AUEGEN_BINDING_O] = a->o->buffer;
-    calls[0].buffers[AUEGEN_BINDING_LSE] = a->lse ? a->lse->buffer : ctx->dummy;
-    calls[0].buffers[AUEGEN_BINDING_CU_SEQLENS_Q] = a->seq_lens->buffer;
-    calls[0].buffers[AUEGEN_BINDING_CU_SEQLENS_K] = paged ? a->block_table->buffer : ctx->dummy;
-    calls[0].buffers[AUEGEN_BINDING_K_SCALE] = spec.kv_int8 ? a->k_scale->buffer : ctx->dummy;
-    calls[0].buffers[AUEGEN_BINDING_V_SCALE] = spec.kv_int8 ? a->v_scale->buffer : ctx->dummy;
+    VkBuffer *bind = calls[0].buffers;
+    bind[AUEGEN_DECODE_BINDING_Q] = a->q->buffer;
+    bind[AUEGEN_DECODE_BINDING_K] = a->k_cache->buffer;
+    bind[AUEGEN_DECODE_BINDING_V] = a->v_cache->buffer;
+    bind[AUEGEN_DECODE_BINDING_O] = a->o->buffer;
+    if (a->lse)
+        bind[AUEGEN_DECODE_BINDING_LSE] = a->lse->buffer;
+    bind[AUEGEN_DECODE_BINDING_SEQ_LENS] = a->seq_lens->buffer;
+    if (paged)
+        bind[AUEGEN_DECODE_BINDING_BLOCK_TABLE] = a->block_table->buffer;
+    if (spec.kv_int8) {
+        bind[AUEGEN_DECODE_BINDING_K_SCALE] = a->k_scale->buffer;
+        bind[AUEGEN_DECODE_BINDING_V_SCALE] = a->v_scale->buffer;
+    }
     calls[0].groups_x = (uint32_t)(row_tiles * splits);
     calls[0].groups_y = (uint32_t)kv_heads;
     calls[0].groups_z = (uint32_t)batch;
@@ -292,25 +301,61 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec_in,
     pthread_mutex_lock(&ctx->workspace_lock);
     st = workspace_reserve(ctx, ws_bytes);
     if (st == AULE_OK) {
-        calls[0].buffers[AUEGEN_BINDING_LSE] = ctx->workspace;
-        calls[1] = calls[0];
-        calls[1].kernel = reduce;
-        for (int b = 0; b < AUEGEN_BINDING_COUNT; b++)
-            calls[1].buffers[b] = ctx->dummy;
-        calls[1].buffers[0] = a->lse ? a->lse->buffer : ctx->dummy;
-        calls[1].buffers[AUEGEN_BINDING_O] = a->o->buffer;
-        calls[1].buffers[AUEGEN_BINDING_LSE] = ctx->workspace;
+        bind[AUEGEN_DECODE_BINDING_LSE] = ctx->workspace;
+        prepared_call *m = &calls[1];
+        call_init(ctx, m, AUEGEN_FAMILY_REDUCE);
+        m->kernel = reduce;
+        auegen_reduce_push *r = &m->push.reduce;
+        r->batch = p->batch;
+        r->heads = p->heads;
+        r->seq_q = p->seq_q;
+        r->o_stride_b = p->o_stride_b; r->o_stride_h = p->o_stride_h; r->o_stride_s = p->o_stride_s;
+        r->lse_stride_b = p->lse_stride_b; r->lse_stride_h = p->lse_stride_h;
+        r->flags = p->flags & AUEGEN_FORWARD_WRITE_LSE;
+        r->splits = p->splits;
+        r->ws_lse = p->ws_lse;
+        if (a->lse)
+            m->buffers[AUEGEN_REDUCE_BINDING_LSE] = a->lse->buffer;
+        m->buffers[AUEGEN_REDUCE_BINDING_O] = a->o->buffer;
+        m->buffers[AUEGEN_REDUCE_BINDING_WORKSPACE] = ctx->workspace;
         uint64_t out_rows = (uint64_t)batch * (uint64_t)heads * (uint64_t)sq;
-        calls[1].groups_x = (uint32_t)((out_rows + REDUCE_WG - 1) / REDUCE_WG);
-        calls[1].groups_y = 1;
-        calls[1].groups_z = 1;
+        uint64_t wg = (uint64_t)reduce->plan.workgroup_size;
+        m->groups_x = (uint32_t)((out_rows + wg - 1) / wg);
+        m->groups_y = 1;
+        m->groups_z = 1;
         st = dispatch_run(ctx, e, calls, 2);
     }
     pthread_mutex_unlock(&ctx->workspace_lock);
     return st;
 }
 
-aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const aule_append_args *a)
+aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, const aule_decode_args *args)
+{
+    return decode_launch(ctx, spec, NULL, args);
+}
+
+/* A linked-in kernel of family f (a typed launcher's), ready in this context. */
+static aule_status linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
+                                 kernel_entry **e)
+{
+    if (!ctx || !info)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s: NULL argument", what);
+    if (info->plan.family != f)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "kernel %s is a %s kernel, not a %s kernel", info->name,
+                         auegen_family_abi_get(info->plan.family) ? auegen_family_abi_get(info->plan.family)->name : "?",
+                         auegen_family_abi_get(f)->name);
+    return kernel_for_info(ctx, info, e);
+}
+
+aule_status aule_decode_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_decode_args *args)
+{
+    kernel_entry *e;
+    aule_status st = linked_kernel(ctx, kernel, AUEGEN_FAMILY_DECODE, "aule_decode_launch", &e);
+    return st == AULE_OK ? decode_launch(ctx, &kernel->spec, e, args) : st;
+}
+
+static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, kernel_entry *e,
+                                 const aule_append_args *a)
 {
     if (!ctx || !spec_in || !a || !a->k_new || !a->v_new || !a->k_cache || !a->v_cache || !a->positions)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append: k_new, v_new, the caches and positions are required");
@@ -358,19 +403,18 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
     free(table);
     if (st != AULE_OK)
         return st;
-    kernel_entry *e;
-    if ((st = kernel_get_part(ctx, &spec, KERNEL_APPEND, &e, NULL)))
+    if (!e && (st = kernel_get_part(ctx, &spec, KERNEL_APPEND, &e, NULL)))
         return st;
     prepared_call c;
-    memset(&c, 0, sizeof c);
-    auegen_forward_push *p = &c.push;
+    call_init(ctx, &c, AUEGEN_FAMILY_APPEND);
+    auegen_append_push *p = &c.push.append;
     p->batch = (uint32_t)batch;
     p->kv_heads = (uint32_t)kv_heads;
-    p->seq_q = (uint32_t)n;
+    p->tokens = (uint32_t)n;
     const int64_t *s = a->k_new->desc.strides;
-    p->q_stride_b = (uint32_t)s[0]; p->q_stride_h = (uint32_t)s[1]; p->q_stride_s = (uint32_t)s[2];
+    p->knew_stride_b = (uint32_t)s[0]; p->knew_stride_h = (uint32_t)s[1]; p->knew_stride_s = (uint32_t)s[2];
     s = a->v_new->desc.strides;
-    p->o_stride_b = (uint32_t)s[0]; p->o_stride_h = (uint32_t)s[1]; p->o_stride_s = (uint32_t)s[2];
+    p->vnew_stride_b = (uint32_t)s[0]; p->vnew_stride_h = (uint32_t)s[1]; p->vnew_stride_s = (uint32_t)s[2];
     const int64_t *kst = a->k_cache->desc.strides, *vst = a->v_cache->desc.strides;
     if (spec.page_size) {
         p->k_stride_s = (uint32_t)kst[1]; p->k_stride_h = (uint32_t)kst[2];
@@ -380,19 +424,17 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
         p->k_stride_b = (uint32_t)kst[0]; p->k_stride_h = (uint32_t)kst[1]; p->k_stride_s = (uint32_t)kst[2];
         p->v_stride_b = (uint32_t)vst[0]; p->v_stride_h = (uint32_t)vst[1]; p->v_stride_s = (uint32_t)vst[2];
     }
-    for (int b = 0; b < AUEGEN_BINDING_COUNT; b++)
-        c.buffers[b] = ctx->dummy;
-    c.buffers[0] = a->k_new->buffer;
-    c.buffers[1] = a->k_cache->buffer;
-    c.buffers[2] = a->v_cache->buffer;
-    c.buffers[3] = a->v_new->buffer;
-    c.buffers[5] = a->positions->buffer;
+    c.buffers[AUEGEN_APPEND_BINDING_K_NEW] = a->k_new->buffer;
+    c.buffers[AUEGEN_APPEND_BINDING_V_NEW] = a->v_new->buffer;
+    c.buffers[AUEGEN_APPEND_BINDING_K] = a->k_cache->buffer;
+    c.buffers[AUEGEN_APPEND_BINDING_V] = a->v_cache->buffer;
+    c.buffers[AUEGEN_APPEND_BINDING_POSITIONS] = a->positions->buffer;
     if (spec.page_size)
-        c.buffers[6] = a->block_table->buffer;
+        c.buffers[AUEGEN_APPEND_BINDING_BLOCK_TABLE] = a->block_table->buffer;
     if (spec.kv_int8) {
         /* One workgroup per (page touched, KV head, sequence); an invocation per channel. */
-        c.buffers[AUEGEN_BINDING_K_SCALE] = a->k_scale->buffer;
-        c.buffers[AUEGEN_BINDING_V_SCALE] = a->v_scale->buffer;
+        c.buffers[AUEGEN_APPEND_BINDING_K_SCALE] = a->k_scale->buffer;
+        c.buffers[AUEGEN_APPEND_BINDING_V_SCALE] = a->v_scale->buffer;
         c.groups_x = (uint32_t)((n + spec.page_size - 1) / spec.page_size + 1);
         c.groups_y = (uint32_t)kv_heads;
         c.groups_z = (uint32_t)batch;
@@ -400,9 +442,22 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec_in, const 
     }
     uint64_t dmax = (uint64_t)(spec.head_dim > spec.head_dim_v ? spec.head_dim : spec.head_dim_v);
     uint64_t total = (uint64_t)batch * (uint64_t)kv_heads * (uint64_t)n * dmax;
+    uint64_t wg = (uint64_t)e->plan.workgroup_size;
     if (total > UINT32_MAX)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append too large for one launch");
-    c.groups_x = (uint32_t)((total + 63) / 64);
+    c.groups_x = (uint32_t)((total + wg - 1) / wg);
     c.groups_y = c.groups_z = 1;
     return dispatch_run(ctx, e, &c, 1);
+}
+
+aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args)
+{
+    return append_launch(ctx, spec, NULL, args);
+}
+
+aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_append_args *args)
+{
+    kernel_entry *e;
+    aule_status st = linked_kernel(ctx, kernel, AUEGEN_FAMILY_APPEND, "aule_append_launch", &e);
+    return st == AULE_OK ? append_launch(ctx, &kernel->spec, e, args) : st;
 }

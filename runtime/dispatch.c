@@ -123,14 +123,14 @@ static aule_status slot_sets(aule_context *ctx, dispatch_slot *s, int n)
     VkDescriptorSet *sets = realloc(s->sets, (size_t)cap * sizeof *sets);
     if (sets)
         s->sets = sets;
-    VkBuffer(*bound)[AUEGEN_BINDING_COUNT] = realloc(s->bound, (size_t)cap * sizeof *bound);
+    VkBuffer(*bound)[AUEGEN_BINDING_MAX] = realloc(s->bound, (size_t)cap * sizeof *bound);
     if (bound)
         s->bound = bound;
     if (!sets || !bound)
         return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     memset(s->bound, 0, (size_t)cap * sizeof *s->bound);
     VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                 .descriptorCount = (uint32_t)(cap * AUEGEN_BINDING_COUNT)};
+                                 .descriptorCount = (uint32_t)(cap * AUEGEN_BINDING_MAX)};
     VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                      .maxSets = (uint32_t)cap, .poolSizeCount = 1, .pPoolSizes = &size};
     VkResult r = ctx->vk.vkCreateDescriptorPool(ctx->device, &pi, NULL, &s->pool);
@@ -279,8 +279,8 @@ static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, cons
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "problem too large for one launch (rows %llu, Hkv %lld, B %lld)",
                          (unsigned long long)rows, (long long)kv_heads, (long long)batch);
 
-    memset(c, 0, sizeof *c);
-    auegen_forward_push *p = &c->push;
+    call_init(ctx, c, AUEGEN_FAMILY_FORWARD);
+    auegen_forward_push *p = &c->push.forward;
     p->batch = (uint32_t)batch;
     p->heads = (uint32_t)heads;
     p->kv_heads = (uint32_t)kv_heads;
@@ -307,17 +307,28 @@ static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, cons
     if (aligned)
         p->flags |= AUEGEN_FORWARD_ALIGNED16;
     p->scale = scale;
-    c->buffers[AUEGEN_BINDING_Q] = a->q->buffer;
-    c->buffers[AUEGEN_BINDING_K] = a->k->buffer;
-    c->buffers[AUEGEN_BINDING_V] = a->v->buffer;
-    c->buffers[AUEGEN_BINDING_O] = a->o->buffer;
-    c->buffers[AUEGEN_BINDING_LSE] = a->lse ? a->lse->buffer : ctx->dummy;
-    c->buffers[AUEGEN_BINDING_CU_SEQLENS_Q] = varlen ? a->cu_seqlens_q->buffer : ctx->dummy;
-    c->buffers[AUEGEN_BINDING_CU_SEQLENS_K] = varlen ? a->cu_seqlens_k->buffer : ctx->dummy;
+    c->buffers[AUEGEN_FORWARD_BINDING_Q] = a->q->buffer;
+    c->buffers[AUEGEN_FORWARD_BINDING_K] = a->k->buffer;
+    c->buffers[AUEGEN_FORWARD_BINDING_V] = a->v->buffer;
+    c->buffers[AUEGEN_FORWARD_BINDING_O] = a->o->buffer;
+    if (a->lse)
+        c->buffers[AUEGEN_FORWARD_BINDING_LSE] = a->lse->buffer;
+    if (varlen) {
+        c->buffers[AUEGEN_FORWARD_BINDING_CU_SEQLENS_Q] = a->cu_seqlens_q->buffer;
+        c->buffers[AUEGEN_FORWARD_BINDING_CU_SEQLENS_K] = a->cu_seqlens_k->buffer;
+    }
     c->groups_x = (uint32_t)gx;
     c->groups_y = (uint32_t)kv_heads;
     c->groups_z = (uint32_t)batch;
     return AULE_OK;
+}
+
+void call_init(aule_context *ctx, prepared_call *c, auegen_family f)
+{
+    memset(c, 0, sizeof *c);
+    c->push_bytes = auegen_family_abi_get(f)->push_bytes;
+    for (int b = 0; b < AUEGEN_BINDING_MAX; b++)
+        c->buffers[b] = ctx->dummy;
 }
 
 /* Records count calls of kernel e, submits them once and waits. */
@@ -360,9 +371,9 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
             }
             /* A set already holding these buffers (the same tensors again) is not rewritten. */
             if (memcmp(s->bound[i], c->buffers, sizeof c->buffers) != 0) {
-                VkDescriptorBufferInfo info[AUEGEN_BINDING_COUNT];
-                VkWriteDescriptorSet w[AUEGEN_BINDING_COUNT];
-                for (int b = 0; b < AUEGEN_BINDING_COUNT; b++) {
+                VkDescriptorBufferInfo info[AUEGEN_BINDING_MAX];
+                VkWriteDescriptorSet w[AUEGEN_BINDING_MAX];
+                for (int b = 0; b < AUEGEN_BINDING_MAX; b++) {
                     info[b] = (VkDescriptorBufferInfo){.buffer = c->buffers[b], .offset = 0, .range = VK_WHOLE_SIZE};
                     w[b] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
                                                   .dstSet = s->sets[i], .dstBinding = (uint32_t)b,
@@ -370,13 +381,14 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
                                                   .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                                   .pBufferInfo = &info[b]};
                 }
-                ctx->vk.vkUpdateDescriptorSets(ctx->device, AUEGEN_BINDING_COUNT, w, 0, NULL);
+                ctx->vk.vkUpdateDescriptorSets(ctx->device, AUEGEN_BINDING_MAX, w, 0, NULL);
                 memcpy(s->bound[i], c->buffers, sizeof c->buffers);
             }
             ctx->vk.vkCmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, ctx->pipeline_layout, 0, 1,
                                             &s->sets[i], 0, NULL);
-            ctx->vk.vkCmdPushConstants(s->cb, ctx->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                                       sizeof c->push, &c->push);
+            if (c->push_bytes)
+                ctx->vk.vkCmdPushConstants(s->cb, ctx->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                                           c->push_bytes, &c->push);
             for (uint32_t x0 = 0; x0 < c->groups_x; x0 += max_x) {
                 uint32_t nx = c->groups_x - x0 < max_x ? c->groups_x - x0 : max_x;
                 ctx->vk.vkCmdDispatchBase(s->cb, x0, 0, 0, nx, c->groups_y, c->groups_z);
@@ -455,7 +467,7 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
 {
     if (!ctx || !kernel || !args)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_forward_launch: NULL argument");
-    if (kernel->spec.kind != AUEGEN_KIND_FORWARD)
+    if (kernel->plan.family != AUEGEN_FAMILY_FORWARD)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "kernel %s is not a forward kernel", kernel->name);
     kernel_entry *e;
     aule_status st = kernel_for_info(ctx, kernel, &e);
@@ -474,7 +486,7 @@ aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepare
 aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer)
 {
     prepared_call c = {.groups_x = 1, .groups_y = 1, .groups_z = 1};
-    for (int b = 0; b < AUEGEN_BINDING_COUNT; b++)
+    for (int b = 0; b < AUEGEN_BINDING_MAX; b++)
         c.buffers[b] = buffer;
     return run(ctx, e, &c, 1, false);
 }

@@ -111,17 +111,6 @@ static aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uin
     return AULE_OK;
 }
 
-static bool plans_equal(const auegen_plan *a, const auegen_plan *b)
-{
-    return a->variant == b->variant && a->workgroup_size == b->workgroup_size && a->subgroup_size == b->subgroup_size
-        && a->tile_q == b->tile_q && a->tile_kv == b->tile_kv && a->d_pad == b->d_pad && a->dv_pad == b->dv_pad
-        && a->shared_memory_bytes == b->shared_memory_bytes && a->mma.m == b->mma.m && a->mma.n == b->mma.n
-        && a->mma.k == b->mma.k && a->subgroups == b->subgroups && a->storage16 == b->storage16
-        && a->register_softmax == b->register_softmax && a->p_in_registers == b->p_in_registers
-        && a->q_in_shared == b->q_in_shared && a->row_blocks == b->row_blocks
-        && a->emulated == b->emulated && memcmp(&a->lane, &b->lane, sizeof a->lane) == 0;
-}
-
 /* Can this device run a kernel planned for another target? */
 static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
 {
@@ -141,15 +130,22 @@ static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
     return false;
 }
 
-static const auegen_kernel_info *builtin_find(const aule_context *ctx, const char *canonical,
-                                              const auegen_plan *plan, bool any_that_runs)
+/* The linked-in kernel whose module key is key: the exact module this device
+ * would get from the generator (same spec, plan, part, templates, toolchain). */
+static const auegen_kernel_info *builtin_find(const char *key)
 {
-    for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++) {
-        if (strcmp((*k)->canonical, canonical) != 0)
-            continue;
-        if (any_that_runs ? plan_runs_here(ctx, &(*k)->plan) : plans_equal(&(*k)->plan, plan))
+    for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++)
+        if ((*k)->module_key && strcmp((*k)->module_key, key) == 0)
             return *k;
-    }
+    return NULL;
+}
+
+/* With no generator: any linked-in kernel of this spec and family that this device can run. */
+static const auegen_kernel_info *builtin_any(const aule_context *ctx, const char *canonical, auegen_family family)
+{
+    for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++)
+        if (strcmp((*k)->canonical, canonical) == 0 && (*k)->plan.family == family && plan_runs_here(ctx, &(*k)->plan))
+            return *k;
     return NULL;
 }
 
@@ -207,8 +203,7 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
     e->plan = k.plan;
     memcpy(e->key, k.key, sizeof e->key);
 
-    const auegen_kernel_info *builtin =
-        ctx->disable_builtin || part != KERNEL_MAIN ? NULL : builtin_find(ctx, k.canonical, &k.plan, false);
+    const auegen_kernel_info *builtin = ctx->disable_builtin ? NULL : builtin_find(k.module_key);
     uint32_t *words = NULL;
     size_t count = 0;
     aule_status st = AULE_OK;
@@ -240,7 +235,7 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
         auegen_kernel_release(&full);
     } else {
         /* No generator: any linked-in kernel of this spec that this device can run. */
-        builtin = ctx->disable_builtin || part != KERNEL_MAIN ? NULL : builtin_find(ctx, k.canonical, &k.plan, true);
+        builtin = ctx->disable_builtin ? NULL : builtin_any(ctx, k.canonical, k.plan.family);
         if (!builtin) {
             st = aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "JIT is disabled and no linked-in kernel matches %s",
                            k.canonical);

@@ -158,7 +158,7 @@ void aule_tensor_destroy(aule_tensor *t)
     pthread_mutex_lock(&ctx->slot_lock);
     for (int i = 0; i < ctx->slot_count; i++)
         for (int j = 0; j < ctx->slots[i].set_count; j++)
-            for (int b = 0; b < AUEGEN_BINDING_COUNT; b++)
+            for (int b = 0; b < AUEGEN_BINDING_MAX; b++)
                 if (ctx->slots[i].bound[j][b] == t->buffer)
                     memset(ctx->slots[i].bound[j], 0, sizeof ctx->slots[i].bound[j]);
     pthread_mutex_unlock(&ctx->slot_lock);

@@ -62,7 +62,7 @@ typedef struct dispatch_slot {
     VkFence fence;
     VkDescriptorPool pool;
     VkDescriptorSet *sets;
-    VkBuffer (*bound)[AUEGEN_BINDING_COUNT];   /* what each set holds: rewritten only on change */
+    VkBuffer (*bound)[AUEGEN_BINDING_MAX];   /* what each set holds: rewritten only on change */
     VkQueryPool timestamps;        /* two queries, when the context profiles */
     int set_count;
     bool busy;
@@ -165,13 +165,25 @@ aule_status dispatch_init(aule_context *ctx);
 /* One workgroup of e with every binding set to buffer (probes). */
 aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer);
 
-/* A checked call: its kernel, push constants, buffers and grid. */
+/* A checked call: its kernel, push constants, buffers and grid. The push
+ * block and the bindings are those of the kernel's family (auegen_abi.h);
+ * bindings the family does not use hold the context's dummy buffer. */
 typedef struct prepared_call {
     const kernel_entry *kernel;    /* NULL: the kernel passed to dispatch_run */
-    auegen_forward_push push;
-    VkBuffer buffers[AUEGEN_BINDING_COUNT];
+    union {
+        auegen_forward_push forward;
+        auegen_decode_push decode;
+        auegen_reduce_push reduce;
+        auegen_append_push append;
+        unsigned char bytes[AUEGEN_PUSH_MAX_BYTES];
+    } push;
+    uint32_t push_bytes;
+    VkBuffer buffers[AUEGEN_BINDING_MAX];
     uint32_t groups_x, groups_y, groups_z;
 } prepared_call;
+
+/* Starts a call of family f: push constants zeroed, every binding the dummy buffer. */
+void call_init(aule_context *ctx, prepared_call *c, auegen_family f);
 
 /* Records the calls in one command buffer (a barrier between each), submits, waits. */
 aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count);

@@ -8,34 +8,18 @@
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
 
-layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
-layout(push_constant) uniform Push {
-    uint batch, heads, kv_heads, seq_q, seq_k;
-    uint q_sb, q_sh, q_ss;          // new K
-    uint k_sb, k_sh, k_ss;          // K cache
-    uint v_sb, v_sh, v_ss;          // V cache
-    uint o_sb, o_sh, o_ss;          // new V
-    uint lse_sb, lse_sh;
-    float scale;
-    uint flags;
-    uint bt_stride, splits, split_len, row_tiles, ws_lse;
-} p;
+{% out(ABI) %}
 
-{% if DTYPE == "f32" then %}
-#define STORE_T float
-{% elseif DTYPE == "f16" then %}
-#define STORE_T float16_t
-{% else %}
-#define STORE_T uint16_t
-{% end %}
+{% include "common_dtype.glsl" %}
 
-layout(set = 0, binding = 0) readonly buffer KNew { STORE_T k_new[]; };
-layout(set = 0, binding = 1) buffer KCache { STORE_T k_cache[]; };
-layout(set = 0, binding = 2) buffer VCache { STORE_T v_cache[]; };
-layout(set = 0, binding = 3) readonly buffer VNew { STORE_T v_new[]; };
-layout(set = 0, binding = 5) readonly buffer Positions { uint positions[]; };
-layout(set = 0, binding = 6) readonly buffer Blocks { uint block_table[]; };
+layout(set = 0, binding = BINDING_K_NEW) readonly buffer KNew { STORE_T k_new[]; };
+layout(set = 0, binding = BINDING_K) buffer KBuf { STORE_T k_cache[]; };
+layout(set = 0, binding = BINDING_V) buffer VBuf { STORE_T v_cache[]; };
+layout(set = 0, binding = BINDING_V_NEW) readonly buffer VNew { STORE_T v_new[]; };
+layout(set = 0, binding = BINDING_POSITIONS) readonly buffer Positions { uint positions[]; };
+layout(set = 0, binding = BINDING_BLOCK_TABLE) readonly buffer BlockTable { uint block_table[]; };
 
 const uint D = {{D}};
 const uint DV = {{DV}};
@@ -44,19 +28,19 @@ const uint DMAX = D > DV ? D : DV;
 void main()
 {
     const uint e = gl_GlobalInvocationID.x;
-    const uint n = p.seq_q;
+    const uint n = p.tokens;
     if (e >= p.batch * p.kv_heads * n * DMAX)
         return;
     const uint d = e % DMAX, t = (e / DMAX) % n, h = (e / (DMAX * n)) % p.kv_heads, b = e / (DMAX * n * p.kv_heads);
     const uint j = positions[b] + t;
 {% if PAGED then %}
     const uint slot = block_table[b * p.bt_stride + j / {{PAGE}}u] * {{PAGE}}u + j % {{PAGE}}u;
-    const uint kdst = slot * p.k_ss + h * p.k_sh, vdst = slot * p.v_ss + h * p.v_sh;
+    const uint kdst = slot * p.k_stride_s + h * p.k_stride_h, vdst = slot * p.v_stride_s + h * p.v_stride_h;
 {% else %}
-    const uint kdst = b * p.k_sb + h * p.k_sh + j * p.k_ss, vdst = b * p.v_sb + h * p.v_sh + j * p.v_ss;
+    const uint kdst = b * p.k_stride_b + h * p.k_stride_h + j * p.k_stride_s, vdst = b * p.v_stride_b + h * p.v_stride_h + j * p.v_stride_s;
 {% end %}
     if (d < D)
-        k_cache[kdst + d] = k_new[b * p.q_sb + h * p.q_sh + t * p.q_ss + d];
+        k_cache[kdst + d] = k_new[b * p.knew_stride_b + h * p.knew_stride_h + t * p.knew_stride_s + d];
     if (d < DV)
-        v_cache[vdst + d] = v_new[b * p.o_sb + h * p.o_sh + t * p.o_ss + d];
+        v_cache[vdst + d] = v_new[b * p.vnew_stride_b + h * p.vnew_stride_h + t * p.vnew_stride_s + d];
 }

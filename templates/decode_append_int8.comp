@@ -11,39 +11,20 @@
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
 
-layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
-layout(push_constant) uniform Push {
-    uint batch, heads, kv_heads, seq_q, seq_k;
-    uint q_sb, q_sh, q_ss;          // new K
-    uint k_sb, k_sh, k_ss;          // K cache
-    uint v_sb, v_sh, v_ss;          // V cache
-    uint o_sb, o_sh, o_ss;          // new V
-    uint lse_sb, lse_sh;
-    float scale;
-    uint flags;
-    uint bt_stride, splits, split_len, row_tiles, ws_lse;
-} p;
+{% out(ABI) %}
 
-{% if DTYPE == "f32" then %}
-#define STORE_T float
-#define LOAD(x) (x)
-{% elseif DTYPE == "f16" then %}
-#define STORE_T float16_t
-#define LOAD(x) float(x)
-{% else %}
-#define STORE_T uint16_t
-#define LOAD(x) uintBitsToFloat(uint(x) << 16)
-{% end %}
+{% include "common_dtype.glsl" %}
 
-layout(set = 0, binding = 0) readonly buffer KNew { STORE_T k_new[]; };
-layout(set = 0, binding = 1) buffer KCache { int8_t k_q[]; };
-layout(set = 0, binding = 2) buffer VCache { int8_t v_q[]; };
-layout(set = 0, binding = 3) readonly buffer VNew { STORE_T v_new[]; };
-layout(set = 0, binding = 5) readonly buffer Positions { uint positions[]; };
-layout(set = 0, binding = 6) readonly buffer Blocks { uint block_table[]; };
-layout(set = 0, binding = 7) buffer KScale { float k_scales[]; };
-layout(set = 0, binding = 8) buffer VScale { float v_scales[]; };
+layout(set = 0, binding = BINDING_K_NEW) readonly buffer KNew { STORE_T k_new[]; };
+layout(set = 0, binding = BINDING_K) buffer KBuf { int8_t k_q[]; };
+layout(set = 0, binding = BINDING_V) buffer VBuf { int8_t v_q[]; };
+layout(set = 0, binding = BINDING_V_NEW) readonly buffer VNew { STORE_T v_new[]; };
+layout(set = 0, binding = BINDING_POSITIONS) readonly buffer Positions { uint positions[]; };
+layout(set = 0, binding = BINDING_BLOCK_TABLE) readonly buffer BlockTable { uint block_table[]; };
+layout(set = 0, binding = BINDING_K_SCALE) buffer KScale { float k_scales[]; };
+layout(set = 0, binding = BINDING_V_SCALE) buffer VScale { float v_scales[]; };
 
 const uint D = {{D}};
 const uint DV = {{DV}};
@@ -53,7 +34,7 @@ int quantize(float x, float inv) { return clamp(int(round(x * inv)), -127, 127);
 
 void main()
 {
-    const uint tid = gl_LocalInvocationID.x, h = gl_WorkGroupID.y, b = gl_WorkGroupID.z, n = p.seq_q;
+    const uint tid = gl_LocalInvocationID.x, h = gl_WorkGroupID.y, b = gl_WorkGroupID.z, n = p.tokens;
     const uint pos0 = positions[b];
     const uint pidx = pos0 / PAGE + gl_WorkGroupID.x;
     const uint start = pidx * PAGE;
@@ -64,21 +45,21 @@ void main()
     const bool filled = lo > start;               // the page already holds this sequence's tokens
 
     // Each invocation owns channels: a channel's scale, its requantization and its new values.
-    for (uint c = tid; c < D + DV; c += 64u) {
+    for (uint c = tid; c < D + DV; c += {{WG}}u) {
         const bool is_v = c >= D;
         const uint d = is_v ? c - D : c, dim = is_v ? DV : D;
         const uint si = (page * p.kv_heads + h) * dim + d;
         float m = 0.0;
         for (uint j = lo; j < hi; j++) {
             uint t = j - pos0;
-            float x = is_v ? LOAD(v_new[b * p.o_sb + h * p.o_sh + t * p.o_ss + d])
-                           : LOAD(k_new[b * p.q_sb + h * p.q_sh + t * p.q_ss + d]);
+            float x = is_v ? LOAD(v_new[b * p.vnew_stride_b + h * p.vnew_stride_h + t * p.vnew_stride_s + d])
+                           : LOAD(k_new[b * p.knew_stride_b + h * p.knew_stride_h + t * p.knew_stride_s + d]);
             m = max(m, abs(x));
         }
         const float old_scale = filled ? (is_v ? v_scales[si] : k_scales[si]) : 0.0;
         const float new_scale = max(old_scale, m / 127.0);
         const float inv = new_scale > 0.0 ? 1.0 / new_scale : 0.0;
-        const uint ss = is_v ? p.v_ss : p.k_ss, sh = is_v ? p.v_sh : p.k_sh;
+        const uint ss = is_v ? p.v_stride_s : p.k_stride_s, sh = is_v ? p.v_stride_h : p.k_stride_h;
         if (filled && new_scale > old_scale) {    // tokens already in the page, to the larger scale
             for (uint j = start; j < lo; j++) {
                 uint at = (page * PAGE + j - start) * ss + h * sh + d;
@@ -91,9 +72,9 @@ void main()
         for (uint j = lo; j < hi; j++) {
             uint t = j - pos0, at = (page * PAGE + j - start) * ss + h * sh + d;
             if (is_v)
-                v_q[at] = int8_t(quantize(LOAD(v_new[b * p.o_sb + h * p.o_sh + t * p.o_ss + d]), inv));
+                v_q[at] = int8_t(quantize(LOAD(v_new[b * p.vnew_stride_b + h * p.vnew_stride_h + t * p.vnew_stride_s + d]), inv));
             else
-                k_q[at] = int8_t(quantize(LOAD(k_new[b * p.q_sb + h * p.q_sh + t * p.q_ss + d]), inv));
+                k_q[at] = int8_t(quantize(LOAD(k_new[b * p.knew_stride_b + h * p.knew_stride_h + t * p.knew_stride_s + d]), inv));
         }
         if (is_v)
             v_scales[si] = new_scale;

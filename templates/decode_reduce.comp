@@ -8,45 +8,17 @@
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
 
-layout(local_size_x = 64, local_size_y = 1, local_size_z = 1) in;
+layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
-layout(push_constant) uniform Push {
-    uint batch, heads, kv_heads, seq_q, seq_k;
-    uint q_sb, q_sh, q_ss;
-    uint k_sb, k_sh, k_ss;
-    uint v_sb, v_sh, v_ss;
-    uint o_sb, o_sh, o_ss;
-    uint lse_sb, lse_sh;
-    float scale;
-    uint flags;
-    uint bt_stride, splits, split_len, row_tiles, ws_lse;
-} p;
+{% out(ABI) %}
 
-{% if DTYPE == "f32" then %}
-#define STORE_T float
-#define TO_STORE(x) (x)
-{% elseif DTYPE == "f16" then %}
-#define STORE_T float16_t
-#define TO_STORE(x) float16_t(x)
-{% else %}
-#define STORE_T uint16_t
-#define TO_STORE(x) to_bf16(x)
-uint16_t to_bf16(float x)
-{
-    uint u = floatBitsToUint(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return uint16_t(0x7fc0u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t(u >> 16);
-}
-{% end %}
+{% include "common_dtype.glsl" %}
 
-layout(set = 0, binding = 0) writeonly buffer LseOut { float lse_out[]; };
-layout(set = 0, binding = 3) writeonly buffer OBuf { STORE_T o_buf[]; };
-layout(set = 0, binding = 4) readonly buffer Work { float ws[]; };
+layout(set = 0, binding = BINDING_LSE) writeonly buffer LseBuf { float lse_out[]; };
+layout(set = 0, binding = BINDING_O) writeonly buffer OBuf { STORE_T o_buf[]; };
+layout(set = 0, binding = BINDING_WORKSPACE) readonly buffer Workspace { float ws[]; };
 
 const uint DV = {{DV}};
-const uint WRITE_LSE = 1u;
 #define NEG_INF uintBitsToFloat(0xff800000u)
 
 void main()
@@ -59,12 +31,12 @@ void main()
     float m = NEG_INF;
     for (uint s = 0u; s < p.splits; s++)
         m = max(m, ws[p.ws_lse + first + s]);
-    const uint dst = b * p.o_sb + h * p.o_sh + i * p.o_ss;
+    const uint dst = b * p.o_stride_b + h * p.o_stride_h + i * p.o_stride_s;
     if (m == NEG_INF) {              // no split saw a key: O = 0, LSE = -inf
         for (uint d = 0u; d < DV; d++)
             o_buf[dst + d] = TO_STORE(0.0);
         if ((p.flags & WRITE_LSE) != 0u)
-            lse_out[b * p.lse_sb + h * p.lse_sh + i] = NEG_INF;
+            lse_out[b * p.lse_stride_b + h * p.lse_stride_h + i] = NEG_INF;
         return;
     }
     float total = 0.0;
@@ -78,5 +50,5 @@ void main()
         o_buf[dst + d] = TO_STORE(x * inv);
     }
     if ((p.flags & WRITE_LSE) != 0u)
-        lse_out[b * p.lse_sb + h * p.lse_sh + i] = m + log(total);
+        lse_out[b * p.lse_stride_b + h * p.lse_stride_h + i] = m + log(total);
 }

@@ -26,24 +26,15 @@
 
 layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
-layout(push_constant) uniform Push {
-    uint batch, heads, kv_heads, seq_q, seq_k;
-    uint q_sb, q_sh, q_ss;
-    uint k_sb, k_sh, k_ss;
-    uint v_sb, v_sh, v_ss;
-    uint o_sb, o_sh, o_ss;
-    uint lse_sb, lse_sh;
-    float scale;
-    uint flags;
-} p;
+{% out(ABI) %}
 
-layout(set = 0, binding = 0) readonly buffer QBuf { float16_t q_buf[]; };
-layout(set = 0, binding = 1) readonly buffer KBuf { float16_t k_buf[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf { float16_t v_buf[]; };
-layout(set = 0, binding = 3) writeonly buffer OBuf { float16_t o_buf[]; };
-layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
-layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
-layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+layout(set = 0, binding = BINDING_Q) readonly buffer QBuf { float16_t q_buf[]; };
+layout(set = 0, binding = BINDING_K) readonly buffer KBuf { float16_t k_buf[]; };
+layout(set = 0, binding = BINDING_V) readonly buffer VBuf { float16_t v_buf[]; };
+layout(set = 0, binding = BINDING_O) writeonly buffer OBuf { float16_t o_buf[]; };
+layout(set = 0, binding = BINDING_LSE) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = BINDING_CU_SEQLENS_Q) readonly buffer CuSeqlensQ { uint cu_seqlens_q[]; };
+layout(set = 0, binding = BINDING_CU_SEQLENS_K) readonly buffer CuSeqlensK { uint cu_seqlens_k[]; };
 
 const uint D = {{D}};
 const uint DV = {{DV}};
@@ -66,8 +57,6 @@ const int WIN_LEFT = {{WIN_LEFT}};
 const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
 #define NEG_INF uintBitsToFloat(0xff800000u)
-const uint WRITE_LSE = 1u;
-const uint VARLEN = 2u;
 
 shared float16_t s_kv[KV_ROWS * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
 shared float s_s[BR * SS];
@@ -113,24 +102,24 @@ void main()
     const uint b = gl_WorkGroupID.z;
 
     uint sq = p.seq_q, sk = p.seq_k;
-    uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
-    uint lse_base = b * p.lse_sb;
+    uint q_base = b * p.q_stride_b, k_base = b * p.k_stride_b, v_base = b * p.v_stride_b, o_base = b * p.o_stride_b;
+    uint lse_base = b * p.lse_stride_b;
     if ((p.flags & VARLEN) != 0u) {
         uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
         sq = cu_seqlens_q[b + 1u] - q0;
         sk = cu_seqlens_k[b + 1u] - k0;
-        q_base = q0 * p.q_ss;
-        o_base = q0 * p.o_ss;
-        k_base = k0 * p.k_ss;
-        v_base = k0 * p.v_ss;
+        q_base = q0 * p.q_stride_s;
+        o_base = q0 * p.o_stride_s;
+        k_base = k0 * p.k_stride_s;
+        v_base = k0 * p.v_stride_s;
         lse_base = q0;
     }
     const uint rows = sq * GQA;
     const uint row0 = gl_WorkGroupID.x * BR;
     if (row0 >= rows)
         return;
-    k_base += hkv * p.k_sh;
-    v_base += hkv * p.v_sh;
+    k_base += hkv * p.k_stride_h;
+    v_base += hkv * p.v_stride_h;
 
     // Stage Q (unscaled f16, zero-padded to DPAD) and keep it as A matrices.
     for (uint e = tid; e < BR * DPAD; e += WG) {
@@ -138,7 +127,7 @@ void main()
         float16_t x = float16_t(0.0);
         if (row < rows && d < D) {
             uint h = hkv * GQA + row % GQA;
-            x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+            x = q_buf[q_base + h * p.q_stride_h + (row / GQA) * p.q_stride_s + d];
         }
         s_kv[r * KVS + d] = x;
     }
@@ -171,12 +160,12 @@ void main()
         for (uint e = tid; e < BC * DPAD; e += WG) {
             uint c = e / DPAD, d = e % DPAD;
             int j = j0 + int(c);
-            s_kv[c * KVS + d] = (j < kv_hi && d < D) ? k_buf[k_base + uint(j) * p.k_ss + d] : float16_t(0.0);
+            s_kv[c * KVS + d] = (j < kv_hi && d < D) ? k_buf[k_base + uint(j) * p.k_stride_s + d] : float16_t(0.0);
         }
         for (uint e = tid; e < BC * DVPAD; e += WG) {
             uint c = e / DVPAD, d = e % DVPAD;
             int j = j0 + int(c);
-            s_kv[(BC + c) * KVS + d] = (j < kv_hi && d < DV) ? v_buf[v_base + uint(j) * p.v_ss + d] : float16_t(0.0);
+            s_kv[(BC + c) * KVS + d] = (j < kv_hi && d < DV) ? v_buf[v_base + uint(j) * p.v_stride_s + d] : float16_t(0.0);
         }
         barrier();
 
@@ -269,7 +258,7 @@ void main()
             float l = s_l[sg * MM + r];
             uint h = hkv * GQA + row % GQA;
             float x = l > 0.0 ? s_x[xb + r * XS + e % MN] / l : 0.0;
-            o_buf[o_base + h * p.o_sh + (row / GQA) * p.o_ss + d] = float16_t(x);
+            o_buf[o_base + h * p.o_stride_h + (row / GQA) * p.o_stride_s + d] = float16_t(x);
         }
     }
     subgroupBarrier();
@@ -278,6 +267,6 @@ void main()
         uint row = row0 + r;
         float l = s_l[r];
         uint h = hkv * GQA + row % GQA;
-        lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
+        lse_buf[lse_base + h * p.lse_stride_h + row / GQA] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
     }
 }

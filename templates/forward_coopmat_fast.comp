@@ -32,26 +32,17 @@
 
 layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
-layout(push_constant) uniform Push {
-    uint batch, heads, kv_heads, seq_q, seq_k;
-    uint q_sb, q_sh, q_ss;
-    uint k_sb, k_sh, k_ss;
-    uint v_sb, v_sh, v_ss;
-    uint o_sb, o_sh, o_ss;
-    uint lse_sb, lse_sh;
-    float scale;
-    uint flags;
-} p;
+{% out(ABI) %}
 
-layout(set = 0, binding = 0) readonly buffer QBuf { float16_t q_buf[]; };
-layout(set = 0, binding = 1) readonly buffer KBuf { float16_t k_buf[]; };
-layout(set = 0, binding = 1) readonly buffer KBuf4 { uvec4 k_buf4[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf { float16_t v_buf[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf4 { uvec4 v_buf4[]; };
-layout(set = 0, binding = 3) writeonly buffer OBuf { float16_t o_buf[]; };
-layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
-layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
-layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+layout(set = 0, binding = BINDING_Q) readonly buffer QBuf { float16_t q_buf[]; };
+layout(set = 0, binding = BINDING_K) readonly buffer KBuf { float16_t k_buf[]; };
+layout(set = 0, binding = BINDING_K) readonly buffer KBuf4 { uvec4 k_buf4[]; };
+layout(set = 0, binding = BINDING_V) readonly buffer VBuf { float16_t v_buf[]; };
+layout(set = 0, binding = BINDING_V) readonly buffer VBuf4 { uvec4 v_buf4[]; };
+layout(set = 0, binding = BINDING_O) writeonly buffer OBuf { float16_t o_buf[]; };
+layout(set = 0, binding = BINDING_LSE) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = BINDING_CU_SEQLENS_Q) readonly buffer CuSeqlensQ { uint cu_seqlens_q[]; };
+layout(set = 0, binding = BINDING_CU_SEQLENS_K) readonly buffer CuSeqlensK { uint cu_seqlens_k[]; };
 
 const uint D = {{D}};
 const uint DV = {{DV}};
@@ -71,9 +62,6 @@ const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
 const float LN2 = 0.6931471805599453;
 #define NEG_INF uintBitsToFloat(0xff800000u)
-const uint WRITE_LSE = 1u;
-const uint VARLEN = 2u;
-const uint ALIGNED16 = 4u;        // K/V rows and bases are 16-byte aligned: vector loads
 
 shared float16_t s_kv[2u * BC * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
 {% if Q_SHARED then %}
@@ -145,13 +133,13 @@ void fetch(uint k_src, uint v_src, int j0, uint cols, out uvec4 kr[KPT], out uve
         uint e = tid + t * WG, c = e / KV8, d8 = (e % KV8) * 8u;
         kr[t] = uvec4(0u);
         if (e < BC * KV8 && c < cols && d8 < D)
-            kr[t] = k_buf4[(k_src + uint(j0 + int(c)) * p.k_ss + d8) / 8u];
+            kr[t] = k_buf4[(k_src + uint(j0 + int(c)) * p.k_stride_s + d8) / 8u];
     }
     for (uint t = 0u; t < VPT; t++) {
         uint e = tid + t * WG, c = e / VV8, d8 = (e % VV8) * 8u;
         vr[t] = uvec4(0u);
         if (e < BC * VV8 && c < cols && d8 < DV)
-            vr[t] = v_buf4[(v_src + uint(j0 + int(c)) * p.v_ss + d8) / 8u];
+            vr[t] = v_buf4[(v_src + uint(j0 + int(c)) * p.v_stride_s + d8) / 8u];
     }
 }
 
@@ -184,11 +172,11 @@ void load_scalar(uint k_src, uint v_src, int j0, uint cols)
     const uint tid = gl_LocalInvocationID.x;
     for (uint e = tid; e < BC * DPAD; e += WG) {
         uint c = e / DPAD, d = e % DPAD;
-        s_kv[c * KVS + d] = c < cols && d < D ? k_buf[k_src + uint(j0 + int(c)) * p.k_ss + d] : float16_t(0.0);
+        s_kv[c * KVS + d] = c < cols && d < D ? k_buf[k_src + uint(j0 + int(c)) * p.k_stride_s + d] : float16_t(0.0);
     }
     for (uint e = tid; e < BC * DVPAD; e += WG) {
         uint c = e / DVPAD, d = e % DVPAD;
-        s_kv[(BC + c) * KVS + d] = c < cols && d < DV ? v_buf[v_src + uint(j0 + int(c)) * p.v_ss + d]
+        s_kv[(BC + c) * KVS + d] = c < cols && d < DV ? v_buf[v_src + uint(j0 + int(c)) * p.v_stride_s + d]
                                                       : float16_t(0.0);
     }
 }
@@ -202,24 +190,24 @@ void main()
     const uint b = gl_WorkGroupID.z;
 
     uint sq = p.seq_q, sk = p.seq_k;
-    uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
-    uint lse_base = b * p.lse_sb;
+    uint q_base = b * p.q_stride_b, k_base = b * p.k_stride_b, v_base = b * p.v_stride_b, o_base = b * p.o_stride_b;
+    uint lse_base = b * p.lse_stride_b;
     if ((p.flags & VARLEN) != 0u) {
         uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
         sq = cu_seqlens_q[b + 1u] - q0;
         sk = cu_seqlens_k[b + 1u] - k0;
-        q_base = q0 * p.q_ss;
-        o_base = q0 * p.o_ss;
-        k_base = k0 * p.k_ss;
-        v_base = k0 * p.v_ss;
+        q_base = q0 * p.q_stride_s;
+        o_base = q0 * p.o_stride_s;
+        k_base = k0 * p.k_stride_s;
+        v_base = k0 * p.v_stride_s;
         lse_base = q0;
     }
     const uint rows = sq * GQA;
     const uint row0 = gl_WorkGroupID.x * BR;
     if (row0 >= rows)
         return;
-    k_base += hkv * p.k_sh;
-    v_base += hkv * p.v_sh;
+    k_base += hkv * p.k_stride_h;
+    v_base += hkv * p.v_stride_h;
     const bool aligned = (p.flags & ALIGNED16) != 0u;
 
 {% if Q_SHARED then %}
@@ -229,7 +217,7 @@ void main()
         float16_t x = float16_t(0.0);
         if (row < rows && d < D) {
             uint h = hkv * GQA + row % GQA;
-            x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+            x = q_buf[q_base + h * p.q_stride_h + (row / GQA) * p.q_stride_s + d];
         }
         s_q[r * QSTR + d] = x;
     }
@@ -246,7 +234,7 @@ void main()
             float16_t x = float16_t(0.0);
             if (row < rows && d < D) {
                 uint h = hkv * GQA + row % GQA;
-                x = q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d];
+                x = q_buf[q_base + h * p.q_stride_h + (row / GQA) * p.q_stride_s + d];
             }
             s_kv[r * KVS + d] = x;
         }
@@ -468,7 +456,7 @@ void main()
 {% for j = 0, R - 1 do %}
     const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? 1.0 / l{{r}}_{{j}} : 0.0;
     const uint h{{r}}_{{j}} = hkv * GQA + qrow{{r}}_{{j}} % GQA;
-    const uint ob{{r}}_{{j}} = o_base + h{{r}}_{{j}} * p.o_sh + (qrow{{r}}_{{j}} / GQA) * p.o_ss;
+    const uint ob{{r}}_{{j}} = o_base + h{{r}}_{{j}} * p.o_stride_h + (qrow{{r}}_{{j}} / GQA) * p.o_stride_s;
 {% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
@@ -481,7 +469,7 @@ void main()
 {% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
         if (qrow{{r}}_{{j}} < rows)
-            lse_buf[lse_base + h{{r}}_{{j}} * p.lse_sh + qrow{{r}}_{{j}} / GQA] = l{{r}}_{{j}} > 0.0 ? m{{r}}_{{j}} * LN2 + log(l{{r}}_{{j}}) : NEG_INF;
+            lse_buf[lse_base + h{{r}}_{{j}} * p.lse_stride_h + qrow{{r}}_{{j}} / GQA] = l{{r}}_{{j}} > 0.0 ? m{{r}}_{{j}} * LN2 + log(l{{r}}_{{j}}) : NEG_INF;
 {% end %}
 {% end %}
     }

@@ -16,49 +16,27 @@
 
 layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
-layout(push_constant) uniform Push {
-    uint batch, heads, kv_heads, seq_q, seq_k;
-    uint q_sb, q_sh, q_ss;
-    uint k_sb, k_sh, k_ss;
-    uint v_sb, v_sh, v_ss;
-    uint o_sb, o_sh, o_ss;
-    uint lse_sb, lse_sh;
-    float scale;
-    uint flags;
-    uint bt_stride, splits, split_len, row_tiles, ws_lse;   // decode
-} p;
+{% out(ABI) %}
 
-{% if DTYPE == "f32" then %}
-#define STORE_T float
-#define LOAD(x) (x)
-#define TO_STORE(x) (x)
-{% elseif DTYPE == "f16" then %}
-#define STORE_T float16_t
-#define LOAD(x) float(x)
-#define TO_STORE(x) float16_t(x)
-{% else %}
-#define STORE_T uint16_t
-#define LOAD(x) uintBitsToFloat(uint(x) << 16)
-#define TO_STORE(x) to_bf16(x)
-{% end %}
+{% include "common_dtype.glsl" %}
 
-layout(set = 0, binding = 0) readonly buffer QBuf { STORE_T q_buf[]; };
+layout(set = 0, binding = BINDING_Q) readonly buffer QBuf { STORE_T q_buf[]; };
 {% if KV_INT8 then %}
 #extension GL_EXT_shader_8bit_storage : require
 // int8 K/V cache; a value is q * scale[page][head][channel] (decode_append_int8.comp writes both).
-layout(set = 0, binding = 1) readonly buffer KBuf { int8_t k_q[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf { int8_t v_q[]; };
-layout(set = 0, binding = 7) readonly buffer KScale { float k_scales[]; };
-layout(set = 0, binding = 8) readonly buffer VScale { float v_scales[]; };
+layout(set = 0, binding = BINDING_K) readonly buffer KBuf { int8_t k_q[]; };
+layout(set = 0, binding = BINDING_V) readonly buffer VBuf { int8_t v_q[]; };
+layout(set = 0, binding = BINDING_K_SCALE) readonly buffer KScale { float k_scales[]; };
+layout(set = 0, binding = BINDING_V_SCALE) readonly buffer VScale { float v_scales[]; };
 {% else %}
-layout(set = 0, binding = 1) readonly buffer KBuf { STORE_T k_buf[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf { STORE_T v_buf[]; };
+layout(set = 0, binding = BINDING_K) readonly buffer KBuf { STORE_T k_buf[]; };
+layout(set = 0, binding = BINDING_V) readonly buffer VBuf { STORE_T v_buf[]; };
 {% end %}
-layout(set = 0, binding = 3) writeonly buffer OBuf { STORE_T o_buf[]; };
-layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = BINDING_O) writeonly buffer OBuf { STORE_T o_buf[]; };
+layout(set = 0, binding = BINDING_LSE) writeonly buffer LseBuf { float lse_buf[]; };
 {% if DECODE then %}
-layout(set = 0, binding = 5) readonly buffer SeqLens { uint seq_lens[]; };
-layout(set = 0, binding = 6) readonly buffer Blocks { uint block_table[]; };
+layout(set = 0, binding = BINDING_SEQ_LENS) readonly buffer SeqLens { uint seq_lens[]; };
+layout(set = 0, binding = BINDING_BLOCK_TABLE) readonly buffer BlockTable { uint block_table[]; };
 {% if PAGED then %}
 // Paged cache [pages][PAGE][Hkv][D]: key j of sequence b is slot page * PAGE + j % PAGE.
 #define KV_ROW(j) (block_table[b * p.bt_stride + (j) / {{PAGE}}u] * {{PAGE}}u + (j) % {{PAGE}}u)
@@ -66,21 +44,9 @@ layout(set = 0, binding = 6) readonly buffer Blocks { uint block_table[]; };
 #define KV_ROW(j) (j)
 {% end %}
 {% else %}
-layout(set = 0, binding = 5) readonly buffer CuQ { uint cu_seqlens_q[]; };
-layout(set = 0, binding = 6) readonly buffer CuK { uint cu_seqlens_k[]; };
+layout(set = 0, binding = BINDING_CU_SEQLENS_Q) readonly buffer CuSeqlensQ { uint cu_seqlens_q[]; };
+layout(set = 0, binding = BINDING_CU_SEQLENS_K) readonly buffer CuSeqlensK { uint cu_seqlens_k[]; };
 #define KV_ROW(j) (j)
-{% end %}
-
-{% if DTYPE == "bf16" then %}
-// fp32 -> bf16, round to nearest even; NaN stays NaN.
-uint16_t to_bf16(float x)
-{
-    uint u = floatBitsToUint(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return uint16_t(0x7fc0u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t(u >> 16);
-}
 {% end %}
 
 const uint D = {{D}};
@@ -96,8 +62,6 @@ const int WIN_LEFT = {{WIN_LEFT}};
 const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
 #define NEG_INF uintBitsToFloat(0xff800000u)
-const uint WRITE_LSE = 1u;
-const uint VARLEN = 2u;
 
 shared float s_q[BR * QS];
 shared float s_k[BC * KS];
@@ -130,8 +94,8 @@ void main()
     const uint b = gl_WorkGroupID.z;
 
     uint sq = p.seq_q, sk = p.seq_k;
-    uint q_base = b * p.q_sb, k_base = b * p.k_sb, v_base = b * p.v_sb, o_base = b * p.o_sb;
-    uint lse_base = b * p.lse_sb;
+    uint q_base = b * p.q_stride_b, k_base = b * p.k_stride_b, v_base = b * p.v_stride_b, o_base = b * p.o_stride_b;
+    uint lse_base = b * p.lse_stride_b;
 {% if DECODE then %}
     // Decode: grid x = row tiles x splits of the KV length; this sequence's length.
     const uint split = gl_WorkGroupID.x / p.row_tiles;
@@ -147,10 +111,10 @@ void main()
         uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
         sq = cu_seqlens_q[b + 1u] - q0;
         sk = cu_seqlens_k[b + 1u] - k0;
-        q_base = q0 * p.q_ss;
-        o_base = q0 * p.o_ss;
-        k_base = k0 * p.k_ss;
-        v_base = k0 * p.v_ss;
+        q_base = q0 * p.q_stride_s;
+        o_base = q0 * p.o_stride_s;
+        k_base = k0 * p.k_stride_s;
+        v_base = k0 * p.v_stride_s;
         lse_base = q0;
     }
 {% end %}
@@ -158,8 +122,8 @@ void main()
     const uint row0 = tile * BR;
     if (row0 >= rows)
         return;                      // uniform: the whole workgroup leaves
-    k_base += hkv * p.k_sh;
-    v_base += hkv * p.v_sh;
+    k_base += hkv * p.k_stride_h;
+    v_base += hkv * p.v_stride_h;
 
     // Q tile, unscaled: scores are scaled once, after the dot product, as the
     // reference does; the running max stays in natural units so that
@@ -169,7 +133,7 @@ void main()
     for (uint e = tid; e < valid_rows * D; e += WG) {
         uint r = e / D, d = e % D, row = row0 + r;
         uint h = hkv * GQA + row % GQA;
-        s_q[r * QS + d] = LOAD(q_buf[q_base + h * p.q_sh + (row / GQA) * p.q_ss + d]);
+        s_q[r * QS + d] = LOAD(q_buf[q_base + h * p.q_stride_h + (row / GQA) * p.q_stride_s + d]);
     }
     for (uint r = tid; r < BR; r += WG) {
         s_m[r] = NEG_INF;
@@ -201,20 +165,20 @@ void main()
 {% if KV_INT8 then %}
         for (uint e = tid; e < cols * D; e += WG) {
             uint c = e / D, d = e % D, slot = KV_ROW(uint(j0 + int(c)));
-            s_k[c * KS + d] = float(int(k_q[k_base + slot * p.k_ss + d])) * k_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * D + d];
+            s_k[c * KS + d] = float(int(k_q[k_base + slot * p.k_stride_s + d])) * k_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * D + d];
         }
         for (uint e = tid; e < cols * DV; e += WG) {
             uint c = e / DV, d = e % DV, slot = KV_ROW(uint(j0 + int(c)));
-            s_v[c * VS + d] = float(int(v_q[v_base + slot * p.v_ss + d])) * v_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * DV + d];
+            s_v[c * VS + d] = float(int(v_q[v_base + slot * p.v_stride_s + d])) * v_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * DV + d];
         }
 {% else %}
         for (uint e = tid; e < cols * D; e += WG) {
             uint c = e / D, d = e % D;
-            s_k[c * KS + d] = LOAD(k_buf[k_base + KV_ROW(uint(j0 + int(c))) * p.k_ss + d]);
+            s_k[c * KS + d] = LOAD(k_buf[k_base + KV_ROW(uint(j0 + int(c))) * p.k_stride_s + d]);
         }
         for (uint e = tid; e < cols * DV; e += WG) {
             uint c = e / DV, d = e % DV;
-            s_v[c * VS + d] = LOAD(v_buf[v_base + KV_ROW(uint(j0 + int(c))) * p.v_ss + d]);
+            s_v[c * VS + d] = LOAD(v_buf[v_base + KV_ROW(uint(j0 + int(c))) * p.v_stride_s + d]);
         }
 {% end %}
         barrier();
@@ -311,7 +275,7 @@ void main()
         if (e < BR * DV && row < rows) {
             float l = s_l[r];
             uint h = hkv * GQA + row % GQA;
-            o_buf[o_base + h * p.o_sh + (row / GQA) * p.o_ss + d] = TO_STORE(l > 0.0 ? acc[o] / l : 0.0);
+            o_buf[o_base + h * p.o_stride_h + (row / GQA) * p.o_stride_s + d] = TO_STORE(l > 0.0 ? acc[o] / l : 0.0);
         }
     }
     if ((p.flags & WRITE_LSE) != 0u) {
@@ -319,7 +283,7 @@ void main()
             uint row = row0 + r;
             float l = s_l[r];
             uint h = hkv * GQA + row % GQA;
-            lse_buf[lse_base + h * p.lse_sh + row / GQA] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
+            lse_buf[lse_base + h * p.lse_stride_h + row / GQA] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
         }
     }
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "auegen.h"
+#include "spirv_reflect.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -20,6 +21,78 @@
 
 extern const auegen_kernel_info *const aule_generated_kernels[];
 static const char *specs_dir;
+
+/* The block a binding's buffer is declared with must be named after the binding:
+ * binding K_SCALE -> KScale, Q -> QBuf or QBuf4 (a second view of the same buffer). */
+static int block_matches(const char *block, const char *binding)
+{
+    char a[64], b[64];
+    size_t n = 0;
+    for (const char *p = block; *p && n + 1 < sizeof a; p++)
+        a[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    a[n] = '\0';
+    if (n && a[n - 1] == '4')
+        a[--n] = '\0';
+    if (n > 3 && strcmp(a + n - 3, "buf") == 0)
+        a[n -= 3] = '\0';
+    n = 0;
+    for (const char *p = binding; *p && n + 1 < sizeof b; p++)
+        if (*p != '_')
+            b[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    b[n] = '\0';
+    return strcmp(a, b) == 0;
+}
+
+/* The module's push constants and bindings are its family's, as auegen_abi.h
+ * declares them; its shared memory is what the plan says (when check_shared). */
+static void check_module(const char *what, const auegen_plan *plan, const uint32_t *spirv, size_t words,
+                         int check_shared)
+{
+    const auegen_family_abi *abi = auegen_family_abi_get(plan->family);
+    if (!abi)
+        fail_msg("%s: family %d has no ABI table", what, (int)plan->family);
+    spirv_reflection r;
+    if (spirv_reflect(spirv, words, &r) != 0)
+        fail_msg("%s: %s", what, r.error);
+    if (r.push_members < 1)
+        fail_msg("%s: no push-constant block", what);
+    if (r.push_name[0][0]) {
+        /* An unoptimized module keeps every member and its name: all must agree. */
+        if (r.push_members != abi->push_count)
+            fail_msg("%s: push block has %d members, the %s ABI %d", what, r.push_members, abi->name,
+                     abi->push_count);
+        for (int i = 0; i < abi->push_count; i++)
+            if (strcmp(r.push_name[i], abi->push[i].name) != 0 || r.push_offset[i] != abi->push[i].offset
+                || r.push_type[i] != abi->push[i].glsl_type[0])
+                fail_msg("%s: push member %d is %s (%c) at %u; the %s ABI says %s (%s) at %u", what, i,
+                         r.push_name[i], r.push_type[i], r.push_offset[i], abi->name, abi->push[i].name,
+                         abi->push[i].glsl_type, abi->push[i].offset);
+    } else {
+        /* The optimizer strips names and drops unused members: what is left must
+         * sit where the table puts a field of the same type. */
+        uint32_t last = 0;
+        for (int i = 0; i < r.push_members; i++) {
+            int j = 0;
+            while (j < abi->push_count && abi->push[j].offset != r.push_offset[i])
+                j++;
+            if (j == abi->push_count || r.push_type[i] != abi->push[j].glsl_type[0] || (i && r.push_offset[i] <= last))
+                fail_msg("%s: push member %d (%c) at %u is no field of the %s ABI", what, i, r.push_type[i],
+                         r.push_offset[i], abi->name);
+            last = r.push_offset[i];
+        }
+    }
+    for (int b = 0; b < r.buffers; b++) {
+        if (r.buffer_set[b] != 0 || r.buffer_binding[b] >= (uint32_t)abi->binding_count)
+            fail_msg("%s: buffer %s at set %u binding %u is not in the %s ABI", what, r.buffer_block[b],
+                     r.buffer_set[b], r.buffer_binding[b], abi->name);
+        if (r.buffer_block[b][0] && !block_matches(r.buffer_block[b], abi->bindings[r.buffer_binding[b]].name))
+            fail_msg("%s: binding %u holds block %s; the %s ABI has %s there", what, r.buffer_binding[b],
+                     r.buffer_block[b], abi->name, abi->bindings[r.buffer_binding[b]].name);
+    }
+    if (check_shared && r.shared_bytes != (uint64_t)plan->shared_memory_bytes)
+        fail_msg("%s: declares %llu bytes of shared memory; the plan says %d", what,
+                 (unsigned long long)r.shared_bytes, plan->shared_memory_bytes);
+}
 
 static void test_linked_kernels(void **state)
 {
@@ -40,9 +113,14 @@ static void test_linked_kernels(void **state)
         assert_string_equal(info->spec.name, info->name);
         assert_int_equal(strlen(info->key), 32);
         assert_non_null(auegen_target_profile_find(info->target));
+        assert_int_equal(strlen(info->module_key), 32);
+        char what[160];
+        snprintf(what, sizeof what, "linked %s (%s, %s)", info->name, info->target,
+                 auegen_family_abi_get(info->plan.family)->name);
+        check_module(what, &info->plan, info->spirv, info->spirv_words, 1);
         coop += info->plan.variant == AUEGEN_VARIANT_COOPMAT;
     }
-    print_message("%d linked kernels, %d cooperative-matrix; %d validated%s\n", n, coop, n - unchecked,
+    print_message("%d linked kernels (ABI and shared memory checked), %d cooperative-matrix; %d validated%s\n", n, coop, n - unchecked,
                   unchecked ? " (this SPIRV-Tools cannot validate cooperative matrices)" : "");
     assert_true(n >= 20);
     assert_true(coop >= 5);
@@ -76,16 +154,29 @@ static void test_every_spec_every_target(void **state)
                              auegen_target_profile(t)->name, k.log);
                 kernels++;
                 coop += k.plan.variant == AUEGEN_VARIANT_COOPMAT;
+                char what[200];
+                snprintf(what, sizeof what, "%s %s on %s", e->d_name, k.spec.name, auegen_target_profile(t)->name);
+                check_module(what, &k.plan, k.spirv, k.spirv_words, 1);
+                auegen_kernel_release(&k);
+                /* Unoptimized, the module keeps every push member's name: the exact check. */
+                auegen_generate_options raw = {.optimize = false, .skip_stub = true};
+                if (auegen_generate(auegen_spec_file_get(f, i), auegen_target_profile(t), &raw, &k) != AUEGEN_OK)
+                    fail_msg("%s unoptimized: %s", what, k.log);
+                check_module(what, &k.plan, k.spirv, k.spirv_words, 0);
                 auegen_kernel_release(&k);
                 /* A decode spec's split-K merge and cache append are kernels of their own. */
                 static const char *const parts[] = {"reduce", "append"};
                 for (int pt = 0; pt < 2 && auegen_spec_file_get(f, i)->kind == AUEGEN_KIND_DECODE; pt++) {
-                    auegen_generate_options o = {.optimize = true, .part = parts[pt]};
+                    auegen_generate_options o = {.optimize = pt == 0, .part = parts[pt]};
                     st = auegen_generate(auegen_spec_file_get(f, i), auegen_target_profile(t), &o, &k);
                     if (st != AUEGEN_OK)
                         fail_msg("%s %s %s on %s: %s", e->d_name, auegen_spec_file_get(f, i)->name, parts[pt],
                                  auegen_target_profile(t)->name, k.log);
                     kernels++;
+                    char pwhat[200];
+                    snprintf(pwhat, sizeof pwhat, "%s %s %s on %s", e->d_name, k.spec.name, parts[pt],
+                             auegen_target_profile(t)->name);
+                    check_module(pwhat, &k.plan, k.spirv, k.spirv_words, 1);
                     auegen_kernel_release(&k);
                 }
             }

@@ -1,0 +1,96 @@
+/*
+ * family.c - the kernel families: for each, the spec kind and part it serves,
+ * its planner, how it picks its template, and its ABI (include/auegen_abi.h).
+ * Adding a family is a row here, a planner, its templates, an ABI list and a
+ * runtime launcher.
+ */
+#include "gen_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { PART_WORKGROUP = 64 };   /* the reduce and append kernels: one invocation per row / element */
+
+/* The decode parts are elementwise: a fixed workgroup, 16-bit storage when the dtype is. */
+static auegen_status plan_part(auegen_family family, const auegen_spec *s, const auegen_target *t, auegen_plan *p,
+                               char *why, size_t why_size)
+{
+    memset(p, 0, sizeof *p);
+    if (s->kind != AUEGEN_KIND_DECODE) {
+        snprintf(why, why_size, "the reduce and append parts belong to kind = \"decode\" specs");
+        return AUEGEN_ERROR_USAGE;
+    }
+    p->storage16 = s->dtype != AUEGEN_DTYPE_F32;
+    if (p->storage16 && !t->storage16) {
+        snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks", dtype_name(s->dtype),
+                 t->name);
+        return AUEGEN_ERROR_PLAN;
+    }
+    if (s->kv_int8 && !t->storage8) {
+        snprintf(why, why_size, "kv_int8 needs 8-bit storage buffers, which target '%s' lacks", t->name);
+        return AUEGEN_ERROR_PLAN;
+    }
+    p->variant = AUEGEN_VARIANT_SCALAR;
+    p->family = family;
+    p->workgroup_size = PART_WORKGROUP < t->max_workgroup_invocations ? PART_WORKGROUP : t->max_workgroup_invocations;
+    return AUEGEN_OK;
+}
+
+static auegen_status plan_reduce(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
+                                 auegen_plan *p, char *why, size_t why_size)
+{
+    (void)tools;
+    return plan_part(AUEGEN_FAMILY_REDUCE, s, t, p, why, why_size);
+}
+
+static auegen_status plan_append(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
+                                 auegen_plan *p, char *why, size_t why_size)
+{
+    (void)tools;
+    return plan_part(AUEGEN_FAMILY_APPEND, s, t, p, why, why_size);
+}
+
+static const char *forward_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s;
+    if (p->variant != AUEGEN_VARIANT_COOPMAT)
+        return "forward_scalar.comp";
+    return p->register_softmax ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
+}
+
+static const char *reduce_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s, (void)p;
+    return "decode_reduce.comp";
+}
+
+static const char *append_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)p;
+    return s->kv_int8 ? "decode_append_int8.comp" : "decode_append.comp";
+}
+
+static const family_desc families[] = {
+    {AUEGEN_FAMILY_FORWARD, AUEGEN_KIND_FORWARD, NULL, auegen_plan_make, forward_template},
+    {AUEGEN_FAMILY_DECODE, AUEGEN_KIND_DECODE, NULL, auegen_plan_make, forward_template},
+    {AUEGEN_FAMILY_REDUCE, AUEGEN_KIND_DECODE, "reduce", plan_reduce, reduce_template},
+    {AUEGEN_FAMILY_APPEND, AUEGEN_KIND_DECODE, "append", plan_append, append_template},
+};
+_Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");
+
+const family_desc *family_find(auegen_kind kind, const char *part)
+{
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        const family_desc *f = &families[i];
+        if (f->kind == kind && ((!part && !f->part) || (part && f->part && strcmp(part, f->part) == 0)))
+            return f;
+    }
+    return NULL;
+}
+
+const char *const *auegen_kind_parts(auegen_kind kind)
+{
+    static const char *const decode_parts[] = {"reduce", "append", NULL};
+    static const char *const none[] = {NULL};
+    return kind == AUEGEN_KIND_DECODE ? decode_parts : none;
+}

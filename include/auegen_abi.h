@@ -1,0 +1,226 @@
+/*
+ * auegen_abi.h - the interface between libaule and each kernel family, declared
+ * once: every family's push constants, buffer bindings and flag bits.
+ *
+ * Each list below is an X-macro. The C structs and enums in this header, the
+ * field tables the generator and the tests read (auegen_family_abi), and the
+ * GLSL block that every template includes ({{ABI}}) all expand from it, so C
+ * and GLSL cannot disagree: tests/test_abi.c reads each generated SPIR-V
+ * module's member offsets and bindings back and compares them with these
+ * tables. Strides are in elements; the last dimension of a tensor is
+ * contiguous. A family's push block must fit the 128 bytes Vulkan guarantees.
+ *
+ * Adding a field: one line in the family's list, then use it in the template
+ * (p.name) and fill it in the family's launcher (runtime/launch_*.c).
+ */
+#ifndef AUEGEN_ABI_H
+#define AUEGEN_ABI_H
+
+#include <stdint.h>
+
+/* The push-constant word types: C type, GLSL type. */
+#define AUEGEN_ABI_TYPE_u32 uint32_t
+#define AUEGEN_ABI_TYPE_f32 float
+
+/* --- forward: attention over Q [B][H][Sq][D] and K/V [B][Hkv][Sk][D|Dv] -------- */
+#define AUEGEN_FORWARD_PUSH(X) \
+    X(u32, batch,        "B (varlen: the number of sequences)") \
+    X(u32, heads,        "H, query heads") \
+    X(u32, kv_heads,     "Hkv = H / gqa") \
+    X(u32, seq_q,        "Sq (varlen: the longest query sequence)") \
+    X(u32, seq_k,        "Sk (varlen: the longest key sequence; decode: the cache's capacity)") \
+    X(u32, q_stride_b,   "Q strides: batch") \
+    X(u32, q_stride_h,   "Q strides: head") \
+    X(u32, q_stride_s,   "Q strides: row") \
+    X(u32, k_stride_b,   "K strides: batch (paged decode: unused)") \
+    X(u32, k_stride_h,   "K strides: head") \
+    X(u32, k_stride_s,   "K strides: row (paged decode: cache slot)") \
+    X(u32, v_stride_b,   "V strides: batch") \
+    X(u32, v_stride_h,   "V strides: head") \
+    X(u32, v_stride_s,   "V strides: row") \
+    X(u32, o_stride_b,   "O strides: batch") \
+    X(u32, o_stride_h,   "O strides: head") \
+    X(u32, o_stride_s,   "O strides: row") \
+    X(u32, lse_stride_b, "LSE strides: batch (LSE is fp32 [B][H][Sq])") \
+    X(u32, lse_stride_h, "LSE strides: head") \
+    X(f32, scale,        "softmax scale, usually 1/sqrt(D)") \
+    X(u32, flags,        "AUEGEN_FORWARD_* bits")
+
+#define AUEGEN_FORWARD_BINDINGS(X) \
+    X(Q,            "Q, storage dtype") \
+    X(K,            "K (decode: the K cache, storage dtype or int8)") \
+    X(V,            "V (decode: the V cache)") \
+    X(O,            "O, storage dtype") \
+    X(LSE,          "LSE, fp32 [B][H][Sq] (split decode: the fp32 workspace of partial O and LSE)") \
+    X(CU_SEQLENS_Q, "varlen: int32 [B + 1] query row offsets") \
+    X(CU_SEQLENS_K, "varlen: int32 [B + 1] key row offsets") \
+    X(SINKS,        "attention sinks: fp32 [H], one logit per query head (spec sinks = true)")
+
+#define AUEGEN_FORWARD_FLAGS(X) \
+    X(WRITE_LSE, 1u, "write the LSE") \
+    X(VARLEN,    2u, "sequence bounds from cu_seqlens_q / cu_seqlens_k") \
+    X(ALIGNED16, 4u, "K/V strides are multiples of 16 bytes: vector loads")
+
+/* --- decode: 1..16 query tokens against a paged or contiguous KV cache ---------
+ * The forward fields (the decode kernel is the scalar forward template's
+ * decode mode) and the split-K plan. */
+#define AUEGEN_DECODE_PUSH(X) \
+    AUEGEN_FORWARD_PUSH(X) \
+    X(u32, bt_stride,    "paged: elements between block-table rows") \
+    X(u32, splits,       "KV splits; 1: O is written directly") \
+    X(u32, split_len,    "keys per split, a multiple of the plan's tile_kv") \
+    X(u32, row_tiles,    "query-row tiles per (b, Hkv): grid x = row_tiles * splits") \
+    X(u32, ws_lse,       "element offset of the partial LSEs in the workspace")
+
+#define AUEGEN_DECODE_BINDINGS(X) \
+    X(Q,            "Q [B][H][Sq][D]") \
+    X(K,            "the K cache: paged [pages][page][Hkv][D] or contiguous [B][Hkv][S][D]") \
+    X(V,            "the V cache, like K with Dv") \
+    X(O,            "O [B][H][Sq][Dv]") \
+    X(LSE,          "LSE fp32 [B][H][Sq]; split: the workspace (partial O, then partial LSEs at ws_lse)") \
+    X(SEQ_LENS,     "int32 [B]: keys each sequence has") \
+    X(BLOCK_TABLE,  "paged: int32 [B][max_pages]") \
+    X(K_SCALE,      "int8 cache: fp32 [pages][Hkv][D]") \
+    X(V_SCALE,      "int8 cache: fp32 [pages][Hkv][Dv]") \
+    X(SINKS,        "attention sinks: fp32 [H]")
+
+#define AUEGEN_DECODE_FLAGS(X) AUEGEN_FORWARD_FLAGS(X)
+
+/* --- decode reduce: merges split-K partials by log-sum-exp -------------------- */
+#define AUEGEN_REDUCE_PUSH(X) \
+    X(u32, batch,        "B") \
+    X(u32, heads,        "H") \
+    X(u32, seq_q,        "Sq") \
+    X(u32, o_stride_b,   "O strides: batch") \
+    X(u32, o_stride_h,   "O strides: head") \
+    X(u32, o_stride_s,   "O strides: row") \
+    X(u32, lse_stride_b, "LSE strides: batch") \
+    X(u32, lse_stride_h, "LSE strides: head") \
+    X(u32, flags,        "AUEGEN_FORWARD_WRITE_LSE") \
+    X(u32, splits,       "KV splits") \
+    X(u32, ws_lse,       "element offset of the partial LSEs in the workspace")
+
+#define AUEGEN_REDUCE_BINDINGS(X) \
+    X(LSE,          "LSE fp32 [B][H][Sq], written when flags ask") \
+    X(O,            "O [B][H][Sq][Dv], storage dtype") \
+    X(WORKSPACE,    "fp32: partial O [rows][splits][Dv], then partial LSEs at ws_lse") \
+    X(SINKS,        "attention sinks: fp32 [H] (joins the merge's denominator)")
+
+#define AUEGEN_REDUCE_FLAGS(X) X(WRITE_LSE, 1u, "write the LSE")
+
+/* --- decode append: writes new tokens' K and V into the cache ------------------ */
+#define AUEGEN_APPEND_PUSH(X) \
+    X(u32, batch,         "B") \
+    X(u32, kv_heads,      "Hkv") \
+    X(u32, tokens,        "n, new tokens per sequence") \
+    X(u32, knew_stride_b, "new K strides: batch") \
+    X(u32, knew_stride_h, "new K strides: head") \
+    X(u32, knew_stride_s, "new K strides: token") \
+    X(u32, vnew_stride_b, "new V strides: batch") \
+    X(u32, vnew_stride_h, "new V strides: head") \
+    X(u32, vnew_stride_s, "new V strides: token") \
+    X(u32, k_stride_b,    "K cache strides: batch (paged: unused)") \
+    X(u32, k_stride_h,    "K cache strides: head") \
+    X(u32, k_stride_s,    "K cache strides: row (paged: slot)") \
+    X(u32, v_stride_b,    "V cache strides: batch") \
+    X(u32, v_stride_h,    "V cache strides: head") \
+    X(u32, v_stride_s,    "V cache strides: row") \
+    X(u32, bt_stride,     "paged: elements between block-table rows")
+
+#define AUEGEN_APPEND_BINDINGS(X) \
+    X(K_NEW,        "new K [B][Hkv][n][D], storage dtype") \
+    X(V_NEW,        "new V [B][Hkv][n][Dv]") \
+    X(K,            "the K cache (storage dtype, or int8)") \
+    X(V,            "the V cache") \
+    X(POSITIONS,    "int32 [B]: where each sequence's first new token goes") \
+    X(BLOCK_TABLE,  "paged: int32 [B][max_pages]") \
+    X(K_SCALE,      "int8 cache: fp32 [pages][Hkv][D], grown as tokens arrive") \
+    X(V_SCALE,      "int8 cache: fp32 [pages][Hkv][Dv]")
+
+#define AUEGEN_APPEND_FLAGS(X)
+
+/* --- every family, in one list: enum name, lower-case name, list prefix -------- */
+#define AUEGEN_FAMILIES(X) \
+    X(FORWARD, forward, AUEGEN_FORWARD) \
+    X(DECODE,  decode,  AUEGEN_DECODE) \
+    X(REDUCE,  reduce,  AUEGEN_REDUCE) \
+    X(APPEND,  append,  AUEGEN_APPEND)
+
+/* --- expansions ------------------------------------------------------------------ */
+
+#define AUEGEN_ABI__FIELD(type, name, doc) AUEGEN_ABI_TYPE_##type name;
+#define AUEGEN_ABI__COUNT(...) +1
+
+typedef struct auegen_forward_push { AUEGEN_FORWARD_PUSH(AUEGEN_ABI__FIELD) } auegen_forward_push;
+typedef struct auegen_decode_push { AUEGEN_DECODE_PUSH(AUEGEN_ABI__FIELD) } auegen_decode_push;
+typedef struct auegen_reduce_push { AUEGEN_REDUCE_PUSH(AUEGEN_ABI__FIELD) } auegen_reduce_push;
+typedef struct auegen_append_push { AUEGEN_APPEND_PUSH(AUEGEN_ABI__FIELD) } auegen_append_push;
+
+#define AUEGEN_ABI__BINDING_FORWARD(name, doc) AUEGEN_FORWARD_BINDING_##name,
+#define AUEGEN_ABI__BINDING_DECODE(name, doc) AUEGEN_DECODE_BINDING_##name,
+#define AUEGEN_ABI__BINDING_REDUCE(name, doc) AUEGEN_REDUCE_BINDING_##name,
+#define AUEGEN_ABI__BINDING_APPEND(name, doc) AUEGEN_APPEND_BINDING_##name,
+enum { AUEGEN_FORWARD_BINDINGS(AUEGEN_ABI__BINDING_FORWARD) AUEGEN_FORWARD_BINDING_COUNT };
+enum { AUEGEN_DECODE_BINDINGS(AUEGEN_ABI__BINDING_DECODE) AUEGEN_DECODE_BINDING_COUNT };
+enum { AUEGEN_REDUCE_BINDINGS(AUEGEN_ABI__BINDING_REDUCE) AUEGEN_REDUCE_BINDING_COUNT };
+enum { AUEGEN_APPEND_BINDINGS(AUEGEN_ABI__BINDING_APPEND) AUEGEN_APPEND_BINDING_COUNT };
+
+#define AUEGEN_ABI__FLAG(name, value, doc) AUEGEN_FORWARD_##name = value,
+enum { AUEGEN_FORWARD_FLAGS(AUEGEN_ABI__FLAG) };
+
+/* Every family's push block in 128 bytes (Vulkan's guaranteed minimum). */
+#define AUEGEN_PUSH_MAX_BYTES 128
+#define AUEGEN_ABI__ASSERT(NAME, name, prefix) \
+    _Static_assert(sizeof(auegen_##name##_push) <= AUEGEN_PUSH_MAX_BYTES, #name " push constants exceed 128 bytes");
+#ifndef __cplusplus
+AUEGEN_FAMILIES(AUEGEN_ABI__ASSERT)
+#endif
+
+/* The most bindings any family has: the size of libaule's descriptor-set layout. */
+#define AUEGEN_BINDING_MAX 10
+#define AUEGEN_ABI__BINDINGS_FIT(NAME, name, prefix) \
+    _Static_assert(AUEGEN_##NAME##_BINDING_COUNT <= AUEGEN_BINDING_MAX, #name " has more bindings than AUEGEN_BINDING_MAX");
+#ifndef __cplusplus
+AUEGEN_FAMILIES(AUEGEN_ABI__BINDINGS_FIT)
+#endif
+
+typedef enum auegen_family {
+#define AUEGEN_ABI__FAMILY_ENUM(NAME, name, prefix) AUEGEN_FAMILY_##NAME,
+    AUEGEN_FAMILIES(AUEGEN_ABI__FAMILY_ENUM)
+    AUEGEN_FAMILY_COUNT
+} auegen_family;
+
+/* The tables, for the generator (GLSL), the runtime (push size) and tests. */
+typedef struct auegen_abi_field {
+    const char *name;
+    const char *glsl_type;           /* "uint" or "float" */
+    uint32_t offset;                 /* bytes */
+    const char *doc;
+} auegen_abi_field;
+
+typedef struct auegen_abi_binding {
+    const char *name;                /* upper case, as in BINDING_<name> */
+    const char *doc;
+} auegen_abi_binding;
+
+typedef struct auegen_abi_flag {
+    const char *name;
+    uint32_t value;
+    const char *doc;
+} auegen_abi_flag;
+
+typedef struct auegen_family_abi {
+    const char *name;                /* "forward", "decode", "reduce", "append" */
+    const auegen_abi_field *push;
+    int push_count;
+    uint32_t push_bytes;
+    const auegen_abi_binding *bindings;
+    int binding_count;
+    const auegen_abi_flag *flags;
+    int flag_count;
+} auegen_family_abi;
+
+/* The table of a family (NULL for a value out of range). */
+const auegen_family_abi *auegen_family_abi_get(auegen_family family);
+
+#endif
