@@ -75,22 +75,57 @@ static void c_ident(const char *s, char *out, size_t size)
     out[i] = '\0';
 }
 
-static const char *dtype_enum(auegen_dtype d)
+/* The stub's .spec initializer: every member, from the field table. The line
+ * breaks (after these fields) only keep the generated files as they were. */
+static void spec_initializer(strbuf *c, const auegen_spec *s)
 {
-    switch (d) {
-    case AUEGEN_DTYPE_F32: return "AUEGEN_DTYPE_F32";
-    case AUEGEN_DTYPE_BF16: return "AUEGEN_DTYPE_BF16";
-    default: return "AUEGEN_DTYPE_F16";
+    static const char *const break_after[] = {"gqa", "dtype"};
+    const char *sep = "";
+    sb_puts(c, "    .spec = {");
+    for (int i = 0; i < AUEGEN__SPEC_FIELD_COUNT; i++) {
+        const auegen__spec_field *f = &auegen__spec_fields[i];
+        char item[160] = "";
+        switch (f->kind) {
+        case AUEGEN__SPEC_INT:
+            snprintf(item, sizeof item, ".%s = %d", f->name, *auegen__member_int(s, f->spec_offset));
+            break;
+        case AUEGEN__SPEC_ENUM: {
+            int v = *auegen__member_int(s, f->spec_offset);
+            const auegen__spec_value *e = auegen__spec_value_find(i, v);
+            if (e)
+                snprintf(item, sizeof item, ".%s = %s", f->name, e->constant);
+            else
+                snprintf(item, sizeof item, ".%s = %d", f->name, v);
+            break;
+        }
+        case AUEGEN__SPEC_BOOL:
+            snprintf(item, sizeof item, ".%s = %s", f->name, *auegen__member_bool(s, f->spec_offset) ? "true" : "false");
+            break;
+        case AUEGEN__SPEC_DOUBLE:
+            snprintf(item, sizeof item, ".%s = %.17g", f->name, *auegen__member_double(s, f->spec_offset));
+            break;
+        case AUEGEN__SPEC_NAME:
+            snprintf(item, sizeof item, ".name = \"%s\"", s->name);
+            break;
+        case AUEGEN__SPEC_WINDOW:
+            snprintf(item, sizeof item, ".window_left = %d, .window_right = %d", s->window_left, s->window_right);
+            break;
+        case AUEGEN__SPEC_TILE:
+            snprintf(item, sizeof item, ".tile_q = %d, .tile_kv = %d, .tile_rows = %d", s->tile_q, s->tile_kv,
+                     s->tile_rows);
+            break;
+        case AUEGEN__SPEC_CAUSAL:           /* no member: window_right == 0 */
+            break;
+        }
+        if (!item[0])
+            continue;
+        sb_printf(c, "%s%s", sep, item);
+        sep = ", ";
+        for (size_t k = 0; k < sizeof break_after / sizeof break_after[0]; k++)
+            if (strcmp(f->name, break_after[k]) == 0)
+                sep = ",\n             ";
     }
-}
-
-static const char *coopmat_enum(auegen_coopmat c)
-{
-    switch (c) {
-    case AUEGEN_COOPMAT_KHR: return "AUEGEN_COOPMAT_KHR";
-    case AUEGEN_COOPMAT_NONE: return "AUEGEN_COOPMAT_NONE";
-    default: return "AUEGEN_COOPMAT_AUTO";
-    }
+    sb_puts(c, "},\n");
 }
 
 static const char *type_enum(auegen_scalar_type t)
@@ -173,14 +208,7 @@ static void build_stubs(auegen_kernel *k, const char *spec_file, const char *par
     sb_printf(&c, "    .name = \"%s\",\n    .target = \"%s\",\n    .canonical = \"%s\",\n    .key = \"%s\",\n"
                   "    .module_key = \"%s\",\n",
               s->name, k->target.name, k->canonical, k->key, k->module_key);
-    sb_printf(&c, "    .spec = {.name = \"%s\", .kind = %s, .head_dim = %d, .head_dim_v = %d, "
-                  ".gqa = %d,\n             .window_left = %d, .window_right = %d, .softcap = %.17g, "
-                  ".dtype = %s,\n             .int8 = %s, .coopmat = %s, .tile_q = %d, .tile_kv = %d, .tile_rows = %d, "
-                  ".page_size = %d, .kv_int8 = %s},\n",
-              s->name, s->kind == AUEGEN_KIND_DECODE ? "AUEGEN_KIND_DECODE" : "AUEGEN_KIND_FORWARD", s->head_dim,
-              s->head_dim_v, s->gqa, s->window_left, s->window_right, s->softcap, dtype_enum(s->dtype),
-              s->int8 ? "true" : "false", coopmat_enum(s->coopmat), s->tile_q, s->tile_kv, s->tile_rows, s->page_size,
-              s->kv_int8 ? "true" : "false");
+    spec_initializer(&c, s);
     sb_printf(&c, "    .plan = {.family = %s, .variant = %s, .workgroup_size = %d, .subgroup_size = %d, .tile_q = %d, "
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "

@@ -5,6 +5,7 @@
  */
 #include "gen_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -104,17 +105,13 @@ static int field_line(const auegen_spec_file *f, int call_line, const char *fiel
 
 /* --- reading the attention { } table ------------------------------------------ */
 
-static const char *const field_names[] = {
-    "name", "kind", "head_dim", "head_dim_v", "gqa", "causal", "window", "softcap",
-    "dtype", "int8", "coopmat", "tile", "page_size", "kv_int8", NULL
-};
+/* Bit i stands for field i of the table (include/auegen_spec_fields.h). */
+static_assert(AUEGEN__SPEC_FIELD_COUNT <= 32, "call_state's field bits need a wider type");
 
 static unsigned field_bit(const char *field)
 {
-    for (int i = 0; field && field_names[i]; i++)
-        if (strcmp(field, field_names[i]) == 0)
-            return 1u << i;
-    return 0;
+    const auegen__spec_field *f = auegen__spec_field_find(field);
+    return f ? 1u << (f - auegen__spec_fields) : 0;
 }
 
 /* Errors of one call are collected, then reported in source order: Lua's table
@@ -338,117 +335,144 @@ static void unknown_field(call_state *c, const char *key)
 {
     const char *best = NULL;
     int best_d = 3;                         /* suggest at distance 1 or 2 only */
-    for (int i = 0; field_names[i]; i++) {
-        int d = edit_distance(key, field_names[i]);
+    for (int i = 0; i < AUEGEN__SPEC_FIELD_COUNT; i++) {
+        int d = edit_distance(key, auegen__spec_fields[i].name);
         if (d < best_d) {
             best_d = d;
-            best = field_names[i];
+            best = auegen__spec_fields[i].name;
         }
     }
     c->suggested |= field_bit(best);
-    if (best)
+    if (best) {
         call_error(c, key, "unknown field '%.40s' in attention { } (did you mean '%s'?)", key, best);
-    else
-        call_error(c, key, "unknown field '%.40s' in attention { } (fields: name, kind, head_dim, head_dim_v, "
-                   "gqa, causal, window, softcap, dtype, int8, coopmat, tile)", key);
+        return;
+    }
+    char list[160] = "";
+    for (int i = 0, n = 0; i < AUEGEN__SPEC_FIELD_COUNT && n >= 0 && (size_t)n < sizeof list; i++)
+        n += snprintf(list + n, sizeof list - (size_t)n, "%s%s", i ? ", " : "", auegen__spec_fields[i].name);
+    call_error(c, key, "unknown field '%.40s' in attention { } (fields: %s)", key, list);
 }
 
-static void read_field(call_state *c, const char *key)
+static void read_name(call_state *c, const char *key)
 {
-    static const char *const kinds[] = {"forward", "decode", "backward", NULL};
-    static const char *const dtypes[] = {"f32", "f16", "bf16", NULL};
-    static const char *const coopmats[] = {"auto", "khr", "none", NULL};
+    lua_State *L = c->L;
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        call_error(c, key, "name must be a string (got %s)", DESCRIBE(L, -1));
+        return;
+    }
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (len > AUEGEN_MAX_NAME) {
+        call_error(c, key, "name must be at most %d characters (got %zu)", AUEGEN_MAX_NAME, len);
+        return;
+    }
+    if (strlen(s) != len) {
+        call_error(c, key, "name must be a C identifier ([A-Za-z_][A-Za-z0-9_]*) (got a string with a NUL byte)");
+        return;
+    }
+    snprintf(c->name, sizeof c->name, "%s", s);
+    c->desc.name = c->name;
+}
+
+static void read_window(call_state *c, const char *key)
+{
     lua_State *L = c->L;
     auegen_spec_desc *d = &c->desc;
-    int v;
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+        return;                               /* window = false: none */
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        call_error(c, key, "window must be a table { left = N, right = N } or false (got %s)", DESCRIBE(L, -1));
+        return;
+    }
+    bool has_left = false, has_right = false;
+    d->window_left = d->window_right = AUEGEN_WINDOW_UNBOUNDED;
+    bool ok = read_pair(c, -1, "window", "left", "right", NULL, &d->window_left, &d->window_right, NULL, &has_left,
+                        &has_right);
+    d->has_window = true;
+    if (ok && !has_left && !has_right)
+        call_error(c, key, "window needs left and/or right (-1 = unbounded)");
+}
 
-    c->seen |= field_bit(key);
-    if (strcmp(key, "name") == 0) {
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            call_error(c, key, "name must be a string (got %s)", DESCRIBE(L, -1));
-            return;
+static void read_tile(call_state *c, const char *key)
+{
+    lua_State *L = c->L;
+    auegen_spec_desc *d = &c->desc;
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0)
+        return;
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        call_error(c, key, "tile must be \"auto\" or a table { q = Br, kv = Bc } (got %s)", DESCRIBE(L, -1));
+        return;
+    }
+    bool has_q = false, has_kv = false;
+    bool ok = read_pair(c, -1, "tile", "q", "kv", "rows_per_subgroup", &d->tile_q, &d->tile_kv, &d->tile_rows, &has_q,
+                        &has_kv);
+    if (ok && (!has_q || !has_kv))
+        call_error(c, key, "tile needs both q and kv (or tile = \"auto\")");
+}
+
+/* A string naming one of an ENUM field's values. */
+static void read_enum(call_state *c, const auegen__spec_field *f)
+{
+    int field = (int)(f - auegen__spec_fields);
+    const char *names[16];
+    int values[16], n = 0;
+    for (int i = 0; i < auegen__spec_value_count && n < 15; i++) {
+        if (auegen__spec_values[i].field == field) {
+            names[n] = auegen__spec_values[i].name;
+            values[n++] = auegen__spec_values[i].value;
         }
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        if (len > AUEGEN_MAX_NAME) {
-            call_error(c, key, "name must be at most %d characters (got %zu)", AUEGEN_MAX_NAME, len);
-            return;
-        }
-        if (strlen(s) != len) {
-            call_error(c, key, "name must be a C identifier ([A-Za-z_][A-Za-z0-9_]*) (got a string with a NUL byte)");
-            return;
-        }
-        snprintf(c->name, sizeof c->name, "%s", s);
-        d->name = c->name;
-    } else if (strcmp(key, "kind") == 0) {
-        if ((v = get_choice(c, -1, key, kinds, "\"forward\", \"decode\", \"backward\"")) >= 0)
-            d->kind = (auegen_kind)v;
-    } else if (strcmp(key, "head_dim") == 0) {
-        get_int(c, -1, key, &d->head_dim);
-    } else if (strcmp(key, "head_dim_v") == 0) {
-        if (get_int(c, -1, key, &v)) {
-            if (v == 0)
-                call_error(c, key, "head_dim_v must be in 1..%d (got 0)", AUEGEN_MAX_HEAD_DIM);
-            else
-                d->head_dim_v = v;
-        }
-    } else if (strcmp(key, "gqa") == 0) {
-        if (get_int(c, -1, key, &v)) {
-            if (v == 0)
-                call_error(c, key, "gqa must be in 1..%d query heads per KV head (got 0)", AUEGEN_MAX_GQA);
-            else
-                d->gqa = v;
-        }
-    } else if (strcmp(key, "causal") == 0) {
-        get_bool(c, -1, key, &d->causal);
-    } else if (strcmp(key, "window") == 0) {
-        if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
-            return;                               /* window = false: none */
-        if (lua_type(L, -1) != LUA_TTABLE) {
-            call_error(c, key, "window must be a table { left = N, right = N } or false (got %s)",
-                       DESCRIBE(L, -1));
-            return;
-        }
-        bool has_left = false, has_right = false;
-        d->window_left = d->window_right = AUEGEN_WINDOW_UNBOUNDED;
-        bool ok = read_pair(c, -1, "window", "left", "right", NULL, &d->window_left, &d->window_right, NULL,
-                            &has_left, &has_right);
-        d->has_window = true;
-        if (ok && !has_left && !has_right)
-            call_error(c, key, "window needs left and/or right (-1 = unbounded)");
-    } else if (strcmp(key, "softcap") == 0) {
-        if (lua_type(L, -1) != LUA_TNUMBER) {
-            call_error(c, key, "softcap must be a number (got %s)", DESCRIBE(L, -1));
-            return;
-        }
-        d->softcap = lua_tonumber(L, -1);
-    } else if (strcmp(key, "dtype") == 0) {
-        if ((v = get_choice(c, -1, key, dtypes, "\"f32\", \"f16\", \"bf16\"")) >= 0)
-            d->dtype = (auegen_dtype)(AUEGEN_DTYPE_F32 + v);
-    } else if (strcmp(key, "int8") == 0) {
-        get_bool(c, -1, key, &d->int8);
-    } else if (strcmp(key, "coopmat") == 0) {
-        if ((v = get_choice(c, -1, key, coopmats, "\"auto\", \"khr\", \"none\"")) >= 0)
-            d->coopmat = (auegen_coopmat)v;
-    } else if (strcmp(key, "tile") == 0) {
-        if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0)
-            return;
-        if (lua_type(L, -1) != LUA_TTABLE) {
-            call_error(c, key, "tile must be \"auto\" or a table { q = Br, kv = Bc } (got %s)", DESCRIBE(L, -1));
-            return;
-        }
-        bool has_q = false, has_kv = false;
-        bool ok = read_pair(c, -1, "tile", "q", "kv", "rows_per_subgroup", &d->tile_q, &d->tile_kv, &d->tile_rows,
-                            &has_q, &has_kv);
-        if (ok && (!has_q || !has_kv))
-            call_error(c, key, "tile needs both q and kv (or tile = \"auto\")");
-    } else if (strcmp(key, "kv_int8") == 0) {
-        get_bool(c, -1, key, &d->kv_int8);
-    } else if (strcmp(key, "page_size") == 0) {
-        if (get_int(c, -1, key, &v))
-            d->page_size = v;
-    } else {
+    }
+    names[n] = NULL;
+    char list[160];
+    auegen__spec_value_list(field, ", ", list, sizeof list);
+    int v = get_choice(c, -1, f->name, names, list);
+    if (v >= 0)
+        *auegen__member_int(&c->desc, f->desc_offset) = values[v];
+}
+
+/* Reads one field of attention { } into the call's desc, by its kind in the table. */
+static void read_field(call_state *c, const char *key)
+{
+    lua_State *L = c->L;
+    auegen_spec_desc *d = &c->desc;
+    const auegen__spec_field *f = auegen__spec_field_find(key);
+    if (!f) {
         unknown_field(c, key);
+        return;
+    }
+    c->seen |= field_bit(key);
+    int v;
+    switch (f->kind) {
+    case AUEGEN__SPEC_INT:
+        if (!get_int(c, -1, key, &v))
+            return;
+        if (v == 0 && f->zero == AUEGEN__ZERO_DEFAULT)      /* 0 means the default in C; written out, an error */
+            call_error(c, key, "%s must be in %d..%d%s (got 0)", key, f->lo, f->hi, f->units);
+        else
+            *auegen__member_int(d, f->desc_offset) = v;
+        break;
+    case AUEGEN__SPEC_BOOL:
+    case AUEGEN__SPEC_CAUSAL:
+        get_bool(c, -1, key, auegen__member_bool(d, f->desc_offset));
+        break;
+    case AUEGEN__SPEC_ENUM:
+        read_enum(c, f);
+        break;
+    case AUEGEN__SPEC_DOUBLE:
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            call_error(c, key, "%s must be a number (got %s)", key, DESCRIBE(L, -1));
+        else
+            *auegen__member_double(d, f->desc_offset) = lua_tonumber(L, -1);
+        break;
+    case AUEGEN__SPEC_NAME:
+        read_name(c, key);
+        break;
+    case AUEGEN__SPEC_WINDOW:
+        read_window(c, key);
+        break;
+    case AUEGEN__SPEC_TILE:
+        read_tile(c, key);
+        break;
     }
 }
 
@@ -500,8 +524,12 @@ static int lua_attention(lua_State *L)
         }
         /* A misspelt field was reported with a suggestion: not also "required". */
         c->failed |= c->suggested & ~c->seen;
-        if (!(c->seen & field_bit("head_dim")) && !(c->failed & field_bit("head_dim")))
-            call_error(c, "head_dim", "head_dim is required (1..%d)", AUEGEN_MAX_HEAD_DIM);
+        for (int i = 0; i < AUEGEN__SPEC_FIELD_COUNT; i++) {
+            const auegen__spec_field *field = &auegen__spec_fields[i];
+            if (field->kind == AUEGEN__SPEC_INT && field->zero == AUEGEN__ZERO_REQUIRED
+                && !((c->seen | c->failed) & (1u << i)))
+                call_error(c, field->name, "%s is required (%d..%d)", field->name, field->lo, field->hi);
+        }
 
         auegen_spec spec;
         auegen_diag local = {0};

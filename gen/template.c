@@ -253,7 +253,55 @@ static void set_table(lua_State *L, const char *k, const signed char *v, int n)
     lua_setfield(L, -2, k);
 }
 
-/* The template's globals: the plan's numbers under fixed names (docs/architecture.md). */
+/* The spec's fields as globals, under the TMPL names of the field table
+ * (include/auegen_spec_fields.h). */
+static void spec_globals(lua_State *L, const auegen_spec *s)
+{
+    for (int i = 0; i < AUEGEN__SPEC_FIELD_COUNT; i++) {
+        const auegen__spec_field *f = &auegen__spec_fields[i];
+        char name[64];
+        if (!f->tmpl)
+            continue;
+        switch (f->kind) {
+        case AUEGEN__SPEC_INT:
+            set_int(L, f->tmpl, *auegen__member_int(s, f->spec_offset));
+            break;
+        case AUEGEN__SPEC_ENUM: {
+            const auegen__spec_value *e = auegen__spec_value_find(i, *auegen__member_int(s, f->spec_offset));
+            set_str(L, f->tmpl, e ? e->name : "?");
+            break;
+        }
+        case AUEGEN__SPEC_BOOL:
+            set_bool(L, f->tmpl, *auegen__member_bool(s, f->spec_offset));
+            break;
+        case AUEGEN__SPEC_DOUBLE: {
+            /* HAS_X, and X as a GLSL float literal (1.0 when off, so X can divide). */
+            double v = *auegen__member_double(s, f->spec_offset);
+            snprintf(name, sizeof name, "HAS_%s", f->tmpl);
+            set_bool(L, name, v > 0);
+            char lit[64];
+            snprintf(lit, sizeof lit, "%.9g", v > 0 ? v : 1.0);
+            if (!strpbrk(lit, ".eE"))
+                strcat(lit, ".0");
+            set_str(L, f->tmpl, lit);
+            break;
+        }
+        case AUEGEN__SPEC_WINDOW:
+            snprintf(name, sizeof name, "%s_LEFT", f->tmpl);
+            set_int(L, name, s->window_left);
+            snprintf(name, sizeof name, "%s_RIGHT", f->tmpl);
+            set_int(L, name, s->window_right);
+            break;
+        case AUEGEN__SPEC_NAME:
+        case AUEGEN__SPEC_CAUSAL:
+        case AUEGEN__SPEC_TILE:             /* none: the plan's BR and BC */
+            break;
+        }
+    }
+}
+
+/* The template's globals: the spec's fields and the plan's numbers under fixed
+ * names (docs/architecture.md). */
 static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
 {
     lua_newtable(L);
@@ -261,20 +309,9 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     abi_glsl(p->family, &abi);
     set_str(L, "ABI", abi.data ? abi.data : "");   /* written by {% out(ABI) %} */
     sb_free(&abi);
-    set_int(L, "D", s->head_dim);
-    set_int(L, "DV", s->head_dim_v);
+    spec_globals(L, s);
     set_int(L, "DPAD", p->d_pad);
     set_int(L, "DVPAD", p->dv_pad);
-    set_int(L, "GQA", s->gqa);
-    set_int(L, "WIN_LEFT", s->window_left);
-    set_int(L, "WIN_RIGHT", s->window_right);
-    set_bool(L, "HAS_SOFTCAP", s->softcap > 0);
-    char cap[64];
-    snprintf(cap, sizeof cap, "%.9g", s->softcap > 0 ? s->softcap : 1.0);
-    if (!strpbrk(cap, ".eE"))
-        strcat(cap, ".0");
-    set_str(L, "SOFTCAP", cap);
-    set_str(L, "DTYPE", dtype_name(s->dtype));
     set_bool(L, "STORAGE16", p->storage16);
     set_int(L, "WG", p->workgroup_size);
     set_int(L, "BR", p->tile_q);
@@ -291,8 +328,6 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "MK", p->mma.k);
     set_bool(L, "DECODE", s->kind == AUEGEN_KIND_DECODE);
     set_bool(L, "PAGED", s->page_size > 0);
-    set_int(L, "PAGE", s->page_size);
-    set_bool(L, "KV_INT8", s->kv_int8);
     /* Fast coopmat kernel: 16-byte K/V vectors each invocation prefetches per tile. */
     int wg = p->workgroup_size ? p->workgroup_size : 1;
     set_int(L, "KPT", (p->tile_kv * (p->d_pad / 8) + wg - 1) / wg);

@@ -68,43 +68,24 @@ typedef enum auegen_coopmat {
 #define AUEGEN_MAX_NAME 63
 #define AUEGEN_MAX_ERRORS 20
 
-/* What a spec says. Zero means "default" for every field but name/head_dim. */
+/* What a spec says. Zero means "default" for every field but name/head_dim.
+ * The members come from the field table in auegen_spec_fields.h, in its order:
+ * one member per field named like it (int, bool, double or the enum above), but
+ * for name (const char *), window (bool has_window; int window_left,
+ * window_right) and tile (int tile_q, tile_kv, tile_rows). docs/spec.md, "The
+ * same spec from C", says what each means and what zero means. */
 typedef struct auegen_spec_desc {
-    const char *name;           /* C identifier, [A-Za-z_][A-Za-z0-9_]*, <= 63 chars */
-    auegen_kind kind;
-    int head_dim;               /* D: 1..256, required */
-    int head_dim_v;             /* Dv: 0 = head_dim */
-    int gqa;                    /* query heads per KV head; 0 = 1 */
-    bool causal;                /* bottom-right aligned when Sq != Sk */
-    bool has_window;            /* false: no sliding window */
-    int window_left;            /* >= 0 or AUEGEN_WINDOW_UNBOUNDED */
-    int window_right;           /* >= 0 or AUEGEN_WINDOW_UNBOUNDED */
-    double softcap;             /* 0 = off; else scores become softcap*tanh(s/softcap) */
-    auegen_dtype dtype;         /* storage of Q, K, V, O; accumulation is fp32 */
-    bool int8;                  /* int8 QK^T (not yet generated: rejected) */
-    auegen_coopmat coopmat;
-    int tile_q;                 /* Br; 0 = auto (then tile_kv must be 0 too) */
-    int tile_kv;                /* Bc; 0 = auto */
-    int tile_rows;              /* tile.rows_per_subgroup: query rows each subgroup of the register-softmax
-                                   coopmat kernel owns, 16 or 32 (two row blocks); 0 = 16. Needs tile_q. */
-    int page_size;              /* decode: tokens per KV page, 16..256 (power of two); 0 = contiguous cache */
-    bool kv_int8;               /* decode, paged: K/V cache in int8, scales per page, KV head and channel */
+#define AUEGEN_SPEC_FIELD(FIELD, KIND, CTYPE, ...) AUEGEN_SPEC_DESC_MEMBERS_##KIND(FIELD, CTYPE)
+#include "auegen_spec_fields.h"
 } auegen_spec_desc;
 
-/* A validated spec: every field explicit. Produced by auegen_spec_validate. */
+/* A validated spec: every field explicit. Produced by auegen_spec_validate.
+ * Members as in auegen_spec_desc, less causal (causal <=> window_right == 0)
+ * and has_window (no window: both sides -1, unbounded); name is a copy;
+ * tile_rows is 0 (= 16) or 32. */
 typedef struct auegen_spec {
-    char name[AUEGEN_MAX_NAME + 1];
-    auegen_kind kind;
-    int head_dim, head_dim_v, gqa;
-    int window_left, window_right;   /* -1 = unbounded; causal <=> window_right == 0 */
-    double softcap;
-    auegen_dtype dtype;
-    bool int8;
-    auegen_coopmat coopmat;
-    int tile_q, tile_kv;             /* 0 = auto */
-    int tile_rows;                   /* 0 (= 16) or 32 */
-    int page_size;                   /* decode: 0 = contiguous KV cache */
-    bool kv_int8;                    /* decode: int8 KV cache with per-page-per-head scales */
+#define AUEGEN_SPEC_FIELD(FIELD, KIND, CTYPE, ...) AUEGEN_SPEC_MEMBERS_##KIND(FIELD, CTYPE)
+#include "auegen_spec_fields.h"
 } auegen_spec;
 
 static inline bool auegen_spec_causal(const auegen_spec *s) { return s->window_right == 0; }

@@ -1,6 +1,7 @@
 /*
  * test_unit.c - unit tests of spec validation, the canonical form, spec files,
- * the planner, templates, keys and write-if-changed.
+ * the planner, templates, keys and write-if-changed; the spec field table
+ * (include/auegen_spec_fields.h) against its consumers and docs/spec.md.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +74,142 @@ static void test_canonical_same_meaning(void **state)
     assert_int_equal(auegen_spec_canonical(&causal, a, 10), -1);
     assert_string_equal(b, "aule-spec/1 kind=forward head_dim=128 head_dim_v=128 gqa=4 window=-1,0 softcap=0 "
                            "dtype=f16 int8=0 coopmat=auto tile=auto page=0");
+}
+
+/* --- the field table (include/auegen_spec_fields.h) ----------------------------- */
+
+#define UNPAREN(...) __VA_ARGS__
+
+typedef struct field_case {
+    const char *field, *kind, *ctype;
+    auegen_spec_desc needs, example;
+    const char *doc_row;             /* the start of its row in docs/spec.md */
+} field_case;
+
+static const field_case field_cases[] = {
+#define AUEGEN_SPEC_FIELD(FIELD, KIND, CTYPE, LO, HI, ZERO, DEFAULT, UNITS, TOKEN, CANON, TMPL, CHECK, NEEDS, \
+                          EXAMPLE, LUA_TYPE, VALUES, DOC_DEFAULT, DOC)                                        \
+    {#FIELD, #KIND, #CTYPE, {.name = NULL, UNPAREN NEEDS}, {UNPAREN EXAMPLE, UNPAREN NEEDS},          \
+     "| `" #FIELD "` | " LUA_TYPE " | " VALUES " | " DOC_DEFAULT " | " DOC},
+#include "auegen_spec_fields.h"
+};
+enum { FIELD_CASES = sizeof field_cases / sizeof field_cases[0] };
+
+/* The required fields a case leaves out. */
+static auegen_spec_desc completed(auegen_spec_desc d)
+{
+    if (!d.name)
+        d.name = "base";
+    if (!d.head_dim)
+        d.head_dim = 64;
+    return d;
+}
+
+/* Each field's example value, set on its own (with what it needs), survives
+ * auegen_spec_normalize and reaches the canonical form; a value validation
+ * rejects (int8 = true) is rejected again by normalize, not dropped. */
+static void test_fields_survive_normalize(void **state)
+{
+    (void)state;
+    for (int i = 0; i < FIELD_CASES; i++) {
+        const field_case *c = &field_cases[i];
+        auegen_spec_desc base_desc = completed(c->needs), ex_desc = completed(c->example);
+        auegen_spec base, ex, norm;
+        auegen_diag diag = {0};
+        char base_text[512], ex_text[512], norm_text[512];
+        assert_int_equal(auegen_spec_validate(&base_desc, &base, &diag), AUEGEN_OK);
+        auegen_status st = auegen_spec_validate(&ex_desc, &ex, &diag);
+        if (st != AUEGEN_OK) {
+            printf("  %s: the example is rejected (%s); normalize must reject it too\n", c->field,
+                   diag.errors[0].message);
+            assert_string_equal(diag.errors[0].field, c->field);
+            auegen_diag again = {0};
+            assert_int_equal(auegen_spec_normalize(&ex, &norm, &again), AUEGEN_ERROR_SPEC);
+            assert_int_equal(again.count, 1);
+            assert_string_equal(again.errors[0].field, c->field);
+            assert_string_equal(again.errors[0].message, diag.errors[0].message);
+            continue;
+        }
+        assert_int_not_equal(memcmp(&base, &ex, sizeof base), 0);   /* the example changes the spec */
+        assert_int_equal(auegen_spec_normalize(&ex, &norm, &diag), AUEGEN_OK);
+        if (memcmp(&ex, &norm, sizeof ex) != 0)
+            fail_msg("field %s: auegen_spec_normalize changed the spec", c->field);
+        assert_true(auegen_spec_canonical(&base, base_text, sizeof base_text) > 0);
+        assert_true(auegen_spec_canonical(&ex, ex_text, sizeof ex_text) > 0);
+        assert_true(auegen_spec_canonical(&norm, norm_text, sizeof norm_text) > 0);
+        assert_string_equal(ex_text, norm_text);
+        if (strcmp(c->kind, "NAME") == 0)
+            assert_string_equal(base_text, ex_text);                /* the name labels, it is not in the key */
+        else if (strcmp(base_text, ex_text) == 0)
+            fail_msg("field %s: the canonical form does not show it (%s)", c->field, ex_text);
+    }
+}
+
+/* The C stub's .spec initializer names every member of a single-member field. */
+static void test_fields_in_stub(void **state)
+{
+    (void)state;
+    auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 32, .dtype = AUEGEN_DTYPE_F32});
+    auegen_kernel k;
+    assert_int_equal(auegen_generate(&s, auegen_target_profile_find("lavapipe"), NULL, &k), AUEGEN_OK);
+    const char *init = strstr(k.stub_c, "    .spec = {");
+    assert_non_null(init);
+    const char *end = strstr(init, "},\n");
+    for (int i = 0; i < FIELD_CASES; i++) {
+        char member[64];
+        snprintf(member, sizeof member, ".%s = ", field_cases[i].field);
+        bool single = strcmp(field_cases[i].ctype, "void") != 0 && strcmp(field_cases[i].kind, "CAUSAL") != 0;
+        const char *at = strstr(init, member);
+        if (single && !(at && at < end))
+            fail_msg("the stub's .spec initializer has no %s", member);
+    }
+    assert_non_null(strstr(init, ".window_left = -1, .window_right = -1"));
+    assert_non_null(strstr(init, ".tile_q = 0, .tile_kv = 0, .tile_rows = 0"));
+    auegen_kernel_release(&k);
+}
+
+/* docs/spec.md's field table lists the table's fields, in its order, with the
+ * Lua type, accepted values, default and the start of the meaning the table
+ * gives; the C table has a row per field. */
+static void test_fields_documented(void **state)
+{
+    (void)state;
+    FILE *fp = fopen(AULE_SOURCE_DIR "/docs/spec.md", "r");
+    assert_non_null(fp);
+    static char doc[1 << 17];
+    size_t n = fread(doc, 1, sizeof doc - 1, fp);
+    fclose(fp);
+    doc[n] = '\0';
+    const char *row = strstr(doc, "| field | Lua type | accepted values | default | meaning |\n| --- |");
+    assert_non_null(row);
+    row = strchr(strchr(row, '\n') + 1, '\n') + 1;
+    int bad = 0;
+    for (int i = 0; i < FIELD_CASES; i++) {
+        const char *want = field_cases[i].doc_row;
+        if (strncmp(row, want, strlen(want)) != 0) {
+            printf("docs/spec.md: row %d of the field table should start with\n  %s\nbut is\n  %.*s\n", i + 1, want,
+                   (int)strcspn(row, "\n"), row);
+            bad++;
+        }
+        row = strchr(row, '\n') + 1;
+    }
+    if (strncmp(row, "| ", 2) == 0) {
+        printf("docs/spec.md: the field table has more rows than the field table: %.*s\n", (int)strcspn(row, "\n"), row);
+        bad++;
+    }
+    const char *ctable = strstr(doc, "| Lua | `auegen_spec_desc` | zero means |");
+    assert_non_null(ctable);
+    for (int i = 0; i < FIELD_CASES; i++) {
+        char want[160], member[96];
+        snprintf(want, sizeof want, "\n| `%s` | ", field_cases[i].field);
+        const char *at = strstr(ctable, want);
+        snprintf(member, sizeof member, "`%s %s`", field_cases[i].ctype, field_cases[i].field);
+        if (!at || (strcmp(field_cases[i].ctype, "void") != 0 && !strstr(at, member))) {
+            printf("docs/spec.md: the C table needs a row | `%s` | %s | ... |\n", field_cases[i].field, member);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
 }
 
 static void test_spec_file(void **state)
@@ -364,6 +501,9 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_canonical_same_meaning),
+        cmocka_unit_test(test_fields_survive_normalize),
+        cmocka_unit_test(test_fields_in_stub),
+        cmocka_unit_test(test_fields_documented),
         cmocka_unit_test(test_spec_file),
         cmocka_unit_test(test_planner),
         cmocka_unit_test(test_lane_layout),
