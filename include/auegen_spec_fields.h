@@ -154,5 +154,10 @@ AUEGEN_SPEC_FIELD(kv_int8, BOOL, bool, 0, 0, VALUE, 0, "",
     "boolean", "`true` needs `kind = \"decode\"` and a `page_size`", "`false`",
     "The KV cache in int8 with fp32 scales per page, KV head and channel")
 
+AUEGEN_SPEC_FIELD(sinks, BOOL, bool, 0, 0, VALUE, 0, "",
+    "sinks", IF_SET, "SINKS", 0, (), (.sinks = true),
+    "boolean", "`true`, `false`", "`false`",
+    "Attention sinks (gpt-oss): one learned logit per query head")
+
 #undef AUEGEN_SPEC_FIELD
 #undef AUEGEN_SPEC_VALUE

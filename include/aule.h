@@ -140,6 +140,7 @@ typedef struct aule_forward_args {
     const aule_tensor *cu_seqlens_q, *cu_seqlens_k;
     int max_seqlen_q, max_seqlen_k;
     float scale;                   /* 0: 1/sqrt(D) */
+    const aule_tensor *sinks;      /* specs with sinks = true: fp32 [H], one logit per query head */
 } aule_forward_args;
 
 /* Runs the forward kernel of spec; count > 1 records all calls in one submission. */
@@ -171,6 +172,7 @@ typedef struct aule_decode_args {
     aule_tensor *lse;                /* optional fp32 [B][H][Sq] */
     float scale;                     /* 0: 1/sqrt(D) */
     int num_splits;                  /* 0: planned from the device and the lengths; 1: no split */
+    const aule_tensor *sinks;        /* specs with sinks = true: fp32 [H], one logit per query head */
 } aule_decode_args;
 
 aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, const aule_decode_args *args);

@@ -26,7 +26,10 @@
  *     j visible iff (left < 0 || j >= i' - left) && (right < 0 || j <= i' + right)
  *     O_i = softmax over visible j of s, times V;  LSE_i = log(sum exp(s)) (natural log)
  * A row with no visible key gets O = 0 and LSE = -inf, never NaN. Causal is
- * window_left = -1, window_right = 0; no mask is -1, -1.
+ * window_left = -1, window_right = 0; no mask is -1, -1. With sinks, head h's
+ * logit sink_h joins every row's denominator: O_i = sum_j e^(s_j) V_j /
+ * (e^(sink_h) + sum_j e^(s_j)) and LSE_i = log(e^(sink_h) + sum_j e^(s_j)); a
+ * row with no visible key gets O = 0 and LSE = sink_h.
  */
 #ifndef AULE_REFERENCE_H
 #define AULE_REFERENCE_H
@@ -55,6 +58,8 @@ typedef struct aule_ref_problem {
     int threads;                    /* 0: one per online CPU for large problems; 1: the calling thread only */
     int p_dtype;                    /* naive baseline only: P rounded to this storage dtype before P.V
                                      * (an auegen_dtype; 0 = kept in fp32) */
+    const float *sinks;             /* optional [H]: attention sinks, one logit per query head that joins
+                                     * the softmax denominator and adds no value (NULL: none) */
 } aule_ref_problem;
 
 /* Element counts of each tensor of a problem. */

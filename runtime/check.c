@@ -119,6 +119,27 @@ static aule_status download(const aule_tensor *t, bool bshd, float *bhsd)
     return st;
 }
 
+/* Attention sinks for a spec that has them: random logits of the scores' size
+ * (some rows dominated by the sink, most not), on the host and on the device. */
+static aule_status make_sinks(aule_context *ctx, const auegen_spec *spec, int heads, uint64_t *rng, float **host,
+                              aule_tensor **dev)
+{
+    *host = NULL;
+    *dev = NULL;
+    if (!spec->sinks)
+        return AULE_OK;
+    *host = malloc((size_t)heads * sizeof **host);
+    if (!*host)
+        return AULE_ERROR_OUT_OF_MEMORY;
+    for (int h = 0; h < heads; h++)
+        (*host)[h] = 2.0f * normal(rng);
+    aule_tensor_desc sd = {.dtype = AULE_DTYPE_F32, .ndim = 1, .shape = {heads}};
+    aule_status st = aule_tensor_create(ctx, &sd, dev);
+    if (st == AULE_OK)
+        st = aule_tensor_write(*dev, *host, (size_t)heads * sizeof **host);
+    return st;
+}
+
 aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const aule_check_shape *shape,
                            aule_check_result *res)
 {
@@ -176,7 +197,11 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
     if (!host_alloc(&q, nq) || !host_alloc(&k, nk) || !host_alloc(&v, nv) || !ref_o || !ref_l || !naive_o
         || !naive_l || !got_o || !got_l)
         st = AULE_ERROR_OUT_OF_MEMORY;
-    aule_tensor *tq_ = NULL, *tk_ = NULL, *tv_ = NULL, *to_ = NULL, *tl_ = NULL, *tcq = NULL, *tck = NULL;
+    aule_tensor *tq_ = NULL, *tk_ = NULL, *tv_ = NULL, *to_ = NULL, *tl_ = NULL, *tcq = NULL, *tck = NULL, *tsk = NULL;
+    float *sinks = NULL;
+    if (st == AULE_OK)
+        st = make_sinks(ctx, &spec, heads, &rng, &sinks, &tsk);
+    prob.sinks = sinks;
     if (st == AULE_OK) {
         host_random(&q, &rng, dtype);
         host_random(&k, &rng, dtype);
@@ -219,7 +244,7 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
     if (st == AULE_OK) {
         aule_forward_args args = {.q = tq_, .k = tk_, .v = tv_, .o = to_, .lse = tl_, .cu_seqlens_q = tcq,
                                   .cu_seqlens_k = tck, .max_seqlen_q = shape->varlen ? lq : 0,
-                                  .max_seqlen_k = shape->varlen ? lk : 0, .scale = scale};
+                                  .max_seqlen_k = shape->varlen ? lk : 0, .scale = scale, .sinks = tsk};
         double t0 = aule_clock_ms();
         st = aule_attention_forward(ctx, &spec, &args);
         res->run_ms = aule_clock_ms() - t0;
@@ -245,6 +270,8 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
     aule_tensor_destroy(tl_);
     aule_tensor_destroy(tcq);
     aule_tensor_destroy(tck);
+    aule_tensor_destroy(tsk);
+    free(sinks);
     host_free(&q);
     host_free(&k);
     host_free(&v);
@@ -298,6 +325,10 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
     aule_status st = AULE_OK;
     if (!q || !ck || !cv || !got_o || !got_l || !ref_o || !ref_l || !naive_o || !naive_l || !table || !lens || !order)
         st = AULE_ERROR_OUT_OF_MEMORY;
+    float *sinks = NULL;
+    aule_tensor *tsk = NULL;
+    if (st == AULE_OK)
+        st = make_sinks(ctx, &spec, H, &rng, &sinks, &tsk);
     /* Pages in a shuffled order: sequence b's page p is order[b * max_pages + p]. */
     for (int i = 0; st == AULE_OK && i < pages; i++)
         order[i] = i;
@@ -350,15 +381,16 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
                 ref_o[ob + i] = 0;
                 naive_o[ob + i] = 0;
             }
-            for (size_t i = 0; i < (size_t)H * sq; i++) {
-                ref_l[lb + i] = -INFINITY;
-                naive_l[lb + i] = -INFINITY;
+            for (size_t i = 0; i < (size_t)H * sq; i++) {   /* [H][Sq]: only the sink, if any */
+                ref_l[lb + i] = sinks ? sinks[i / (size_t)sq] : -INFINITY;
+                naive_l[lb + i] = sinks ? sinks[i / (size_t)sq] : -INFINITY;
             }
         } else if (st == AULE_OK) {
             aule_ref_problem prob = {.batch = 1, .heads = H, .kv_heads = hkv, .seq_q = sq, .seq_k = len,
                                      .head_dim = d, .head_dim_v = dv, .window_left = spec.window_left,
                                      .window_right = spec.window_right, .softcap = spec.softcap,
-                                     .scale = 1.0f / sqrtf((float)d)};   /* what libaule uses for scale = 0 */
+                                     .scale = 1.0f / sqrtf((float)d),   /* what libaule uses for scale = 0 */
+                                     .sinks = sinks};
             aule_ref_problem naive = prob;
             naive.p_dtype = dtype == AUEGEN_DTYPE_F32 ? 0 : dtype;
             if (aule_reference_forward_f64(&prob, qd, kd, vd, ref_o + ob, ref_l + lb) != 0
@@ -423,7 +455,7 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
         st = aule_kernel_prepare(ctx, &spec, &res->kernel);
     if (st == AULE_OK) {
         aule_decode_args args = {.q = tq, .k_cache = tk, .v_cache = tv, .block_table = tt, .seq_lens = ts,
-                                 .o = to, .lse = tl, .num_splits = sh->num_splits};
+                                 .o = to, .lse = tl, .num_splits = sh->num_splits, .sinks = tsk};
         double t0 = aule_clock_ms();
         st = aule_attention_decode(ctx, &spec, &args);
         res->run_ms = aule_clock_ms() - t0;
@@ -449,6 +481,8 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
     aule_tensor_destroy(tl);
     aule_tensor_destroy(tt);
     aule_tensor_destroy(ts);
+    aule_tensor_destroy(tsk);
+    free(sinks);
     free(q);
     free(ck);
     free(cv);

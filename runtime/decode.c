@@ -184,6 +184,8 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     }
     if (batch > 65535 || kv_heads > 65535)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "too many sequences or KV heads for one launch");
+    if ((st = check_sinks(ctx, &spec, a->sinks, heads)))
+        return st;
     if (a->num_splits < 0 || a->num_splits > DECODE_MAX_SPLITS)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "num_splits must be 0 (auto) or 1..%d", DECODE_MAX_SPLITS);
     float scale = a->scale == 0.0f ? 1.0f / sqrtf((float)d) : a->scale;
@@ -287,6 +289,8 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         bind[AUEGEN_DECODE_BINDING_K_SCALE] = a->k_scale->buffer;
         bind[AUEGEN_DECODE_BINDING_V_SCALE] = a->v_scale->buffer;
     }
+    if (a->sinks)   /* split: the merge adds the sinks, the splits do not */
+        bind[AUEGEN_DECODE_BINDING_SINKS] = a->sinks->buffer;
     calls[0].groups_x = (uint32_t)(row_tiles * splits);
     calls[0].groups_y = (uint32_t)kv_heads;
     calls[0].groups_z = (uint32_t)batch;
@@ -318,6 +322,8 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
             m->buffers[AUEGEN_REDUCE_BINDING_LSE] = a->lse->buffer;
         m->buffers[AUEGEN_REDUCE_BINDING_O] = a->o->buffer;
         m->buffers[AUEGEN_REDUCE_BINDING_WORKSPACE] = ctx->workspace;
+        if (a->sinks)
+            m->buffers[AUEGEN_REDUCE_BINDING_SINKS] = a->sinks->buffer;
         uint64_t out_rows = (uint64_t)batch * (uint64_t)heads * (uint64_t)sq;
         uint64_t wg = (uint64_t)reduce->plan.workgroup_size;
         m->groups_x = (uint32_t)((out_rows + wg - 1) / wg);

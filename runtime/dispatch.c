@@ -177,6 +177,20 @@ aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *na
     return AULE_OK;
 }
 
+aule_status check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads)
+{
+    if (!spec->sinks)
+        return sinks ? aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "sinks given, but the spec has no sinks = true")
+                     : AULE_OK;
+    if (!sinks)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "the spec has sinks = true: pass sinks, fp32 [H]");
+    aule_status st = check_tensor(ctx, sinks, "sinks", AULE_DTYPE_F32, 1);
+    if (st == AULE_OK && sinks->desc.shape[0] != heads)
+        st = aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "sinks must be [%lld] (one per query head; got [%lld])",
+                       (long long)heads, (long long)sinks->desc.shape[0]);
+    return st;
+}
+
 static aule_status check_seqlens(aule_context *ctx, const aule_tensor *t, const char *name, int64_t total,
                                  int64_t *batch, int64_t *max_len)
 {
@@ -268,6 +282,8 @@ static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, cons
             return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "lse must be [%lld][%lld][%lld]", (long long)qs[0],
                              (long long)heads, (long long)sq);
     }
+    if ((st = check_sinks(ctx, spec, a->sinks, heads)))
+        return st;
     float scale = a->scale;
     if (scale == 0.0f)
         scale = 1.0f / sqrtf((float)d);
@@ -317,6 +333,8 @@ static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, cons
         c->buffers[AUEGEN_FORWARD_BINDING_CU_SEQLENS_Q] = a->cu_seqlens_q->buffer;
         c->buffers[AUEGEN_FORWARD_BINDING_CU_SEQLENS_K] = a->cu_seqlens_k->buffer;
     }
+    if (a->sinks)
+        c->buffers[AUEGEN_FORWARD_BINDING_SINKS] = a->sinks->buffer;
     c->groups_x = (uint32_t)gx;
     c->groups_y = (uint32_t)kv_heads;
     c->groups_z = (uint32_t)batch;

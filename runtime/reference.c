@@ -167,7 +167,7 @@ DEFINE_DOTS(dots_f32, float)
 
 /* One query row against keys k/v[0..n-1] (already the visible run). */
 static void row_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v, int64_t n,
-                    double *restrict s, double *restrict o, double *lse)
+                    double sink, double *restrict s, double *restrict o, double *lse)
 {
     size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
     dots_f64(q, k, d, n, s);
@@ -179,12 +179,13 @@ static void row_f64(const aule_ref_problem *p, const double *q, const double *k,
         s[j] = x;
         m = x > m ? x : m;
     }
+    m = sink > m ? sink : m;
     memset(o, 0, dv * sizeof *o);
     if (m == -INFINITY) {   /* every score -inf: nothing to attend to */
         *lse = -INFINITY;
         return;
     }
-    double sum = 0;
+    double sum = sink == -INFINITY ? 0.0 : exp(sink - m);
     for (int64_t j = 0; j < n; j++) {
         double e = exp(s[j] - m);
         const double *restrict vj = v + (size_t)j * dv;
@@ -206,11 +207,12 @@ static void unit_f64(const aule_ref_problem *p, const double *q, const double *k
     size_t kv_row = sv.k_row0 + (size_t)(h / (p->heads / p->kv_heads)) * sv.k_head_rows;
     for (int64_t i = 0; i < sv.sq; i++) {
         size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
-        double row_lse = -INFINITY;
+        double sink = p->sinks ? (double)p->sinks[h] : -INFINITY;
+        double row_lse = sink;      /* no visible key: only the sink (or nothing) */
         int64_t lo, hi;
         if (visible_keys(p, i, &sv, &lo, &hi))
-            row_f64(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv, hi - lo + 1, s,
-                    o + row * dv, &row_lse);
+            row_f64(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv, hi - lo + 1, sink,
+                    s, o + row * dv, &row_lse);
         else
             memset(o + row * dv, 0, dv * sizeof *o);
         if (lse)
@@ -222,7 +224,7 @@ static void unit_f64(const aule_ref_problem *p, const double *q, const double *k
 
 /* As row_f64, but the way a framework's eager code does it: P normalized first. */
 static void row_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v, int64_t n,
-                    float *restrict s, float *restrict o, float *lse)
+                    float sink, float *restrict s, float *restrict o, float *lse)
 {
     size_t d = (size_t)p->head_dim, dv = (size_t)head_dim_v(p);
     float scale = (float)p->scale, cap = (float)p->softcap;
@@ -235,12 +237,13 @@ static void row_f32(const aule_ref_problem *p, const float *q, const float *k, c
         s[j] = x;
         m = x > m ? x : m;
     }
+    m = sink > m ? sink : m;
     memset(o, 0, dv * sizeof *o);
     if (m == -INFINITY) {
         *lse = -INFINITY;
         return;
     }
-    float sum = 0;
+    float sum = sink == -INFINITY ? 0.0f : expf(sink - m);
     for (int64_t j = 0; j < n; j++) {
         s[j] = expf(s[j] - m);
         sum += s[j];
@@ -264,11 +267,12 @@ static void unit_f32(const aule_ref_problem *p, const float *q, const float *k, 
     size_t kv_row = sv.k_row0 + (size_t)(h / (p->heads / p->kv_heads)) * sv.k_head_rows;
     for (int64_t i = 0; i < sv.sq; i++) {
         size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;
-        float row_lse = -INFINITY;
+        float sink = p->sinks ? p->sinks[h] : -INFINITY;
+        float row_lse = sink;
         int64_t lo, hi;
         if (visible_keys(p, i, &sv, &lo, &hi))
-            row_f32(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv, hi - lo + 1, s,
-                    o + row * dv, &row_lse);
+            row_f32(p, q + row * d, k + (kv_row + (size_t)lo) * d, v + (kv_row + (size_t)lo) * dv, hi - lo + 1, sink,
+                    s, o + row * dv, &row_lse);
         else
             memset(o + row * dv, 0, dv * sizeof *o);
         if (lse)

@@ -189,6 +189,8 @@ void call_init(aule_context *ctx, prepared_call *c, auegen_family f);
 aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count);
 /* Shared checks of a tensor argument. */
 aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim);
+/* The sinks tensor a spec needs (fp32 [H], contiguous), or none when it has none. */
+aule_status check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads);
 void dispatch_release(aule_context *ctx);
 
 /* The kernels linked in from generated/ (index.c). */

@@ -20,6 +20,9 @@ layout(set = 0, binding = BINDING_WORKSPACE) readonly buffer Workspace { float w
 
 const uint DV = {{DV}};
 #define NEG_INF uintBitsToFloat(0xff800000u)
+{% if SINKS then %}
+layout(set = 0, binding = BINDING_SINKS) readonly buffer Sinks { float sinks[]; };
+{% end %}
 
 void main()
 {
@@ -31,6 +34,10 @@ void main()
     float m = NEG_INF;
     for (uint s = 0u; s < p.splits; s++)
         m = max(m, ws[p.ws_lse + first + s]);
+{% if SINKS then %}
+    const float sink = sinks[h];    // the splits leave the sink out: it joins here, once
+    m = max(m, sink);
+{% end %}
     const uint dst = b * p.o_stride_b + h * p.o_stride_h + i * p.o_stride_s;
     if (m == NEG_INF) {              // no split saw a key: O = 0, LSE = -inf
         for (uint d = 0u; d < DV; d++)
@@ -39,7 +46,11 @@ void main()
             lse_out[b * p.lse_stride_b + h * p.lse_stride_h + i] = NEG_INF;
         return;
     }
+{% if SINKS then %}
+    float total = exp(sink - m);
+{% else %}
     float total = 0.0;
+{% end %}
     for (uint s = 0u; s < p.splits; s++)
         total += exp(ws[p.ws_lse + first + s] - m);
     const float inv = 1.0 / total;

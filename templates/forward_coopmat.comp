@@ -61,6 +61,10 @@ const float LOG2E = 1.4426950408889634;
 shared float16_t s_kv[KV_ROWS * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
 shared float s_s[BR * SS];
 shared float16_t s_p[BR * PS];
+{% if SINKS then %}
+{% include "common_sinks.glsl" %}
+
+{% end %}
 shared float s_m[BR];
 shared float s_l[BR];
 shared float s_a[BR];
@@ -247,6 +251,16 @@ void main()
         barrier();
     }
 
+{% if SINKS then %}
+    // Sinks: each row's head logit joins the denominator; O is scaled by s_a on the way out.
+    for (uint r = tid; r < BR; r += WG) {
+        float m = s_m[r], l = s_l[r];
+        s_a[r] = sink_fold(hkv * GQA + (row0 + r) % GQA, m, l);
+        s_m[r] = m;
+        s_l[r] = l;
+    }
+    barrier();
+{% end %}
     // O / l, through the scratch tile, to storage.
 {% for n = 0, DVPAD // MN - 1 do %}
     coopMatStore(o{{n}}, s_x, xb, XS, ROW_MAJOR);
@@ -257,7 +271,11 @@ void main()
         if (row < rows && d < DV) {
             float l = s_l[sg * MM + r];
             uint h = hkv * GQA + row % GQA;
+{% if SINKS then %}
+            float x = l > 0.0 ? s_x[xb + r * XS + e % MN] * s_a[sg * MM + r] / l : 0.0;
+{% else %}
             float x = l > 0.0 ? s_x[xb + r * XS + e % MN] / l : 0.0;
+{% end %}
             o_buf[o_base + h * p.o_stride_h + (row / GQA) * p.o_stride_s + d] = float16_t(x);
         }
     }

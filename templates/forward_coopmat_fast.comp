@@ -62,6 +62,10 @@ const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
 const float LN2 = 0.6931471805599453;
 #define NEG_INF uintBitsToFloat(0xff800000u)
+{% if SINKS then %}
+
+{% include "common_sinks.glsl" %}
+{% end %}
 
 shared float16_t s_kv[2u * BC * KVS];   // K rows 0..BC-1, V rows BC..2BC-1; Q before the loop
 {% if Q_SHARED then %}
@@ -454,8 +458,14 @@ void main()
     // O / l straight from the registers; LSE in natural units.
 {% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
-    const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? 1.0 / l{{r}}_{{j}} : 0.0;
     const uint h{{r}}_{{j}} = hkv * GQA + qrow{{r}}_{{j}} % GQA;
+{% if SINKS then %}
+    // Sinks: the head's logit joins the denominator (log2 units here).
+    const float sa{{r}}_{{j}} = sink_fold2(h{{r}}_{{j}}, m{{r}}_{{j}}, l{{r}}_{{j}});
+    const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? sa{{r}}_{{j}} / l{{r}}_{{j}} : 0.0;
+{% else %}
+    const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? 1.0 / l{{r}}_{{j}} : 0.0;
+{% end %}
     const uint ob{{r}}_{{j}} = o_base + h{{r}}_{{j}} * p.o_stride_h + (qrow{{r}}_{{j}} / GQA) * p.o_stride_s;
 {% end %}
 {% for n = 0, DVPAD // 16 - 1 do %}

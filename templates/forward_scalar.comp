@@ -63,6 +63,10 @@ const int WIN_RIGHT = {{WIN_RIGHT}};
 const float LOG2E = 1.4426950408889634;
 #define NEG_INF uintBitsToFloat(0xff800000u)
 
+{% if SINKS then %}
+{% include "common_sinks.glsl" %}
+
+{% end %}
 shared float s_q[BR * QS];
 shared float s_k[BC * KS];
 shared float s_v[BC * VS];
@@ -267,6 +271,21 @@ void main()
             lse_buf[p.ws_lse + part] = l > 0.0 ? s_m[r] + log(l) : NEG_INF;
         }
         return;
+    }
+{% end %}
+{% if SINKS then %}
+    // Sinks: each row's head logit joins the denominator; s_a becomes O's factor.
+    for (uint r = tid; r < valid_rows; r += WG) {
+        float m = s_m[r], l = s_l[r];
+        s_a[r] = sink_fold(hkv * GQA + (row0 + r) % GQA, m, l);
+        s_m[r] = m;
+        s_l[r] = l;
+    }
+    barrier();
+    for (uint o = 0u; o < {{OPT}}u; o++) {
+        uint r = (tid + o * WG) / DV;
+        if (r < valid_rows)
+            acc[o] *= s_a[r];
     }
 {% end %}
     for (uint o = 0u; o < {{OPT}}u; o++) {

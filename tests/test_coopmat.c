@@ -24,6 +24,7 @@ typedef struct kernel_case {
     double softcap;
     int tile_q, tile_kv;           /* 0: the planner's */
     int tile_rows;                 /* tile.rows_per_subgroup: 0 (16) or 32 */
+    bool sinks;                    /* attention sinks (spec sinks = true) */
 } kernel_case;
 
 typedef struct shape_case {
@@ -39,7 +40,8 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
     for (size_t i = 0; i < nk; i++) {
         auegen_spec_desc d = {.name = "c", .head_dim = kc[i].head_dim, .gqa = kc[i].gqa, .causal = kc[i].causal,
                               .softcap = kc[i].softcap, .dtype = AUEGEN_DTYPE_F16, .coopmat = AUEGEN_COOPMAT_KHR,
-                              .tile_q = kc[i].tile_q, .tile_kv = kc[i].tile_kv, .tile_rows = kc[i].tile_rows};
+                              .tile_q = kc[i].tile_q, .tile_kv = kc[i].tile_kv, .tile_rows = kc[i].tile_rows,
+                              .sinks = kc[i].sinks};
         if (kc[i].window_left >= 0) {   /* causal: (W, 0); else symmetric (W, W) */
             d.has_window = true;
             d.window_left = kc[i].window_left;
@@ -66,9 +68,10 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
                 fast_ok = fast_ok && r.kernel.plan.p_in_registers == (expect_p == 1);
             snprintf(why, sizeof why, "%s", st ? aule_context_last_error(ctx) : "ran");
             if (st == AULE_OK && r.pass)
-                printf("ok   D=%d gqa=%d causal=%d window=%d softcap=%g Sq=%d Sk=%d%s%s: err %.3e bound %.3e, "
+                printf("ok   D=%d gqa=%d causal=%d window=%d softcap=%g%s Sq=%d Sk=%d%s%s: err %.3e bound %.3e, "
                        "%.0f ms (%s%s)\n", kc[i].head_dim, kc[i].gqa, kc[i].causal, kc[i].window_left, kc[i].softcap,
-                       sh.seq_q, sh.seq_k, sh.bshd ? " bshd" : "", sh.varlen ? " varlen" : "", r.err, r.bound,
+                       kc[i].sinks ? " sinks" : "", sh.seq_q, sh.seq_k, sh.bshd ? " bshd" : "",
+                       sh.varlen ? " varlen" : "", r.err, r.bound,
                        r.run_ms, !r.kernel.plan.register_softmax ? "softmax in shared memory"
                                  : r.kernel.plan.p_in_registers ? "softmax and P in registers" : "softmax in registers",
                        r.kernel.plan.q_in_shared ? ", Q in shared memory" : "");
@@ -105,15 +108,17 @@ int main(void)
         size_t nk = 0;
         for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
             for (int causal = 0; causal < 2; causal++)
-                kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0, 0};
+                kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0, 0, false};
         static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {256, 512, false, false},
                                         {1023, 1024, false, false}, {300, 77, false, false}, {97, 150, false, true}};
         fails += run_grid(ctx, kc, nk, sc, sizeof sc / sizeof *sc, fast_known, -1, &runs);
         static const kernel_case extra[] = {
-            {64, 4, true, 100, 0.0, 0, 0, 0}, {128, 8, false, -1, 30.0, 0, 0, 0}, {64, 1, false, 37, 0.0, 0, 0, 0},
-            {128, 2, true, -1, 0.0, 128, 32, 0},
+            {64, 4, true, 100, 0.0, 0, 0, 0, false}, {128, 8, false, -1, 30.0, 0, 0, 0, false}, {64, 1, false, 37, 0.0, 0, 0, 0, false},
+            {128, 2, true, -1, 0.0, 128, 32, 0, false},
             /* two row blocks per subgroup */
-            {128, 2, false, -1, 0.0, 64, 32, 32}, {128, 4, true, -1, 0.0, 128, 32, 32}, {256, 2, true, -1, 0.0, 32, 16, 32},
+            {128, 2, false, -1, 0.0, 64, 32, 32, false}, {128, 4, true, -1, 0.0, 128, 32, 32, false}, {256, 2, true, -1, 0.0, 32, 16, 32, false},
+            /* attention sinks */
+            {64, 8, true, 128, 0.0, 0, 0, 0, true}, {128, 2, false, -1, 0.0, 0, 0, 0, true},
         };
         fails += run_grid(ctx, extra, sizeof extra / sizeof *extra, sc, 3, fast_known, -1, &runs);
         aule_context_destroy(ctx);
@@ -144,9 +149,10 @@ int main(void)
      * two 16-row blocks per subgroup.
      * Measured with an empty driver cache, 2 cores: 10 to 90 s of compile each. */
     static const kernel_case kc[] = {
-        {36, 2, false, -1, 0.0, 32, 16, 0}, {64, 4, true, -1, 0.0, 16, 32, 0}, {80, 2, false, -1, 0.0, 16, 16, 0},
-        {160, 2, true, -1, 0.0, 16, 16, 0}, {64, 2, false, 50, 20.0, 32, 16, 0},
-        {48, 4, true, -1, 0.0, 64, 16, 32},      /* two row blocks per subgroup, two subgroups */
+        {36, 2, false, -1, 0.0, 32, 16, 0, false}, {64, 4, true, -1, 0.0, 16, 32, 0, false}, {80, 2, false, -1, 0.0, 16, 16, 0, false},
+        {160, 2, true, -1, 0.0, 16, 16, 0, false}, {64, 2, false, 50, 20.0, 32, 16, 0, false},
+        {48, 4, true, -1, 0.0, 64, 16, 32, false},      /* two row blocks per subgroup, two subgroups */
+        {40, 2, true, 30, 0.0, 16, 16, 0, true}, /* attention sinks (a window too: rows with no key) */
     };
     static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {200, 77, false, false},
                                     {70, 130, false, true}};
@@ -174,8 +180,8 @@ int main(void)
         fprintf(stderr, "no Vulkan device: %s\n", aule_context_last_error(NULL));
         return 1;
     }
-    const kernel_case unknown[] = {kc[3]};
-    fails += run_grid(ctx, unknown, 1, sc, sizeof sc / sizeof *sc, false, -1, &runs);
+    const kernel_case unknown[] = {kc[3], kc[6]};
+    fails += run_grid(ctx, unknown, 2, sc, sizeof sc / sizeof *sc, false, -1, &runs);
     printf("%d passed, %d failed\n", runs - fails, fails);
     aule_context_destroy(ctx);
     return fails ? 1 : 0;

@@ -13,6 +13,8 @@
 #include "aule.h"
 #include "aule_check.h"
 #include "aule_reference.h"
+#include "llama3_8b_decode.portable.h"
+#include "llama3_8b_decode.append.portable.h"
 
 #include <math.h>
 
@@ -22,6 +24,7 @@
 
 static aule_context *ctx;
 static int checks;
+static float normalf(uint64_t *r);
 
 static auegen_spec decode_spec(int d, int gqa, int page, auegen_dtype dt, bool causal, int left, double cap)
 {
@@ -107,6 +110,154 @@ static void test_masks_and_dtypes(void **state)
     check(&open, 2, 2, 3, lens, 0, 72);
     static const int empty[] = {0, 5};
     check(&open, 2, 2, 1, empty, 0, 73);   /* a sequence with no keys: O = 0, LSE = -inf */
+}
+
+/* Sinks join the denominator once: in the kernel when unsplit, in the merge when split. */
+static void test_sinks(void **state)
+{
+    (void)state;
+    auegen_spec_desc desc = {.name = "ds", .kind = AUEGEN_KIND_DECODE, .head_dim = 64, .gqa = 4, .causal = true,
+                             .page_size = 16, .dtype = AUEGEN_DTYPE_F16, .sinks = true};
+    auegen_spec s;
+    assert_int_equal(auegen_spec_validate(&desc, &s, NULL), AUEGEN_OK);
+    static const int lens[3] = {100, 0, 33};        /* an empty sequence: O = 0, LSE = the sink */
+    check(&s, 3, 8, 1, lens, 1, 61);
+    check(&s, 3, 8, 2, lens, 4, 62);
+    desc.page_size = 0;
+    desc.dtype = AUEGEN_DTYPE_BF16;
+    assert_int_equal(auegen_spec_validate(&desc, &s, NULL), AUEGEN_OK);
+    check(&s, 3, 8, 1, lens, 3, 63);
+}
+
+/* The decode kernels linked in from generated/ for specs/llama3.lua, through
+ * their typed launchers, with the generator switched off: the append part
+ * writes the cache, the decode kernel reads it, split (its reduce part, found
+ * among the linked-in kernels) and unsplit; checked against float64. */
+static void test_linked_without_jit(void **state)
+{
+    (void)state;
+    const auegen_spec *s = &aule_kernel_llama3_8b_decode_portable.spec;
+    enum { B = 2, HKV = 2, N = 40, MAXP = 3, PAGES = B * MAXP + 1 };
+    const int d = s->head_dim, H = HKV * s->gqa, page = s->page_size;
+    assert_int_equal(page, 16);
+    char dir[] = "/tmp/aule-linked-decode-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    aule_context *c2;
+    aule_context_desc cd = {.disable_jit = true, .cache_dir = dir};
+    assert_int_equal(aule_context_create(&cd, &c2), AULE_OK);
+
+    uint64_t rng = 77;
+    size_t nkv = (size_t)B * HKV * N * d, nq = (size_t)B * H * d;
+    float *k = malloc(nkv * 4), *v = malloc(nkv * 4), *q = malloc(nq * 4);
+    uint16_t *h16 = malloc(nkv * 2);
+    assert_non_null(k);
+    assert_non_null(v);
+    assert_non_null(q);
+    assert_non_null(h16);
+    for (size_t i = 0; i < nkv; i++) {
+        k[i] = aule_round_to_dtype(normalf(&rng), AUEGEN_DTYPE_F16);
+        v[i] = aule_round_to_dtype(normalf(&rng), AUEGEN_DTYPE_F16);
+    }
+    for (size_t i = 0; i < nq; i++)
+        q[i] = aule_round_to_dtype(normalf(&rng), AUEGEN_DTYPE_F16);
+    aule_tensor_desc newd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {B, HKV, N, d}};
+    aule_tensor_desc cached = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {PAGES, page, HKV, d}};
+    aule_tensor_desc qd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {B, H, 1, d}};
+    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, MAXP}};
+    aule_tensor_desc vd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {B}};
+    aule_tensor *kn, *vn, *kc, *vc, *tq, *to, *bt, *pos, *lens;
+    assert_int_equal(aule_tensor_create(c2, &newd, &kn), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &newd, &vn), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &cached, &kc), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &cached, &vc), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &qd, &tq), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &qd, &to), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &bd, &bt), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &vd, &pos), AULE_OK);
+    assert_int_equal(aule_tensor_create(c2, &vd, &lens), AULE_OK);
+    aule_pack_dtype(k, h16, nkv, AUEGEN_DTYPE_F16);
+    assert_int_equal(aule_tensor_write(kn, h16, nkv * 2), AULE_OK);
+    aule_pack_dtype(v, h16, nkv, AUEGEN_DTYPE_F16);
+    assert_int_equal(aule_tensor_write(vn, h16, nkv * 2), AULE_OK);
+    aule_pack_dtype(q, h16, nq, AUEGEN_DTYPE_F16);
+    assert_int_equal(aule_tensor_write(tq, h16, nq * 2), AULE_OK);
+    const int32_t table[B * MAXP] = {5, 0, 3, 6, 2, 4}, at[B] = {0, 0}, len[B] = {N, 29};
+    assert_int_equal(aule_tensor_write(bt, table, sizeof table), AULE_OK);
+    assert_int_equal(aule_tensor_write(pos, at, sizeof at), AULE_OK);
+    assert_int_equal(aule_tensor_write(lens, len, sizeof len), AULE_OK);
+
+    aule_append_args app = {.k_new = kn, .v_new = vn, .k_cache = kc, .v_cache = vc, .block_table = bt,
+                            .positions = pos};
+    assert_int_equal(aule_llama3_8b_decode_append_portable(c2, &app), AULE_OK);
+    for (int splits = 1; splits <= 3; splits += 2) {
+        aule_decode_args dec = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
+                                .num_splits = splits};
+        aule_status st = aule_llama3_8b_decode_portable(c2, &dec);
+        if (st != AULE_OK)
+            fail_msg("linked decode, %d splits: %s", splits, aule_context_last_error(c2));
+        float got[B * 8 * 128];
+        assert_true((size_t)B * H * d <= sizeof got / sizeof *got);
+        assert_int_equal(aule_tensor_read(to, h16, nq * 2), AULE_OK);
+        aule_unpack_dtype(h16, got, nq, AUEGEN_DTYPE_F16);
+        double err = 0, err_naive = 0;
+        for (int b = 0; b < B; b++) {
+            /* Sequence b's first len[b] tokens, as float64 and as the f32 baseline sees them. */
+            size_t n = (size_t)HKV * len[b] * d, off = (size_t)b * HKV * N * d;
+            double *kd = malloc(n * 8), *vd2 = malloc(n * 8), *qd2 = malloc((size_t)H * d * 8), ro[8 * 128];
+            float *kf = malloc(n * 4), *vf = malloc(n * 4), no[8 * 128];
+            assert_non_null(kd);
+            assert_non_null(vd2);
+            assert_non_null(qd2);
+            assert_non_null(kf);
+            assert_non_null(vf);
+            for (int h = 0; h < HKV; h++)
+                for (int j = 0; j < len[b]; j++)
+                    for (int x = 0; x < d; x++) {
+                        size_t src = off + ((size_t)h * N + j) * d + x, dst = ((size_t)h * len[b] + j) * d + x;
+                        kd[dst] = kf[dst] = k[src];
+                        vd2[dst] = vf[dst] = v[src];
+                    }
+            for (size_t i = 0; i < (size_t)H * d; i++)
+                qd2[i] = q[(size_t)b * H * d + i];
+            aule_ref_problem p = {.batch = 1, .heads = H, .kv_heads = HKV, .seq_q = 1, .seq_k = len[b], .head_dim = d,
+                                  .window_left = s->window_left, .window_right = s->window_right,
+                                  .scale = 1.0f / sqrtf((float)d)};
+            aule_ref_problem naive = p;
+            naive.p_dtype = AUEGEN_DTYPE_F16;
+            assert_int_equal(aule_reference_forward_f64(&p, qd2, kd, vd2, ro, NULL), 0);
+            assert_int_equal(aule_reference_forward_f32(&naive, q + (size_t)b * H * d, kf, vf, no, NULL), 0);
+            aule_round_array_to_dtype(no, (size_t)H * d, AUEGEN_DTYPE_F16);
+            double e1 = aule_max_abs_diff(ro, got + (size_t)b * H * d, (size_t)H * d);
+            double e2 = aule_max_abs_diff(ro, no, (size_t)H * d);
+            err = e1 > err ? e1 : err;
+            err_naive = e2 > err_naive ? e2 : err_naive;
+            free(kd);
+            free(vd2);
+            free(qd2);
+            free(kf);
+            free(vf);
+        }
+        double bound;
+        bool pass = aule_error_within_bound(err, err_naive, &bound);
+        print_message("linked llama3_8b_decode, JIT off, %d split(s): err %.3e bound %.3e\n", splits, err, bound);
+        checks++;
+        assert_true(pass);
+    }
+    aule_context_stats stats;
+    aule_context_get_stats(c2, &stats);
+    assert_int_equal(stats.jit_compiles, 0);
+    assert_true(stats.builtin_hits >= 3);       /* decode, its reduce part, the append part */
+    aule_tensor *all[] = {kn, vn, kc, vc, tq, to, bt, pos, lens};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        aule_tensor_destroy(all[i]);
+    free(k);
+    free(v);
+    free(q);
+    free(h16);
+    aule_context_destroy(c2);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_bad_tables(void **state)
@@ -468,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_gqa_and_query_tokens),
         cmocka_unit_test(test_split_equals_unsplit),
         cmocka_unit_test(test_masks_and_dtypes),
+        cmocka_unit_test(test_sinks),
+        cmocka_unit_test(test_linked_without_jit),
         cmocka_unit_test(test_bad_tables),
         cmocka_unit_test(test_append),
         cmocka_unit_test(test_int8_cache),

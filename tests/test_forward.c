@@ -178,6 +178,28 @@ static void test_random_sweep(void **state)
     print_message("random sweep: %d configurations over %d specs passed\n", CONFIGS, SPECS);
 }
 
+/* Attention sinks (gpt-oss): one logit per query head in the denominator. With
+ * Sq > Sk and causal, the first rows see no key: O = 0 and LSE = the sink. */
+static void test_sinks(void **state)
+{
+    (void)state;
+    static const struct { int d, gqa; auegen_dtype dt; int left, right; double cap; int sq, sk; bool varlen; } c[] = {
+        {64, 4, AUEGEN_DTYPE_F16, -1, 0, 0, 40, 23, false},
+        {128, 2, AUEGEN_DTYPE_BF16, 48, 0, 30.0, 130, 170, false},
+        {59, 1, AUEGEN_DTYPE_F32, -1, -1, 0, 33, 65, true},
+        {256, 8, AUEGEN_DTYPE_F16, -1, -1, 0, 1, 239, false},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        auegen_spec_desc desc = {.name = "sinks", .head_dim = c[i].d, .gqa = c[i].gqa, .dtype = c[i].dt,
+                                 .has_window = true, .window_left = c[i].left, .window_right = c[i].right,
+                                 .softcap = c[i].cap, .sinks = true};
+        auegen_spec s;
+        assert_int_equal(auegen_spec_validate(&desc, &s, NULL), AUEGEN_OK);
+        check(&s, (aule_check_shape){.batch = 2, .heads = 2 * c[i].gqa, .seq_q = c[i].sq, .seq_k = c[i].sk,
+                                     .lse = !c[i].varlen, .varlen = c[i].varlen, .bshd = i == 1, .seed = 900 + i});
+    }
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -202,6 +224,20 @@ static void test_bad_arguments(void **state)
     a.q = wrong;
     assert_int_equal(aule_attention_forward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(aule_context_last_error(ctx), "dtype"));
+    /* Sinks: required by a sinks spec, [H] fp32, and refused by a spec without them. */
+    a = ok;
+    a.sinks = lse;
+    assert_int_equal(aule_attention_forward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "no sinks"));
+    auegen_spec_desc sd = {.name = "sinks", .head_dim = 64, .gqa = 2, .causal = true, .sinks = true};
+    auegen_spec with_sinks;
+    assert_int_equal(auegen_spec_validate(&sd, &with_sinks, NULL), AUEGEN_OK);
+    assert_int_equal(aule_attention_forward(ctx, &with_sinks, &ok), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "pass sinks"));
+    a = ok;
+    a.sinks = cu;     /* int32 [3], not fp32 [4] */
+    assert_int_equal(aule_attention_forward(ctx, &with_sinks, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "sinks"));
     a = ok;
     a.k = q;     /* 4 KV heads with gqa 2: H must be 8 */
     assert_int_equal(aule_attention_forward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
@@ -389,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_masks),
         cmocka_unit_test(test_varlen),
         cmocka_unit_test(test_random_sweep),
+        cmocka_unit_test(test_sinks),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_batch_submission),
         cmocka_unit_test(test_threads),
