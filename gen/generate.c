@@ -43,13 +43,16 @@ static int plan_string(const auegen_plan *p, char *buf, size_t size)
 {
     char layout[400];
     layout_string(&p->lane, layout, sizeof layout);
+    char slots[200] = "";
+    for (int i = 0, n = 0; i < p->lane.elems && i < AUEGEN_LANE_MAX_ELEMS && p->lane_slots > 0; i++)
+        n += snprintf(slots + n, sizeof slots - (size_t)n, "%d,", p->lane_slot[i]);
     return snprintf(buf, size, "family=%d variant=%d wg=%d sg=%d tile=%dx%d d=%d/%d strides=%d/%d/%d smem=%d opt=%d spt=%d "
-                    "mma=%dx%dx%d:%d:%d nsg=%d lane=%s rs=%d pr=%d qs=%d rb=%d emu=%d s16=%d",
+                    "mma=%dx%dx%d:%d:%d nsg=%d lane=%s rs=%d pr=%d qs=%d rb=%d emu=%d s16=%d kvr=%d slots=%d:%s",
                     (int)p->family, (int)p->variant, p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad,
                     p->dv_pad, p->q_stride, p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread,
                     p->scores_per_thread, p->mma.m, p->mma.n, p->mma.k, (int)p->mma.a_type, (int)p->mma.c_type,
                     p->subgroups, layout, p->register_softmax, p->p_in_registers, p->q_in_shared, p->row_blocks,
-                    p->emulated, p->storage16);
+                    p->emulated, p->storage16, p->kv_rows, p->lane_slots, slots);
 }
 
 /* The plan's lane layout as a C initializer. */
@@ -224,6 +227,17 @@ static void build_stubs(auegen_kernel *k, const char *spec_file, const char *par
               p->emulated ? "true" : "false",
               p->storage16 ? "true" : "false");
     lane_initializer(&c, &p->lane);
+    if (p->kv_rows)
+        sb_printf(&c, ",\n             .kv_rows = %d", p->kv_rows);
+    if (p->lane_slots > 0 && p->lane_slots <= AUEGEN_LANE_MAX_ELEMS) {
+        sb_printf(&c, ",\n             .lane_slots = %d, .lane_slot = {", p->lane_slots);
+        for (int i = 0; i < p->lane.elems && i < AUEGEN_LANE_MAX_ELEMS; i++)
+            sb_printf(&c, "%s%d", i ? ", " : "", p->lane_slot[i]);
+        sb_puts(&c, "}, .slot_row = {");
+        for (int i = 0; i < p->lane_slots; i++)
+            sb_printf(&c, "%s%d", i ? ", " : "", p->slot_row[i]);
+        sb_puts(&c, "}");
+    }
     sb_puts(&c, "},\n");
     sb_printf(&c, "    .spirv = spirv,\n    .spirv_words = %zu,\n};\n", k->spirv_words);
     k->stub_h = sb_take(&h);

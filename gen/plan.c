@@ -104,7 +104,7 @@ static int emulation_shared(const auegen_target *t, int nsg) { return t->coopmat
 static int coop_shared(const auegen_target *t, int br, int bc, int dpad, int dvpad, int m, int n, int nsg)
 {
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
-    int kv_rows = 2 * bc > br ? 2 * bc : br;
+    int kv_rows = 2 * bc > br ? 2 * bc : br;     /* the plan's kv_rows */
     return 2 * kv_rows * kv_stride + 4 * br * (bc + 4) + 2 * br * (bc + 8) + 4 * 3 * br + 4 * nsg * m * (n + 4)
         + emulation_shared(t, nsg);
 }
@@ -118,6 +118,25 @@ static int fast_shared(const auegen_target *t, int nsg, int rb, int bc, int dpad
     int q_tile = q_shared ? 2 * nsg * rb * 16 * (dpad + 8) : 0;
     int p_tile = t->lane_layout_a ? 0 : 2 * nsg * rb * 16 * (bc + 8);
     return 2 * 2 * bc * kv_stride + q_tile + p_tile + emulation_shared(t, nsg);
+}
+
+/* The rows a lane holds: element i's row offset row_off[i] names a slot; the
+ * distinct offsets, in the order they first appear, are the slots. */
+static void plan_lane_slots(auegen_plan *p)
+{
+    const auegen_lane_layout *lay = &p->lane;
+    p->lane_slots = 0;
+    for (int i = 0; i < lay->elems && i < AUEGEN_LANE_MAX_ELEMS; i++) {
+        int found = -1;
+        for (int j = 0; j < p->lane_slots && found < 0; j++)
+            if (p->slot_row[j] == lay->row_off[i])
+                found = j;
+        if (found < 0) {
+            found = p->lane_slots++;
+            p->slot_row[found] = lay->row_off[i];
+        }
+        p->lane_slot[i] = (signed char)found;
+    }
 }
 
 /* The softmax-in-registers kernel: a known lane layout (auegen.h), 16x16x16.
@@ -187,6 +206,7 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     p->out_per_thread = lay->elems * rb * dvpad / 16;
     p->scores_per_thread = lay->elems * rb * bc / 16;
     p->mma = *mma;
+    plan_lane_slots(p);
     return true;
 }
 
@@ -256,6 +276,7 @@ static auegen_status plan_coopmat(const auegen_spec *s, const auegen_target *t, 
     int kv_stride = (dpad > dvpad ? dpad : dvpad) + 8;
     p->q_stride = p->k_stride = p->v_stride = kv_stride;
     p->shared_memory_bytes = bytes;
+    p->kv_rows = 2 * best_bc > br ? 2 * best_bc : br;
     p->out_per_thread = ceil_div(mma->m * mma->n, sg);
     p->scores_per_thread = ceil_div(br * best_bc, p->workgroup_size);
     p->mma = *mma;

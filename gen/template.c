@@ -344,6 +344,10 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "LANE_ELEMS", lay->elems);
     int elems = lay->elems > 0 && lay->elems <= AUEGEN_LANE_MAX_ELEMS ? lay->elems : 0;
     set_table(L, "ROW_OFF", lay->row_off, elems);
+    set_int(L, "LANE_SLOTS", p->lane_slots);
+    set_table(L, "SLOT", p->lane_slot, elems);
+    set_table(L, "SLOT_ROW", p->slot_row, p->lane_slots > 0 && p->lane_slots <= AUEGEN_LANE_MAX_ELEMS ? p->lane_slots : 0);
+    set_int(L, "KV_ROWS", p->kv_rows);
     set_table(L, "COL_OFF", lay->col_off, elems);
     lua_pushglobaltable(L);
     lua_getfield(L, -1, "string");

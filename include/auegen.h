@@ -244,6 +244,10 @@ typedef struct auegen_plan {
     bool p_in_registers;             /* fast kernel: P becomes A matrices in registers, not via shared memory */
     bool q_in_shared;                /* fast kernel: Q stays in shared memory (head dims over 128) */
     int row_blocks;                  /* fast kernel: 16-row blocks per subgroup (spec tile.rows_per_subgroup / 16) */
+    int lane_slots;                  /* fast kernel: distinct rows ("slots") a lane holds of a 16x16 tile */
+    signed char lane_slot[AUEGEN_LANE_MAX_ELEMS];  /* fast kernel: the slot (0-based) of each lane element */
+    signed char slot_row[AUEGEN_LANE_MAX_ELEMS];   /* fast kernel: each slot's row offset among the lane's rows */
+    int kv_rows;                     /* coopmat kernel: rows of the shared K/V tile (max(2 Bc, Br): Q is staged there) */
     bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
 } auegen_plan;

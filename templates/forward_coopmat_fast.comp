@@ -89,22 +89,10 @@ shared float16_t s_p[NSG * SGR * PS];
 #define TO_ACC16(c) ACC16(c)
 {% end %}
 {%
--- The lane layout's row slots: slot[i] (0-based) of element i (1-based), and
--- each slot's row offset within the lane's cluster rows.
-local E, C = LANE_ELEMS, LANE_CLUSTER
-local slot, slot_row, R = {}, {}, 0
-for i = 1, E do
-    local found = nil
-    for j = 1, R do
-        if slot_row[j] == ROW_OFF[i] then found = j end
-    end
-    if not found then
-        R = R + 1
-        slot_row[R] = ROW_OFF[i]
-        found = R
-    end
-    slot[i] = found - 1
-end
+-- The plan's lane slots: slot[i] (0-based) of element i (1-based), and each
+-- slot's row offset within the lane's cluster rows (slot_row, 1-based).
+local E, C, R = LANE_ELEMS, LANE_CLUSTER, LANE_SLOTS
+local slot, slot_row = SLOT, SLOT_ROW
 local function cmax(x) return C > 1 and ("subgroupClusteredMax(" .. x .. ", " .. C .. "u)") or x end
 local function cadd(x) return C > 1 and ("subgroupClusteredAdd(" .. x .. ", " .. C .. "u)") or x end
 %}
