@@ -166,12 +166,10 @@ static void typed_launcher(strbuf *h, const auegen_kernel *k, const char *kname,
 
 static const char *family_enum(auegen_family f)
 {
-    switch (f) {
-    case AUEGEN_FAMILY_DECODE: return "AUEGEN_FAMILY_DECODE";
-    case AUEGEN_FAMILY_REDUCE: return "AUEGEN_FAMILY_REDUCE";
-    case AUEGEN_FAMILY_APPEND: return "AUEGEN_FAMILY_APPEND";
-    default: return "AUEGEN_FAMILY_FORWARD";
-    }
+#define FAMILY_ENUM_NAME(NAME, name, prefix) [AUEGEN_FAMILY_##NAME] = "AUEGEN_FAMILY_" #NAME,
+    static const char *const names[AUEGEN_FAMILY_COUNT] = {AUEGEN_FAMILIES(FAMILY_ENUM_NAME)};
+#undef FAMILY_ENUM_NAME
+    return (unsigned)f < AUEGEN_FAMILY_COUNT ? names[f] : "AUEGEN_FAMILY_COUNT /* invalid */";
 }
 
 static void build_stubs(auegen_kernel *k, const char *spec_file, const char *part)

@@ -33,7 +33,7 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
     int wg = SCALAR_WG < t->max_workgroup_invocations ? SCALAR_WG : t->max_workgroup_invocations;
     /* On a CPU device a workgroup wider than one subgroup runs its invocations as
      * coroutines that switch at every barrier: one subgroup per workgroup is
-     * several times faster there (measured on lavapipe, docs/architecture.md). */
+     * several times faster there (measured on lavapipe, docs/performance.md). */
     if (t->cpu && t->subgroup_size > 0 && t->subgroup_size < wg)
         wg = t->subgroup_size;
     int d = s->head_dim, dv = s->head_dim_v;

@@ -2,7 +2,7 @@
  * target.c - named device profiles, for planning kernels of devices the build
  * machine can't reach. Figures come from each vendor's Vulkan driver as it
  * reports itself (vulkaninfo); the H200 figures were measured on the device
- * (docs/architecture.md lists every profile).
+ * (docs/kernels.md lists every profile).
  */
 #include "gen_internal.h"
 

@@ -5,13 +5,13 @@
  * Each list below is an X-macro. The C structs and enums in this header, the
  * field tables the generator and the tests read (auegen_family_abi), and the
  * GLSL block that every template includes ({{ABI}}) all expand from it, so C
- * and GLSL cannot disagree: tests/test_abi.c reads each generated SPIR-V
+ * and GLSL cannot disagree: tests/test_generated.c reads each generated SPIR-V
  * module's member offsets and bindings back and compares them with these
  * tables. Strides are in elements; the last dimension of a tensor is
  * contiguous. A family's push block must fit the 128 bytes Vulkan guarantees.
  *
  * Adding a field: one line in the family's list, then use it in the template
- * (p.name) and fill it in the family's launcher (runtime/launch_*.c).
+ * (p.name) and fill it in the family's launcher in runtime/.
  */
 #ifndef AUEGEN_ABI_H
 #define AUEGEN_ABI_H

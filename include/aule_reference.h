@@ -1,7 +1,7 @@
 /*
  * aule_reference.h - the plain attention that every kernel is checked against,
  * storage-dtype conversions (f16, bf16) and the error bound of the correctness
- * rule (docs: DESIGN.md, "Correctness rule"):
+ * rule (docs/architecture.md, "The correctness rule"):
  *
  *     max|out - ref| <= 2 * max|naive - ref| + 1e-6
  *

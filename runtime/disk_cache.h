@@ -9,7 +9,7 @@
  *   <root>/v1/pipeline/<name>.bin                   blobs, by name
  *
  * A key is 32 lowercase hex digits, the hash of a "key input" text (the
- * canonical spec, device capabilities, versions: see DESIGN.md "Cache keys").
+ * canonical spec, device capabilities, versions: see docs/architecture.md, "The key").
  * Every entry is, little-endian:
  *   magic[8]        "AULESPV\0" (SPIR-V) or "AULEPCB\0" (blob)
  *   u32 version     1

@@ -150,6 +150,8 @@ aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFla
 void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory);
 
 /* kernels.c */
+aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count);
+void entry_destroy(aule_context *ctx, kernel_entry *e);
 aule_status kernels_init(aule_context *ctx);
 void kernels_release(aule_context *ctx);
 aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report);
@@ -157,7 +159,7 @@ aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part
                             aule_kernel_report *report);
 aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
 aule_status kernel_empty(aule_context *ctx, kernel_entry **out);
-/* Finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.lane_layout). */
+/* probe.c: finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.lane_layout). */
 void kernels_probe_layout(aule_context *ctx);
 
 /* dispatch.c */
@@ -192,6 +194,18 @@ aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *na
 /* The sinks tensor a spec needs (fp32 [H], contiguous), or none when it has none. */
 aule_status check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads);
 void dispatch_release(aule_context *ctx);
+
+/* kv_cache.c: the decode and append launchers' shared checks. */
+aule_status read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out);
+aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const aule_tensor *kc, const aule_tensor *vc,
+                        const aule_tensor *table, int64_t batch, int64_t kv_heads, int64_t *capacity, int64_t *pages);
+aule_status check_scales(aule_context *ctx, const auegen_spec *spec, const aule_tensor *ks, const aule_tensor *vs,
+                         int64_t pages, int64_t kv_heads);
+aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table, const int32_t *entries,
+                        int64_t b, int64_t first, int64_t count, int64_t pages);
+aule_status decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out);
+aule_status linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
+                          kernel_entry **e);
 
 /* The kernels linked in from generated/ (index.c). */
 extern const auegen_kernel_info *const aule_generated_kernels[];
