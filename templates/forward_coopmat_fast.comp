@@ -97,18 +97,7 @@ local function cmax(x) return C > 1 and ("subgroupClusteredMax(" .. x .. ", " ..
 local function cadd(x) return C > 1 and ("subgroupClusteredAdd(" .. x .. ", " .. C .. "u)") or x end
 %}
 {% if HAS_SOFTCAP then %}
-
-float accurate_tanh(float x)
-{
-    float a = abs(x);
-    if (a < 0.3) {
-        float x2 = x * x;
-        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
-                    + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155925.0))))));
-    }
-    float e = exp(-2.0 * a);
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
+{% include "common_tanh.glsl" %}
 {% end %}
 
 const uint KV8 = DPAD / 8u;        // 16-byte vectors per K row
@@ -184,16 +173,7 @@ void main()
     uint sq = p.seq_q, sk = p.seq_k;
     uint q_base = b * p.q_stride_b, k_base = b * p.k_stride_b, v_base = b * p.v_stride_b, o_base = b * p.o_stride_b;
     uint lse_base = b * p.lse_stride_b;
-    if ((p.flags & VARLEN) != 0u) {
-        uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
-        sq = cu_seqlens_q[b + 1u] - q0;
-        sk = cu_seqlens_k[b + 1u] - k0;
-        q_base = q0 * p.q_stride_s;
-        o_base = q0 * p.o_stride_s;
-        k_base = k0 * p.k_stride_s;
-        v_base = k0 * p.v_stride_s;
-        lse_base = q0;
-    }
+{% include "common_varlen.glsl" %}
     const uint rows = sq * GQA;
     const uint row0 = gl_WorkGroupID.x * BR;
     if (row0 >= rows)

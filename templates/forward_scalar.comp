@@ -76,19 +76,7 @@ shared float s_l[BR];      // running sum
 shared float s_a[BR];      // this tile's rescale of O
 
 {% if HAS_SOFTCAP then %}
-// tanh with a small relative error near 0: the softcap multiplies any absolute
-// error of tanh by the cap, and GPU tanh is only absolutely accurate.
-float accurate_tanh(float x)
-{
-    float a = abs(x);
-    if (a < 0.3) {
-        float x2 = x * x;
-        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0
-                    + x2 * (62.0 / 2835.0 + x2 * (-1382.0 / 155925.0))))));
-    }
-    float e = exp(-2.0 * a);
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
+{% include "common_tanh.glsl" %}
 {% end %}
 
 void main()
@@ -111,16 +99,7 @@ void main()
 {% end %}
 {% else %}
     const uint tile = gl_WorkGroupID.x;
-    if ((p.flags & VARLEN) != 0u) {
-        uint q0 = cu_seqlens_q[b], k0 = cu_seqlens_k[b];
-        sq = cu_seqlens_q[b + 1u] - q0;
-        sk = cu_seqlens_k[b + 1u] - k0;
-        q_base = q0 * p.q_stride_s;
-        o_base = q0 * p.o_stride_s;
-        k_base = k0 * p.k_stride_s;
-        v_base = k0 * p.v_stride_s;
-        lse_base = q0;
-    }
+{% include "common_varlen.glsl" %}
 {% end %}
     const uint rows = sq * GQA;
     const uint row0 = tile * BR;
