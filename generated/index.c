@@ -7,6 +7,16 @@ extern const auegen_kernel_info aule_kernel_gemma2_9b_global_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_gemma2_9b_global_portable;
 extern const auegen_kernel_info aule_kernel_gemma2_9b_local_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_gemma2_9b_local_portable;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_append_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_append_portable;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_portable;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_reduce_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_reduce_portable;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_full_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_full_portable;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_sliding_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gpt_oss_20b_sliding_portable;
 extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_bf16_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_bf16_portable;
 extern const auegen_kernel_info aule_kernel_llama2_7b_prefill_nvidia_hopper;
@@ -51,6 +61,16 @@ const auegen_kernel_info *const aule_generated_kernels[] = {
     &aule_kernel_gemma2_9b_global_portable,
     &aule_kernel_gemma2_9b_local_nvidia_hopper,
     &aule_kernel_gemma2_9b_local_portable,
+    &aule_kernel_gpt_oss_20b_decode_append_nvidia_hopper,
+    &aule_kernel_gpt_oss_20b_decode_append_portable,
+    &aule_kernel_gpt_oss_20b_decode_nvidia_hopper,
+    &aule_kernel_gpt_oss_20b_decode_portable,
+    &aule_kernel_gpt_oss_20b_decode_reduce_nvidia_hopper,
+    &aule_kernel_gpt_oss_20b_decode_reduce_portable,
+    &aule_kernel_gpt_oss_20b_full_nvidia_hopper,
+    &aule_kernel_gpt_oss_20b_full_portable,
+    &aule_kernel_gpt_oss_20b_sliding_nvidia_hopper,
+    &aule_kernel_gpt_oss_20b_sliding_portable,
     &aule_kernel_llama2_7b_prefill_bf16_nvidia_hopper,
     &aule_kernel_llama2_7b_prefill_bf16_portable,
     &aule_kernel_llama2_7b_prefill_nvidia_hopper,
