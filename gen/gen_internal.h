@@ -120,6 +120,10 @@ const char *templates_hash(void);
 char *template_expand(const char *name, const auegen_spec *spec, const auegen_plan *plan,
                       const auegen_target *target, char *err, size_t err_size);
 
+/* The same, for template text that is not among the embedded templates (tests). */
+char *template_expand_text(const char *name, const char *text, const auegen_spec *spec, const auegen_plan *plan,
+                           char *err, size_t err_size);
+
 /* glslang -> SPIR-V. On failure returns AUEGEN_ERROR_COMPILE with the log. */
 auegen_status glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
                            char *log, size_t log_size);

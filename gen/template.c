@@ -373,6 +373,12 @@ char *template_expand(const char *name, const auegen_spec *spec, const auegen_pl
         snprintf(err, err_size, "no template named %s", name);
         return NULL;
     }
+    return template_expand_text(name, text, spec, plan, err, err_size);
+}
+
+char *template_expand_text(const char *name, const char *text, const auegen_spec *spec, const auegen_plan *plan,
+                           char *err, size_t err_size)
+{
     char *chunk = translate(name, text, 0, err, err_size);
     if (!chunk)
         return NULL;
