@@ -426,13 +426,14 @@ void main()
     // O / l straight from the registers; LSE in natural units.
 {% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
-    const uint h{{r}}_{{j}} = hkv * GQA + qrow{{r}}_{{j}} % GQA;
 {% if SINKS then %}
     // Sinks: the head's logit joins the denominator (log2 units here).
+    const uint h{{r}}_{{j}} = hkv * GQA + qrow{{r}}_{{j}} % GQA;
     const float sa{{r}}_{{j}} = sink_fold2(h{{r}}_{{j}}, m{{r}}_{{j}}, l{{r}}_{{j}});
     const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? sa{{r}}_{{j}} / l{{r}}_{{j}} : 0.0;
 {% else %}
     const float inv{{r}}_{{j}} = l{{r}}_{{j}} > 0.0 ? 1.0 / l{{r}}_{{j}} : 0.0;
+    const uint h{{r}}_{{j}} = hkv * GQA + qrow{{r}}_{{j}} % GQA;
 {% end %}
     const uint ob{{r}}_{{j}} = o_base + h{{r}}_{{j}} * p.o_stride_h + (qrow{{r}}_{{j}} / GQA) * p.o_stride_s;
 {% end %}
