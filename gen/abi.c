@@ -10,7 +10,6 @@
 #define GLSL_TYPE_u32 "uint"
 #define GLSL_TYPE_f32 "float"
 
-#define FIELD_ROW(S) FIELD_ROW_##S
 #define ABI_TABLES(NAME, name, prefix)                                                                        \
     static const auegen_abi_field name##_push[] = {prefix##_PUSH(FIELD_##name)};                             \
     static const auegen_abi_binding name##_bindings[] = {prefix##_BINDINGS(BINDING_ROW)};                     \
@@ -20,6 +19,9 @@
 #define FIELD_decode(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_decode_push, n), doc},
 #define FIELD_reduce(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_reduce_push, n), doc},
 #define FIELD_append(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_append_push, n), doc},
+#define FIELD_bwd_dot(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_bwd_dot_push, n), doc},
+#define FIELD_bwd_dkdv(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_bwd_dkdv_push, n), doc},
+#define FIELD_bwd_dq(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_bwd_dq_push, n), doc},
 #define BINDING_ROW(n, doc) {#n, doc},
 #define FLAG_ROW(n, value, doc) {#n, value, doc},
 

@@ -50,6 +50,45 @@ static auegen_status plan_append(const auegen_spec *s, const auegen_target *t, c
     return plan_part(AUEGEN_FAMILY_APPEND, s, t, p, why, why_size);
 }
 
+static auegen_status plan_bwd_dot(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
+                                  auegen_plan *p, char *why, size_t why_size)
+{
+    (void)tools;
+    return plan_backward(AUEGEN_FAMILY_BWD_DOT, s, t, p, why, why_size);
+}
+
+static auegen_status plan_bwd_dkdv(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
+                                   auegen_plan *p, char *why, size_t why_size)
+{
+    (void)tools;
+    return plan_backward(AUEGEN_FAMILY_BWD_DKDV, s, t, p, why, why_size);
+}
+
+static auegen_status plan_bwd_dq(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
+                                 auegen_plan *p, char *why, size_t why_size)
+{
+    (void)tools;
+    return plan_backward(AUEGEN_FAMILY_BWD_DQ, s, t, p, why, why_size);
+}
+
+static const char *bwd_dot_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s, (void)p;
+    return "backward_dot.comp";
+}
+
+static const char *bwd_dkdv_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s, (void)p;
+    return "backward_dkdv.comp";
+}
+
+static const char *bwd_dq_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s, (void)p;
+    return "backward_dq.comp";
+}
+
 static const char *forward_template(const auegen_spec *s, const auegen_plan *p)
 {
     (void)s;
@@ -75,6 +114,9 @@ static const family_desc families[] = {
     {AUEGEN_FAMILY_DECODE, AUEGEN_KIND_DECODE, NULL, auegen_plan_make, forward_template},
     {AUEGEN_FAMILY_REDUCE, AUEGEN_KIND_DECODE, "reduce", plan_reduce, reduce_template},
     {AUEGEN_FAMILY_APPEND, AUEGEN_KIND_DECODE, "append", plan_append, append_template},
+    {AUEGEN_FAMILY_BWD_DOT, AUEGEN_KIND_FORWARD, "bwd_dot", plan_bwd_dot, bwd_dot_template},
+    {AUEGEN_FAMILY_BWD_DKDV, AUEGEN_KIND_FORWARD, "bwd_dkdv", plan_bwd_dkdv, bwd_dkdv_template},
+    {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", plan_bwd_dq, bwd_dq_template},
 };
 _Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");
 
@@ -93,4 +135,12 @@ const char *const *auegen_kind_parts(auegen_kind kind)
     static const char *const decode_parts[] = {"reduce", "append", NULL};
     static const char *const none[] = {NULL};
     return kind == AUEGEN_KIND_DECODE ? decode_parts : none;
+}
+
+const char *const *auegen_spec_parts(const auegen_spec *spec)
+{
+    static const char *const backward_parts[] = {"bwd_dot", "bwd_dkdv", "bwd_dq", NULL};
+    if (spec && spec->kind == AUEGEN_KIND_FORWARD && spec->backward)
+        return backward_parts;
+    return auegen_kind_parts(spec ? spec->kind : AUEGEN_KIND_FORWARD);
 }

@@ -146,6 +146,10 @@ typedef struct family_desc {
 /* The family of a spec kind's part (NULL part: the main kernel); NULL when none. */
 const family_desc *family_find(auegen_kind kind, const char *part);
 
+/* The backward kernels' planner (plan.c): f is one of the AUEGEN_FAMILY_BWD_*. */
+auegen_status plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
+                            size_t why_size);
+
 /* The GLSL block of a family's push constants, binding numbers and flags (abi.c). */
 void abi_glsl(auegen_family family, strbuf *out);
 

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
         if (kernel && strcmp(kernel, s->name) != 0)
             continue;
         /* The kernel, then the parts of its family (decode: reduce and append). */
-        const char *const *extra = auegen_kind_parts(s->kind);
+        const char *const *extra = auegen_spec_parts(s);
         for (int pi = -1; (pi < 0 || extra[pi]) && rc == 0; pi++)
         for (int t = 0; t < ntargets && rc == 0; t++) {
             const char *part = pi < 0 ? NULL : extra[pi];

@@ -303,6 +303,10 @@ typedef struct auegen_generate_options {
 /* The parts a kernel of this kind comes with besides itself, NULL-terminated:
  * "reduce" (the split-K merge) and "append" (the cache append) for decode. */
 const char *const *auegen_kind_parts(auegen_kind kind);
+/* The parts this spec's kernel comes with: its kind's, plus "bwd_dot",
+ * "bwd_dkdv" and "bwd_dq" (the backward kernels) for a forward spec with
+ * backward = true. NULL-terminated. */
+const char *const *auegen_spec_parts(const auegen_spec *spec);
 
 /* Validates, plans and computes the key without compiling: what a runtime
  * needs to look a kernel up in its caches. Fills spec, target, plan,

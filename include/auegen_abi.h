@@ -139,12 +139,104 @@
 
 #define AUEGEN_APPEND_FLAGS(X)
 
+/* --- backward (a forward spec with backward = true): three parts -------------
+ * bwd_dot: D = rowsum(dO * O), fp32 [B][H][Sq] (in the runtime's workspace). */
+#define AUEGEN_BWD_DOT_PUSH(X) \
+    X(u32, batch,        "B (varlen: 1)") \
+    X(u32, heads,        "H") \
+    X(u32, seq_q,        "Sq (varlen: the packed total)") \
+    X(u32, o_stride_b,   "O strides: batch") \
+    X(u32, o_stride_h,   "O strides: head") \
+    X(u32, o_stride_s,   "O strides: row") \
+    X(u32, do_stride_b,  "dO strides: batch") \
+    X(u32, do_stride_h,  "dO strides: head") \
+    X(u32, do_stride_s,  "dO strides: row") \
+    X(u32, d_stride_b,   "D strides: batch (D is fp32 [B][H][Sq])") \
+    X(u32, d_stride_h,   "D strides: head")
+
+#define AUEGEN_BWD_DOT_BINDINGS(X) \
+    X(O,            "O [B][H][Sq][Dv], storage dtype") \
+    X(DO,           "dO, like O") \
+    X(D,            "D fp32 [B][H][Sq], written")
+
+#define AUEGEN_BWD_DOT_FLAGS(X)
+
+/* The fields both gradient kernels read: shapes, Q/K/V/dO strides, LSE and D. */
+#define AUEGEN_BWD_COMMON_PUSH(X) \
+    X(u32, batch,        "B (varlen: number of sequences)") \
+    X(u32, heads,        "H") \
+    X(u32, kv_heads,     "Hkv") \
+    X(u32, seq_q,        "Sq (varlen: the longest)") \
+    X(u32, seq_k,        "Sk (varlen: the longest)") \
+    X(u32, q_stride_b,   "Q strides: batch") \
+    X(u32, q_stride_h,   "Q strides: head") \
+    X(u32, q_stride_s,   "Q strides: row") \
+    X(u32, k_stride_b,   "K strides: batch") \
+    X(u32, k_stride_h,   "K strides: head") \
+    X(u32, k_stride_s,   "K strides: row") \
+    X(u32, v_stride_b,   "V strides: batch") \
+    X(u32, v_stride_h,   "V strides: head") \
+    X(u32, v_stride_s,   "V strides: row") \
+    X(u32, do_stride_b,  "dO strides: batch") \
+    X(u32, do_stride_h,  "dO strides: head") \
+    X(u32, do_stride_s,  "dO strides: row") \
+    X(u32, lse_stride_b, "LSE strides: batch (the forward's fp32 [B][H][Sq])") \
+    X(u32, lse_stride_h, "LSE strides: head") \
+    X(u32, d_stride_b,   "D strides: batch") \
+    X(u32, d_stride_h,   "D strides: head") \
+    X(f32, scale,        "softmax scale, as in the forward") \
+    X(u32, flags,        "AUEGEN_FORWARD_VARLEN")
+
+/* bwd_dkdv: dK and dV per K/V tile, summed over the query rows of every query
+ * head that shares the KV head (deterministic, no atomics). */
+#define AUEGEN_BWD_DKDV_PUSH(X) \
+    AUEGEN_BWD_COMMON_PUSH(X) \
+    X(u32, dk_stride_b,  "dK strides: batch") \
+    X(u32, dk_stride_h,  "dK strides: head") \
+    X(u32, dk_stride_s,  "dK strides: row") \
+    X(u32, dv_stride_b,  "dV strides: batch") \
+    X(u32, dv_stride_h,  "dV strides: head") \
+    X(u32, dv_stride_s,  "dV strides: row")
+
+#define AUEGEN_BWD_GRAD_BINDINGS(X) \
+    X(Q,            "Q [B][H][Sq][D]") \
+    X(K,            "K [B][Hkv][Sk][D]") \
+    X(V,            "V [B][Hkv][Sk][Dv]") \
+    X(DO,           "dO [B][H][Sq][Dv]") \
+    X(LSE,          "the forward's LSE, fp32 [B][H][Sq]") \
+    X(D,            "D = rowsum(dO * O), fp32 [B][H][Sq] (bwd_dot)") \
+    X(CU_SEQLENS_Q, "varlen: int32 [B + 1]") \
+    X(CU_SEQLENS_K, "varlen: int32 [B + 1]")
+
+#define AUEGEN_BWD_DKDV_BINDINGS(X) \
+    AUEGEN_BWD_GRAD_BINDINGS(X) \
+    X(DK,           "dK [B][Hkv][Sk][D], written") \
+    X(DV,           "dV [B][Hkv][Sk][Dv], written")
+
+#define AUEGEN_BWD_DKDV_FLAGS(X) X(VARLEN, 2u, "sequence bounds from cu_seqlens_q / cu_seqlens_k")
+
+/* bwd_dq: dQ per query tile over the K/V tiles it sees. */
+#define AUEGEN_BWD_DQ_PUSH(X) \
+    AUEGEN_BWD_COMMON_PUSH(X) \
+    X(u32, dq_stride_b,  "dQ strides: batch") \
+    X(u32, dq_stride_h,  "dQ strides: head") \
+    X(u32, dq_stride_s,  "dQ strides: row")
+
+#define AUEGEN_BWD_DQ_BINDINGS(X) \
+    AUEGEN_BWD_GRAD_BINDINGS(X) \
+    X(DQ,           "dQ [B][H][Sq][D], written")
+
+#define AUEGEN_BWD_DQ_FLAGS(X) X(VARLEN, 2u, "sequence bounds from cu_seqlens_q / cu_seqlens_k")
+
 /* --- every family, in one list: enum name, lower-case name, list prefix -------- */
 #define AUEGEN_FAMILIES(X) \
-    X(FORWARD, forward, AUEGEN_FORWARD) \
-    X(DECODE,  decode,  AUEGEN_DECODE) \
-    X(REDUCE,  reduce,  AUEGEN_REDUCE) \
-    X(APPEND,  append,  AUEGEN_APPEND)
+    X(FORWARD,  forward,  AUEGEN_FORWARD) \
+    X(DECODE,   decode,   AUEGEN_DECODE) \
+    X(REDUCE,   reduce,   AUEGEN_REDUCE) \
+    X(APPEND,   append,   AUEGEN_APPEND) \
+    X(BWD_DOT,  bwd_dot,  AUEGEN_BWD_DOT) \
+    X(BWD_DKDV, bwd_dkdv, AUEGEN_BWD_DKDV) \
+    X(BWD_DQ,   bwd_dq,   AUEGEN_BWD_DQ)
 
 /* --- expansions ------------------------------------------------------------------ */
 
@@ -155,15 +247,24 @@ typedef struct auegen_forward_push { AUEGEN_FORWARD_PUSH(AUEGEN_ABI__FIELD) } au
 typedef struct auegen_decode_push { AUEGEN_DECODE_PUSH(AUEGEN_ABI__FIELD) } auegen_decode_push;
 typedef struct auegen_reduce_push { AUEGEN_REDUCE_PUSH(AUEGEN_ABI__FIELD) } auegen_reduce_push;
 typedef struct auegen_append_push { AUEGEN_APPEND_PUSH(AUEGEN_ABI__FIELD) } auegen_append_push;
+typedef struct auegen_bwd_dot_push { AUEGEN_BWD_DOT_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dot_push;
+typedef struct auegen_bwd_dkdv_push { AUEGEN_BWD_DKDV_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dkdv_push;
+typedef struct auegen_bwd_dq_push { AUEGEN_BWD_DQ_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dq_push;
 
 #define AUEGEN_ABI__BINDING_FORWARD(name, doc) AUEGEN_FORWARD_BINDING_##name,
 #define AUEGEN_ABI__BINDING_DECODE(name, doc) AUEGEN_DECODE_BINDING_##name,
 #define AUEGEN_ABI__BINDING_REDUCE(name, doc) AUEGEN_REDUCE_BINDING_##name,
 #define AUEGEN_ABI__BINDING_APPEND(name, doc) AUEGEN_APPEND_BINDING_##name,
+#define AUEGEN_ABI__BINDING_BWD_DOT(name, doc) AUEGEN_BWD_DOT_BINDING_##name,
+#define AUEGEN_ABI__BINDING_BWD_DKDV(name, doc) AUEGEN_BWD_DKDV_BINDING_##name,
+#define AUEGEN_ABI__BINDING_BWD_DQ(name, doc) AUEGEN_BWD_DQ_BINDING_##name,
 enum { AUEGEN_FORWARD_BINDINGS(AUEGEN_ABI__BINDING_FORWARD) AUEGEN_FORWARD_BINDING_COUNT };
 enum { AUEGEN_DECODE_BINDINGS(AUEGEN_ABI__BINDING_DECODE) AUEGEN_DECODE_BINDING_COUNT };
 enum { AUEGEN_REDUCE_BINDINGS(AUEGEN_ABI__BINDING_REDUCE) AUEGEN_REDUCE_BINDING_COUNT };
 enum { AUEGEN_APPEND_BINDINGS(AUEGEN_ABI__BINDING_APPEND) AUEGEN_APPEND_BINDING_COUNT };
+enum { AUEGEN_BWD_DOT_BINDINGS(AUEGEN_ABI__BINDING_BWD_DOT) AUEGEN_BWD_DOT_BINDING_COUNT };
+enum { AUEGEN_BWD_DKDV_BINDINGS(AUEGEN_ABI__BINDING_BWD_DKDV) AUEGEN_BWD_DKDV_BINDING_COUNT };
+enum { AUEGEN_BWD_DQ_BINDINGS(AUEGEN_ABI__BINDING_BWD_DQ) AUEGEN_BWD_DQ_BINDING_COUNT };
 
 #define AUEGEN_ABI__FLAG(name, value, doc) AUEGEN_FORWARD_##name = value,
 enum { AUEGEN_FORWARD_FLAGS(AUEGEN_ABI__FLAG) };

@@ -159,5 +159,10 @@ AUEGEN_SPEC_FIELD(sinks, BOOL, bool, 0, 0, VALUE, 0, "",
     "boolean", "`true`, `false`", "`false`",
     "Attention sinks (gpt-oss): one learned logit per query head")
 
+AUEGEN_SPEC_FIELD(backward, BOOL, bool, 0, 0, VALUE, 0, "",
+    "backward", IF_SET, "BACKWARD", check_backward, (), (.backward = true),
+    "boolean", "`true` needs `kind = \"forward\"` (and no `sinks`, in this version)", "`false`",
+    "Training: the backward kernels (dQ, dK, dV) are generated beside the forward one")
+
 #undef AUEGEN_SPEC_FIELD
 #undef AUEGEN_SPEC_VALUE

@@ -151,6 +151,26 @@ aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *s
 aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_forward_args *args);
 
 /*
+ * Backward (a forward spec with backward = true): FlashAttention-2's, from the
+ * forward's O and LSE. Q, K, V, O, LSE as in aule_forward_args (LSE required),
+ * dO like O; writes dQ like Q, dK like K and dV like V (dK/dV summed over the
+ * query heads of each KV head). Deterministic: no atomics. Varlen as in the
+ * forward. The preprocess D = rowsum(dO * O) lives in the context's workspace.
+ */
+typedef struct aule_backward_args {
+    const aule_tensor *q, *k, *v, *o, *dout, *lse;
+    aule_tensor *dq, *dk, *dv;
+    const aule_tensor *cu_seqlens_q, *cu_seqlens_k;
+    int max_seqlen_q, max_seqlen_k;
+    float scale;                     /* 0: 1/sqrt(D); must be the forward's */
+} aule_backward_args;
+
+/* Runs the backward kernels of spec; count > 1 records all calls in one submission. */
+aule_status aule_attention_backward(aule_context *ctx, const auegen_spec *spec, const aule_backward_args *args);
+aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *spec, const aule_backward_args *args,
+                                          int count);
+
+/*
  * Decode: Sq (1..16) new query tokens per sequence against a KV cache, split
  * over the KV length (split-K) and merged by log-sum-exp. The spec's kind is
  * "decode"; its page_size says the cache layout:

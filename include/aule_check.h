@@ -51,6 +51,21 @@ typedef struct aule_check_decode_shape {
 aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec, const aule_check_decode_shape *shape,
                                   aule_check_result *result);
 
+/* Gradients (a spec with backward = true): dQ, dK, dV of sum(dO * O) after a
+ * forward on the device, each held to FlashAttention's rule for gradients:
+ * max|got - ref| <= 3 * max|naive - ref| + 1e-6. Varlen lengths may be 0. */
+typedef struct aule_check_grad_result {
+    double err[3];                 /* dQ, dK, dV: max |got - ref| */
+    double err_naive[3];           /* max |naive f32 - ref| */
+    double bound[3];               /* 3 * err_naive + 1e-6 */
+    bool pass;                     /* all three within their bounds */
+    aule_kernel_report kernel;     /* the forward's */
+    double run_ms;                 /* the backward call */
+} aule_check_grad_result;
+
+aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
+                                    aule_check_grad_result *result);
+
 #ifdef __cplusplus
 }
 #endif

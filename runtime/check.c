@@ -497,3 +497,146 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
     free(order);
     return st;
 }
+
+/* Backward: the forward on the device (O and LSE as the backward will get them
+ * in training), then dQ, dK, dV against float64 gradients of sum(dO * O) on the
+ * same inputs; the naive baseline is the f32 backward with P in the storage
+ * dtype. Varlen lengths are 0..seq (empty sequences included). */
+aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_in, const aule_check_shape *shape,
+                                    aule_check_grad_result *res)
+{
+    if (!ctx || !spec_in || !shape || !res)
+        return AULE_ERROR_INVALID_ARGUMENT;
+    memset(res, 0, sizeof *res);
+    auegen_spec spec;
+    if (auegen_spec_normalize(spec_in, &spec, NULL) != AUEGEN_OK || !spec.backward)
+        return AULE_ERROR_GENERATOR;
+    if (shape->batch < 1 || shape->heads < 1 || shape->seq_q < 1 || shape->seq_k < 1 || shape->heads % spec.gqa != 0)
+        return AULE_ERROR_INVALID_ARGUMENT;
+    int dtype = spec.dtype, d = spec.head_dim, dv = spec.head_dim_v;
+    int heads = shape->heads, kv_heads = heads / spec.gqa;
+    uint64_t rng = shape->seed * 0x2545f4914f6cdd1dull + 11;
+    float scale = shape->scale != 0 ? shape->scale : 1.0f / sqrtf((float)d);
+    int32_t *cu_q = NULL, *cu_k = NULL;
+    int bt = shape->batch, tq = shape->seq_q, tk = shape->seq_k, lq = shape->seq_q, lk = shape->seq_k;
+    if (shape->varlen) {
+        cu_q = calloc((size_t)shape->batch + 1, sizeof *cu_q);
+        cu_k = calloc((size_t)shape->batch + 1, sizeof *cu_k);
+        if (!cu_q || !cu_k) {
+            free(cu_q);
+            free(cu_k);
+            return AULE_ERROR_OUT_OF_MEMORY;
+        }
+        lq = lk = 0;
+        for (int b = 0; b < shape->batch; b++) {
+            int nq = (int)(next_u64(&rng) % (uint64_t)(shape->seq_q + 1));
+            int nk = (int)(next_u64(&rng) % (uint64_t)(shape->seq_k + 1));
+            cu_q[b + 1] = cu_q[b] + nq;
+            cu_k[b + 1] = cu_k[b] + nk;
+            lq = nq > lq ? nq : lq;
+            lk = nk > lk ? nk : lk;
+        }
+        bt = 1;
+        tq = cu_q[shape->batch] ? cu_q[shape->batch] : 1;   /* a tensor needs a row; cu_seqlens say none is used */
+        tk = cu_k[shape->batch] ? cu_k[shape->batch] : 1;
+    }
+    aule_ref_problem prob = {
+        .batch = shape->batch, .heads = heads, .kv_heads = kv_heads, .seq_q = shape->seq_q, .seq_k = shape->seq_k,
+        .head_dim = d, .head_dim_v = dv, .cu_seqlens_q = cu_q, .cu_seqlens_k = cu_k,
+        .window_left = spec.window_left, .window_right = spec.window_right, .softcap = spec.softcap, .scale = scale,
+    };
+    size_t n[4] = {(size_t)bt * heads * tq * d, (size_t)bt * kv_heads * tk * d, (size_t)bt * kv_heads * tk * dv,
+                   (size_t)bt * heads * tq * dv};
+    host_tensor q = {0}, k = {0}, v = {0}, go = {0};
+    double *ref[3] = {malloc(n[0] * 8), malloc(n[1] * 8), malloc(n[2] * 8)};
+    float *naive[3] = {malloc(n[0] * 4), malloc(n[1] * 4), malloc(n[2] * 4)};
+    float *got[3] = {malloc(n[0] * 4), malloc(n[1] * 4), malloc(n[2] * 4)};
+    aule_status st = AULE_OK;
+    if (!host_alloc(&q, n[0]) || !host_alloc(&k, n[1]) || !host_alloc(&v, n[2]) || !host_alloc(&go, n[3]))
+        st = AULE_ERROR_OUT_OF_MEMORY;
+    for (int i = 0; i < 3; i++)
+        if (!ref[i] || !naive[i] || !got[i])
+            st = AULE_ERROR_OUT_OF_MEMORY;
+    if (st == AULE_OK) {
+        host_random(&q, &rng, dtype);
+        host_random(&k, &rng, dtype);
+        host_random(&v, &rng, dtype);
+        host_random(&go, &rng, dtype);
+        aule_ref_problem np = prob;
+        np.p_dtype = dtype == AUEGEN_DTYPE_F32 ? 0 : dtype;
+        if (aule_reference_backward_f64(&prob, q.d, k.d, v.d, go.d, ref[0], ref[1], ref[2]) != 0
+            || aule_reference_backward_f32(&np, q.f, k.f, v.f, go.f, naive[0], naive[1], naive[2]) != 0)
+            st = AULE_ERROR_INVALID_ARGUMENT;
+        for (int i = 0; i < 3; i++)
+            aule_round_array_to_dtype(naive[i], n[i], dtype);
+    }
+    aule_dtype adt = (aule_dtype)dtype;
+    aule_tensor *t[10] = {0};   /* q k v o dout lse dq dk dv, cu_q/cu_k below */
+    aule_tensor *tcq = NULL, *tck = NULL;
+    const int hs[4] = {heads, kv_heads, kv_heads, heads}, ss[4] = {tq, tk, tk, tq}, ds[4] = {d, d, dv, dv};
+    const float *src[4] = {q.f, k.f, v.f, go.f};
+    for (int i = 0; i < 4 && st == AULE_OK; i++)
+        st = upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, src[i], &t[i == 3 ? 4 : i]);
+    if (st == AULE_OK)
+        st = upload(ctx, adt, bt, heads, tq, dv, shape->bshd, NULL, &t[3]);                 /* O */
+    if (st == AULE_OK) {
+        aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {bt, heads, tq}};
+        st = aule_tensor_create(ctx, &ld, &t[5]);
+    }
+    for (int i = 0; i < 3 && st == AULE_OK; i++)
+        st = upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, NULL, &t[6 + i]);       /* dQ, dK, dV */
+    if (st == AULE_OK && shape->varlen) {
+        aule_tensor_desc cd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {shape->batch + 1}};
+        st = aule_tensor_create(ctx, &cd, &tcq);
+        if (st == AULE_OK)
+            st = aule_tensor_create(ctx, &cd, &tck);
+        if (st == AULE_OK)
+            st = aule_tensor_write(tcq, cu_q, (size_t)(shape->batch + 1) * sizeof *cu_q);
+        if (st == AULE_OK)
+            st = aule_tensor_write(tck, cu_k, (size_t)(shape->batch + 1) * sizeof *cu_k);
+    }
+    if (st == AULE_OK)
+        st = aule_kernel_prepare(ctx, &spec, &res->kernel);
+    if (st == AULE_OK) {
+        aule_forward_args fa = {.q = t[0], .k = t[1], .v = t[2], .o = t[3], .lse = t[5], .cu_seqlens_q = tcq,
+                                .cu_seqlens_k = tck, .max_seqlen_q = shape->varlen ? lq : 0,
+                                .max_seqlen_k = shape->varlen ? lk : 0, .scale = scale};
+        st = aule_attention_forward(ctx, &spec, &fa);
+    }
+    if (st == AULE_OK) {
+        aule_backward_args ba = {.q = t[0], .k = t[1], .v = t[2], .o = t[3], .dout = t[4], .lse = t[5], .dq = t[6],
+                                 .dk = t[7], .dv = t[8], .cu_seqlens_q = tcq, .cu_seqlens_k = tck,
+                                 .max_seqlen_q = shape->varlen ? lq : 0, .max_seqlen_k = shape->varlen ? lk : 0,
+                                 .scale = scale};
+        double t0 = aule_clock_ms();
+        st = aule_attention_backward(ctx, &spec, &ba);
+        res->run_ms = aule_clock_ms() - t0;
+    }
+    for (int i = 0; i < 3 && st == AULE_OK; i++)
+        st = download(t[6 + i], shape->bshd, got[i]);
+    if (st == AULE_OK) {
+        res->pass = true;
+        for (int i = 0; i < 3; i++) {
+            res->err[i] = aule_max_abs_diff(ref[i], got[i], n[i]);
+            res->err_naive[i] = aule_max_abs_diff(ref[i], naive[i], n[i]);
+            res->bound[i] = 3.0 * res->err_naive[i] + AULE_ERROR_ATOL;
+            res->pass = res->pass && res->err[i] <= res->bound[i];
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        aule_tensor_destroy(t[i]);
+    aule_tensor_destroy(tcq);
+    aule_tensor_destroy(tck);
+    host_free(&q);
+    host_free(&k);
+    host_free(&v);
+    host_free(&go);
+    for (int i = 0; i < 3; i++) {
+        free(ref[i]);
+        free(naive[i]);
+        free(got[i]);
+    }
+    free(cu_q);
+    free(cu_k);
+    return st;
+}

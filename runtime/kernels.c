@@ -111,6 +111,12 @@ aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *
     return AULE_OK;
 }
 
+const char *kernel_part_name(int part)
+{
+    static const char *const names[] = {NULL, "reduce", "append", "bwd_dot", "bwd_dkdv", "bwd_dq"};
+    return part > 0 && part < (int)(sizeof names / sizeof *names) ? names[part] : NULL;
+}
+
 /* Can this device run a kernel planned for another target? */
 static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
 {
@@ -189,7 +195,7 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
 {
     auegen_kernel k;
     auegen_generate_options opts = {.optimize = true, .skip_stub = true,
-                                    .part = part == KERNEL_REDUCE ? "reduce" : part == KERNEL_APPEND ? "append" : NULL};
+                                    .part = kernel_part_name(part)};
     auegen_status gs = auegen_prepare(key, &ctx->info.caps, &opts, &k);
     if (gs != AUEGEN_OK)
         return aule_fail(ctx, gs == AUEGEN_ERROR_PLAN || gs == AUEGEN_ERROR_UNSUPPORTED ? AULE_ERROR_UNSUPPORTED

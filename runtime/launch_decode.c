@@ -13,7 +13,7 @@
 
 enum { DECODE_MAX_SQ = 16, DECODE_MAX_SPLITS = 128 };
 
-static aule_status workspace_reserve(aule_context *ctx, VkDeviceSize bytes)
+aule_status workspace_reserve(aule_context *ctx, VkDeviceSize bytes)
 {
     if (ctx->workspace_size >= bytes)
         return AULE_OK;

@@ -47,8 +47,8 @@ static aule_status check_seqlens(aule_context *ctx, const aule_tensor *t, const 
     return st;
 }
 
-static aule_status prepare_call(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
-                                const aule_forward_args *a, prepared_call *c)
+aule_status forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
+                            const aule_forward_args *a, prepared_call *c)
 {
     if (!a || !a->q || !a->k || !a->v || !a->o)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "attention: q, k, v and o are required");
@@ -183,7 +183,7 @@ aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *s
     if (!calls)
         return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < count && st == AULE_OK; i++)
-        st = prepare_call(ctx, &e->spec, &e->plan, &args[i], &calls[i]);
+        st = forward_prepare(ctx, &e->spec, &e->plan, &args[i], &calls[i]);
     if (st == AULE_OK)
         st = dispatch_run(ctx, e, calls, count);
     if (calls != &one)
@@ -207,6 +207,6 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
     if (st != AULE_OK)
         return st;
     prepared_call c;
-    st = prepare_call(ctx, &kernel->spec, &e->plan, args, &c);
+    st = forward_prepare(ctx, &kernel->spec, &e->plan, args, &c);
     return st == AULE_OK ? dispatch_run(ctx, e, &c, 1) : st;
 }

@@ -564,3 +564,98 @@ bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
         *bound = b;
     return err_kernel <= b;   /* false for NaN */
 }
+
+/* --- backward ------------------------------------------------------------------------ */
+
+/* Gradients of L = sum(dO * O) with respect to Q, K and V, one query row at a
+ * time in a fixed order (single-threaded, so the sums into dK and dV are
+ * deterministic). Per row: P = softmax(S), dP = dO V^T, D = sum(P * dP),
+ * dS = P * (dP - D) times the softcap's derivative 1 - (S / cap)^2; then
+ * dQ += scale dS K, dK += scale dS^T Q, dV += P^T dO. The f32 version rounds P,
+ * dP and dS to p_dtype, as a framework's same-precision autograd holds them
+ * (PyTorch's fp16/bf16 matmuls and softmax backward write those in the
+ * storage dtype). */
+#define DEFINE_BACKWARD(NAME, T, EXP, TANH, ROUND_P)                                                          \
+    int NAME(const aule_ref_problem *p, const T *q, const T *k, const T *v, const T *dout, T *dq, T *dk, T *dv)     \
+    {                                                                                                         \
+        aule_ref_counts n;                                                                                    \
+        if (!q || !k || !v || !dout || !dq || !dk || !dv || aule_ref_problem_counts(p, &n) != 0)              \
+            return -1;                                                                                        \
+        size_t d = (size_t)p->head_dim, dvn = (size_t)head_dim_v(p);                                          \
+        int64_t maxk = 1;                                                                                     \
+        int nb = p->batch;                                                                                    \
+        for (int b = 0; b < nb; b++) {                                                                        \
+            seq_view sv = sequence(p, b);                                                                     \
+            maxk = sv.sk > maxk ? sv.sk : maxk;                                                               \
+        }                                                                                                     \
+        T *s = malloc((size_t)maxk * 3 * sizeof *s);                                                          \
+        if (!s)                                                                                               \
+            return -1;                                                                                        \
+        T *pr = s + maxk, *dp = pr + maxk;                                                                    \
+        memset(dq, 0, n.q * sizeof *dq);                                                                      \
+        memset(dk, 0, n.k * sizeof *dk);                                                                      \
+        memset(dv, 0, n.v * sizeof *dv);                                                                      \
+        const T scale = (T)p->scale, cap = (T)p->softcap;                                                     \
+        for (int b = 0; b < nb; b++) {                                                                        \
+            seq_view sv = sequence(p, b);                                                                     \
+            for (int h = 0; h < p->heads; h++) {                                                              \
+                size_t kv_row = sv.k_row0 + (size_t)(h / (p->heads / p->kv_heads)) * sv.k_head_rows;          \
+                for (int64_t i = 0; i < sv.sq; i++) {                                                         \
+                    size_t row = sv.q_row0 + (size_t)h * sv.q_head_rows + (size_t)i;                          \
+                    int64_t lo, hi;                                                                           \
+                    if (!visible_keys(p, i, &sv, &lo, &hi))                                                   \
+                        continue;                                                                             \
+                    const T *qi = q + row * d, *doi = dout + row * dvn;                                       \
+                    T m = -INFINITY;                                                                          \
+                    for (int64_t j = lo; j <= hi; j++) {                                                      \
+                        const T *kj = k + (kv_row + (size_t)j) * d;                                           \
+                        T x = 0;                                                                              \
+                        for (size_t c = 0; c < d; c++)                                                        \
+                            x += qi[c] * kj[c];                                                               \
+                        x *= scale;                                                                           \
+                        if (cap > 0)                                                                          \
+                            x = cap * TANH(x / cap);                                                          \
+                        s[j - lo] = x;                                                                        \
+                        m = x > m ? x : m;                                                                    \
+                    }                                                                                         \
+                    T sum = 0;                                                                                \
+                    for (int64_t j = lo; j <= hi; j++)                                                        \
+                        sum += (pr[j - lo] = EXP(s[j - lo] - m));                                             \
+                    T dsum = 0;                                                                               \
+                    for (int64_t j = lo; j <= hi; j++) {                                                      \
+                        pr[j - lo] = ROUND_P(pr[j - lo] / sum);                                               \
+                        const T *vj = v + (kv_row + (size_t)j) * dvn;                                         \
+                        T x = 0;                                                                              \
+                        for (size_t c = 0; c < dvn; c++)                                                      \
+                            x += doi[c] * vj[c];                                                              \
+                        dp[j - lo] = ROUND_P(x);                                                               \
+                        dsum += pr[j - lo] * dp[j - lo];                                                       \
+                    }                                                                                         \
+                    T *dqi = dq + row * d;                                                                    \
+                    for (int64_t j = lo; j <= hi; j++) {                                                      \
+                        T ds = pr[j - lo] * (dp[j - lo] - dsum);                                              \
+                        if (cap > 0) {                                                                        \
+                            T t = s[j - lo] / cap;                                                            \
+                            ds *= 1 - t * t;                                                                  \
+                        }                                                                                     \
+                        ds = ROUND_P(ds) * scale;                                                             \
+                        const T *kj = k + (kv_row + (size_t)j) * d;                                           \
+                        T *dkj = dk + (kv_row + (size_t)j) * d, *dvj = dv + (kv_row + (size_t)j) * dvn;       \
+                        for (size_t c = 0; c < d; c++) {                                                      \
+                            dqi[c] += ds * kj[c];                                                             \
+                            dkj[c] += ds * qi[c];                                                             \
+                        }                                                                                     \
+                        for (size_t c = 0; c < dvn; c++)                                                      \
+                            dvj[c] += pr[j - lo] * doi[c];                                                    \
+                    }                                                                                         \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+        free(s);                                                                                              \
+        return 0;                                                                                             \
+    }
+
+#define ROUND_NONE(x) (x)
+#define ROUND_P_DTYPE(x) (p->p_dtype ? aule_round_to_dtype((x), p->p_dtype) : (x))
+DEFINE_BACKWARD(aule_reference_backward_f64, double, exp, tanh, ROUND_NONE)
+DEFINE_BACKWARD(aule_reference_backward_f32, float, expf, tanhf, ROUND_P_DTYPE)

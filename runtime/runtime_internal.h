@@ -46,7 +46,7 @@ typedef VkResult(VKAPI_PTR *aule_PFN_coopmat_properties)(VkPhysicalDevice, uint3
 /* A kernel ready to dispatch. */
 typedef struct kernel_entry {
     auegen_spec spec;              /* normalized, name cleared: the memo key (with part) */
-    int part;                      /* KERNEL_MAIN, or KERNEL_REDUCE (a decode kernel's split merge) */
+    int part;                      /* KERNEL_MAIN, or one of the spec's parts (kernel_part_name) */
     auegen_plan plan;
     char key[33];
     aule_kernel_source source;
@@ -54,7 +54,9 @@ typedef struct kernel_entry {
     VkPipeline pipeline;
 } kernel_entry;
 
-enum { KERNEL_MAIN = 0, KERNEL_REDUCE = 1, KERNEL_APPEND = 2 };
+enum { KERNEL_MAIN = 0, KERNEL_REDUCE, KERNEL_APPEND, KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ };
+/* The generator's name of a part ("reduce", ...; NULL for KERNEL_MAIN). */
+const char *kernel_part_name(int part);
 
 /* One command buffer with its fence and descriptor sets, for one submission. */
 typedef struct dispatch_slot {
@@ -177,12 +179,20 @@ typedef struct prepared_call {
         auegen_decode_push decode;
         auegen_reduce_push reduce;
         auegen_append_push append;
+        auegen_bwd_dot_push bwd_dot;
+        auegen_bwd_dkdv_push bwd_dkdv;
+        auegen_bwd_dq_push bwd_dq;
         unsigned char bytes[AUEGEN_PUSH_MAX_BYTES];
     } push;
     uint32_t push_bytes;
     VkBuffer buffers[AUEGEN_BINDING_MAX];
     uint32_t groups_x, groups_y, groups_z;
 } prepared_call;
+
+/* launch_forward.c: checks a forward call's arguments and prepares it (the backward
+ * launcher checks the arguments it shares with the forward through it). */
+aule_status forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
+                            const aule_forward_args *a, prepared_call *c);
 
 /* Starts a call of family f: push constants zeroed, every binding the dummy buffer. */
 void call_init(aule_context *ctx, prepared_call *c, auegen_family f);
@@ -194,6 +204,10 @@ aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *na
 /* The sinks tensor a spec needs (fp32 [H], contiguous), or none when it has none. */
 aule_status check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads);
 void dispatch_release(aule_context *ctx);
+
+/* launch_decode.c: grows the context's workspace (split-K partials, the backward's D)
+ * to at least bytes; the caller holds workspace_lock while it uses it. */
+aule_status workspace_reserve(aule_context *ctx, VkDeviceSize bytes);
 
 /* kv_cache.c: the decode and append launchers' shared checks. */
 aule_status read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out);

@@ -1,0 +1,258 @@
+/*
+ * test_backward.c - the backward kernels (dQ, dK, dV) on the default Vulkan
+ * device by FlashAttention's rule for gradients against float64, the float64
+ * backward itself against central finite differences, a seeded sweep of
+ * random configurations, and bad arguments.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "aule.h"
+#include "aule_check.h"
+#include "aule_reference.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static aule_context *ctx;
+static int checks;
+
+static uint64_t next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static double uniform(uint64_t *s) { return ((double)(next(s) >> 11) + 0.5) / 9007199254740992.0 * 2.0 - 1.0; }
+
+/* The float64 backward against central differences of L = sum(dO * O). */
+static void finite_case(int d, int dv, int h, int hkv, int sq, int sk, int left, int right, double cap, uint64_t seed)
+{
+    aule_ref_problem p = {.batch = 2, .heads = h, .kv_heads = hkv, .seq_q = sq, .seq_k = sk, .head_dim = d,
+                          .head_dim_v = dv, .window_left = left, .window_right = right, .softcap = cap,
+                          .scale = 1.0 / sqrt((double)d), .threads = 1};
+    aule_ref_counts n;
+    assert_int_equal(aule_ref_problem_counts(&p, &n), 0);
+    double *x[3], *g[3], *dout = malloc(n.o * 8), *o = malloc(n.o * 8), *lse = malloc(n.lse * 8);
+    size_t cnt[3] = {n.q, n.k, n.v};
+    uint64_t rng = seed;
+    for (int i = 0; i < 3; i++) {
+        x[i] = malloc(cnt[i] * 8);
+        g[i] = malloc(cnt[i] * 8);
+        for (size_t j = 0; j < cnt[i]; j++)
+            x[i][j] = uniform(&rng);
+    }
+    for (size_t j = 0; j < n.o; j++)
+        dout[j] = uniform(&rng);
+    assert_int_equal(aule_reference_backward_f64(&p, x[0], x[1], x[2], dout, g[0], g[1], g[2]), 0);
+    double worst = 0;
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < cnt[i]; j++) {
+            double keep = x[i][j], l[2];
+            for (int s = 0; s < 2; s++) {
+                x[i][j] = keep + (s ? -1e-6 : 1e-6);
+                assert_int_equal(aule_reference_forward_f64(&p, x[0], x[1], x[2], o, lse), 0);
+                l[s] = 0;
+                for (size_t m = 0; m < n.o; m++)
+                    l[s] += dout[m] * o[m];
+            }
+            x[i][j] = keep;
+            double fd = (l[0] - l[1]) / 2e-6, e = fabs(fd - g[i][j]) / (1.0 + fabs(fd));
+            worst = e > worst ? e : worst;
+        }
+    print_message("finite differences D%d/%d H%d/%d Sq%d Sk%d window %d,%d softcap %g: worst relative error %.2e\n",
+                  d, dv, h, hkv, sq, sk, left, right, cap, worst);
+    assert_true(worst < 1e-6);
+    for (int i = 0; i < 3; i++) {
+        free(x[i]);
+        free(g[i]);
+    }
+    free(dout);
+    free(o);
+    free(lse);
+}
+
+static void test_reference_finite_differences(void **state)
+{
+    (void)state;
+    finite_case(3, 3, 2, 1, 3, 4, -1, -1, 0, 1);
+    finite_case(4, 2, 4, 2, 4, 3, -1, 0, 0, 2);       /* causal, Sq > Sk: a row with no key */
+    finite_case(5, 5, 2, 2, 3, 5, 1, 0, 5.0, 3);      /* window and softcap */
+}
+
+static auegen_spec make(int d, int dv, int gqa, auegen_dtype dt, int left, int right, double cap)
+{
+    auegen_spec_desc desc = {.name = "bwd", .head_dim = d, .head_dim_v = dv, .gqa = gqa, .dtype = dt,
+                             .has_window = true, .window_left = left, .window_right = right, .softcap = cap,
+                             .backward = true};
+    auegen_spec s;
+    auegen_diag diag = {0};
+    if (auegen_spec_validate(&desc, &s, &diag) != AUEGEN_OK)
+        fail_msg("bad test spec: %s", diag.errors[0].message);
+    return s;
+}
+
+static const char *const grad_name[3] = {"dQ", "dK", "dV"};
+static double worst_ratio[3][4];       /* [gradient][dtype]: max err / err_naive */
+
+static bool check(const auegen_spec *s, aule_check_shape sh, bool quiet)
+{
+    aule_check_grad_result r;
+    aule_status st = aule_check_backward_run(ctx, s, &sh, &r);
+    checks++;
+    char canon[512];
+    auegen_spec_canonical(s, canon, sizeof canon);
+    if (st != AULE_OK)
+        fail_msg("%s B%d H%d Sq%d Sk%d: %s: %s", canon, sh.batch, sh.heads, sh.seq_q, sh.seq_k, aule_status_string(st),
+                 aule_context_last_error(ctx));
+    for (int i = 0; i < 3; i++) {
+        double ratio = r.err_naive[i] > 0 ? r.err[i] / r.err_naive[i] : 0;
+        if (ratio > worst_ratio[i][s->dtype])
+            worst_ratio[i][s->dtype] = ratio;
+    }
+    if (!r.pass || !quiet)
+        print_message("%s %s B%d H%d Sq%d Sk%d%s%s seed %llu: dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n", r.pass ? "ok  " : "FAIL",
+                      canon, sh.batch, sh.heads, sh.seq_q, sh.seq_k, sh.varlen ? " varlen" : "",
+                      sh.bshd ? " bshd" : "", (unsigned long long)sh.seed, r.err[0], r.bound[0], r.err[1], r.bound[1], r.err[2], r.bound[2]);
+    return r.pass;
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    auegen_spec s = make(64, 0, 2, AUEGEN_DTYPE_F32, -1, -1, 0);
+    assert_true(check(&s, (aule_check_shape){.batch = 2, .heads = 4, .seq_q = 37, .seq_k = 53, .seed = 1}, false));
+    auegen_spec c = make(64, 0, 4, AUEGEN_DTYPE_F16, -1, 0, 0);
+    assert_true(check(&c, (aule_check_shape){.batch = 1, .heads = 8, .seq_q = 70, .seq_k = 45, .seed = 2}, false));
+}
+
+/* A seeded sweep: 13 specs (dtypes, head dims, GQA, masks, softcap) x 24 shapes
+ * each (Sq below, equal to and above Sk; varlen with empty sequences; BSHD). */
+static void test_sweep(void **state)
+{
+    (void)state;
+    uint64_t seed = getenv("AULE_BWD_SEED") ? strtoull(getenv("AULE_BWD_SEED"), NULL, 10) : 20261130;
+    print_message("sweep seed %llu (AULE_BWD_SEED to change it)\n", (unsigned long long)seed);
+    uint64_t rng = seed | 1;
+    static const int dims[] = {16, 32, 40, 59, 64, 80, 96, 111, 128, 160, 256};
+    static const auegen_dtype dts[] = {AUEGEN_DTYPE_F32, AUEGEN_DTYPE_F16, AUEGEN_DTYPE_BF16};
+    static const int gqas[] = {1, 2, 4};
+    int configs = 0, fails = 0;
+    for (int si = 0; si < 13; si++) {
+        int d = dims[next(&rng) % 11], dv = next(&rng) % 4 == 0 ? dims[next(&rng) % 6] : 0;
+        auegen_dtype dt = dts[si % 3];
+        int gqa = gqas[next(&rng) % 3];
+        int mask = (int)(next(&rng) % 4);    /* none, causal, causal window, two-sided window */
+        int left = mask == 2 ? 1 + (int)(next(&rng) % 40) : mask == 3 ? (int)(next(&rng) % 30) : -1;
+        int right = mask == 1 || mask == 2 ? 0 : mask == 3 ? (int)(next(&rng) % 30) : -1;
+        double cap = next(&rng) % 4 == 0 ? 20.0 + (double)(next(&rng) % 30) : 0.0;
+        auegen_spec s = make(d, dv, gqa, dt, left, right, cap);
+        for (int k = 0; k < 24; k++, configs++) {
+            int sk = 1 + (int)(next(&rng) % 90), rel = k % 3;
+            int sq = rel == 0 ? 1 + (int)(next(&rng) % (uint64_t)sk) : rel == 1 ? sk : sk + 1 + (int)(next(&rng) % 40);
+            aule_check_shape sh = {.batch = 1 + (int)(next(&rng) % 3), .heads = gqa * (1 + (int)(next(&rng) % 2)),
+                                   .seq_q = sq, .seq_k = sk, .varlen = k % 4 == 3, .bshd = k % 5 == 4,
+                                   .seed = next(&rng) % 100000};
+            fails += !check(&s, sh, true);
+        }
+    }
+    print_message("sweep: %d configurations, %d failed; worst err / naive err per gradient (f32, f16, bf16):\n",
+                  configs, fails);
+    for (int i = 0; i < 3; i++)
+        print_message("  %s  %.2f  %.2f  %.2f\n", grad_name[i], worst_ratio[i][AUEGEN_DTYPE_F32],
+                      worst_ratio[i][AUEGEN_DTYPE_F16], worst_ratio[i][AUEGEN_DTYPE_BF16]);
+    assert_true(configs >= 300);
+    assert_int_equal(fails, 0);
+}
+
+/* Mismatched shapes, a missing LSE, wrong dtypes, a spec without backward. */
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    auegen_spec s = make(32, 0, 2, AUEGEN_DTYPE_F16, -1, 0, 0);
+    aule_tensor_desc qd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {1, 4, 8, 32}};
+    aule_tensor_desc kd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {1, 2, 8, 32}};
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {1, 4, 8}};
+    aule_tensor_desc wd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {1, 4, 8, 32}};
+    aule_tensor *q, *k, *v, *o, *dout, *lse, *dq, *dk, *dv, *wrong, *small;
+    aule_tensor_desc sd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {1, 2, 7, 32}};
+    assert_int_equal(aule_tensor_create(ctx, &qd, &q), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &kd, &k), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &kd, &v), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &o), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &dout), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &ld, &lse), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &dq), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &kd, &dk), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &kd, &dv), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &wd, &wrong), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &sd, &small), AULE_OK);
+    aule_forward_args fa = {.q = q, .k = k, .v = v, .o = o, .lse = lse};
+    assert_int_equal(aule_attention_forward(ctx, &s, &fa), AULE_OK);
+    aule_backward_args ok = {.q = q, .k = k, .v = v, .o = o, .dout = dout, .lse = lse, .dq = dq, .dk = dk, .dv = dv};
+    assert_int_equal(aule_attention_backward(ctx, &s, &ok), AULE_OK);
+    aule_backward_args a = ok;
+    a.lse = NULL;
+    assert_int_equal(aule_attention_backward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "lse is required"));
+    a = ok;
+    a.dk = small;
+    assert_int_equal(aule_attention_backward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "dk must have k's shape"));
+    a = ok;
+    a.dout = wrong;
+    assert_int_equal(aule_attention_backward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "dtype"));
+    a = ok;
+    a.dq = NULL;
+    assert_int_equal(aule_attention_backward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(aule_attention_backward(ctx, &s, NULL), AULE_ERROR_INVALID_ARGUMENT);
+    auegen_spec_desc nd = {.name = "fwd", .head_dim = 32, .gqa = 2, .causal = true};
+    auegen_spec plain;
+    assert_int_equal(auegen_spec_validate(&nd, &plain, NULL), AUEGEN_OK);
+    assert_int_equal(aule_attention_backward(ctx, &plain, &ok), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "backward = true"));
+    /* A batch: two calls in one submission give what two single calls give. */
+    aule_backward_args two[2] = {ok, ok};
+    assert_int_equal(aule_attention_backward_batch(ctx, &s, two, 2), AULE_OK);
+    aule_tensor *all[] = {q, k, v, o, dout, lse, dq, dk, dv, wrong, small};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        aule_tensor_destroy(all[i]);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    aule_status st = aule_context_create(NULL, &ctx);
+    if (st != AULE_OK) {
+        fprintf(stderr, "no Vulkan device: %s: %s\n", aule_status_string(st), aule_context_last_error(NULL));
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    print_message("%d gradient checks by the correctness rule (3x the naive error)\n", checks);
+    aule_context_destroy(ctx);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference_finite_differences),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
