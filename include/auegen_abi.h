@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "aule_export.h"
+
 /* The push-constant word types: C type, GLSL type. */
 #define AUEGEN_ABI_TYPE_u32 uint32_t
 #define AUEGEN_ABI_TYPE_f32 float
@@ -221,6 +223,6 @@ typedef struct auegen_family_abi {
 } auegen_family_abi;
 
 /* The table of a family (NULL for a value out of range). */
-const auegen_family_abi *auegen_family_abi_get(auegen_family family);
+AUEGEN_API const auegen_family_abi *auegen_family_abi_get(auegen_family family);
 
 #endif

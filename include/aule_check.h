@@ -35,8 +35,8 @@ typedef struct aule_check_result {
 
 /* Runs spec on random inputs of the given shape. AULE_OK means it ran; read
  * result->pass for the verdict. */
-aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
-                           aule_check_result *result);
+AULE_API aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
+                                    aule_check_result *result);
 
 /* A decode problem: per-sequence KV lengths, the cache paged by the spec's
  * page_size (pages handed out in a shuffled order) or contiguous. */
@@ -48,8 +48,8 @@ typedef struct aule_check_decode_shape {
     uint64_t seed;
 } aule_check_decode_shape;
 
-aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec, const aule_check_decode_shape *shape,
-                                  aule_check_result *result);
+AULE_API aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec, const aule_check_decode_shape *shape,
+                                           aule_check_result *result);
 
 #ifdef __cplusplus
 }
