@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generate.c - one kernel from spec to SPIR-V and C stub: plan, template,
  * glslang, SPIRV-Tools, key. Each step runs only when the one before it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auegen.h - the generator API: attention spec -> plan -> GLSL -> SPIR-V -> C stub.
  *

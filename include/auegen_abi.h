@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auegen_abi.h - the interface between libaule and each kernel family, declared
  * once: every family's push constants, buffer bindings and flag bits.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aule.h - libaule, the runtime: runs generated attention kernels through Vulkan.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aule_check.h - runs one attention problem on the device and judges it by
  * FlashAttention's rule against the float64 reference (aule_reference.h).

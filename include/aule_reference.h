@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aule_reference.h - the plain attention that every kernel is checked against,
  * storage-dtype conversions (f16, bf16) and the error bound of the correctness

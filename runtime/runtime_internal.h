@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runtime_internal.h - what libaule's files share: the context, tensors,
  * kernel entries and the Vulkan helpers.

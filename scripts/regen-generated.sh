@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # regen-generated.sh: regenerates generated/ (or the folder given) from specs/
 # with auegen, for the targets the library ships kernels for, plus an index of
 # every kernel. Run from anywhere; uses build/auegen unless AUEGEN is set.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli.sh: auegen as a user runs it. Writes the four kinds of file, every .spv
 # passes spirv-val, a second run changes no byte, a bad spec gives FILE:LINE
 # and exit 1, bad usage exit 2.
