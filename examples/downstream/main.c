@@ -3,19 +3,25 @@
  * main.c - a program that uses aule the way a downstream project does: its own
  * spec (model.lua), kernels generated at its build time (aule_add_kernels, or
  * auegen --register by hand) and linked in, JIT and the disk cache off. It
- * runs the prefill kernel by spec and through its typed launcher, and the
- * decode kernel (cache append, then decode) by spec, checks each against
+ * runs the prefill kernel and the decode kernel (cache append, then decode),
+ * each by spec and through its typed launchers, checks each against
  * aule's float64 reference by the rule |ref - got| <= 2 * |ref - naive fp32|
  * + 1e-6, and prints pass or fail.
  *
  *   downstream [SPEC]        (default: the model.lua it was built with)
+ *
+ * Each decode run appends 45 and 23 tokens to a cache of 16-token pages and
+ * splits the keys in two (the reduce part merges them).
  *
  * Layouts: Q [B][H][S][D], K/V [B][Hkv][S][D], O [B][H][S][D]; the decode
  * cache [pages][16][Hkv][D] with a block table [B][pages per sequence].
  */
 #include "aule.h"
 #include "aule_reference.h"
-#include "example_prefill.portable.h"   /* the typed launcher aule_example_prefill_portable */
+/* The typed launchers of the generated headers, one per family. */
+#include "example_decode.append.portable.h"
+#include "example_decode.portable.h"
+#include "example_prefill.portable.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,8 +146,9 @@ static int run_prefill(aule_context *ctx, const auegen_spec *spec)
     return ok;
 }
 
-/* Appends each sequence's tokens into a paged cache, then decodes one new query token per sequence. */
-static int run_decode(aule_context *ctx, const auegen_spec *spec)
+/* Appends each sequence's tokens into a paged cache, then decodes one new query token per
+ * sequence: by spec, or (typed) through the generated headers' launchers. */
+static int run_decode(aule_context *ctx, const auegen_spec *spec, int typed)
 {
     enum { N = 45, MAXP = 3, PAGES = B * MAXP + 1 };
     const int d = spec->head_dim, h = HKV * spec->gqa, page = spec->page_size;
@@ -169,9 +176,11 @@ static int run_decode(aule_context *ctx, const auegen_spec *spec)
     aule_append_args app = {.k_new = kn, .v_new = vn, .k_cache = kc, .v_cache = vc, .block_table = bt, .positions = pos};
     aule_decode_args dec = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
                             .num_splits = 2};
-    int ok = checked(ctx, aule_kv_append(ctx, spec, &app), "aule_kv_append") &&
-             checked(ctx, aule_attention_decode(ctx, spec, &dec), "aule_attention_decode") &&
-             checked(ctx, aule_tensor_read(to, bits, nq * 2), "aule_tensor_read");
+    int ok = typed ? checked(ctx, aule_example_decode_append_portable(ctx, &app), "aule_example_decode_append_portable") &&
+                         checked(ctx, aule_example_decode_portable(ctx, &dec), "aule_example_decode_portable")
+                   : checked(ctx, aule_kv_append(ctx, spec, &app), "aule_kv_append") &&
+                         checked(ctx, aule_attention_decode(ctx, spec, &dec), "aule_attention_decode");
+    ok = ok && checked(ctx, aule_tensor_read(to, bits, nq * 2), "aule_tensor_read");
     if (ok) {
         aule_unpack_dtype(bits, got, nq, AUEGEN_DTYPE_F16);
         double err = 0, err_naive = 0;
@@ -200,7 +209,7 @@ static int run_decode(aule_context *ctx, const auegen_spec *spec)
             free(vs);
         }
         char what[80];
-        snprintf(what, sizeof what, "decode %s (append, 2 splits)", spec->name);
+        snprintf(what, sizeof what, "decode %s %s", spec->name, typed ? "typed launchers" : "by spec");
         ok = report(what, err, err_naive);
     }
     aule_tensor *all[] = {kn, vn, kc, vc, tq, to, bt, pos, lens};
@@ -234,12 +243,13 @@ int main(int argc, char **argv)
     aule_context_device_info(ctx, &info);
     printf("device: %s (JIT off, disk cache off)\n", info.name);
     int ok = run_prefill(ctx, prefill);
-    ok = run_decode(ctx, decode) && ok;
+    ok = run_decode(ctx, decode, 0) && ok;
+    ok = run_decode(ctx, decode, 1) && ok;
     aule_context_stats st;
     aule_context_get_stats(ctx, &st);
     printf("kernels: %llu linked in, %llu compiled\n", (unsigned long long)st.builtin_hits,
            (unsigned long long)st.jit_compiles);
-    ok = ok && st.jit_compiles == 0 && st.builtin_hits >= 4;   /* prefill, decode, its merge, append */
+    ok = ok && st.jit_compiles == 0 && st.builtin_hits >= 4;   /* prefill, decode, its merge, append, ... */
     printf("downstream: %s\n", ok ? "pass" : "FAIL");
     aule_context_destroy(ctx);
     auegen_spec_file_destroy(file);
