@@ -16,6 +16,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/aule-downstream.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 jobs=2
 fail() { echo "downstream.sh: FAIL: $*" >&2; exit 1; }
+# Which libaule a program loads: "static" when none.
+libaule_of() { ldd "$1" | awk '/libaule\.so/ {print $3; found=1} END {if (!found) print "static"}'; }
 step() { echo; echo "== $*"; }
 
 # The same glslang + SPIRV-Tools as this build (no second dependency build).
@@ -56,8 +58,7 @@ cmake -S "$tmp/src" -B "$tmp/find" "${common[@]}" -DCMAKE_PREFIX_PATH="$prefix" 
 cmake --build "$tmp/find" -j$jobs > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "find_package build"; }
 [ "$(grep -c 'auegen: kernels of model.lua' "$tmp/log")" = 1 ] || fail "the first build did not run auegen once"
 "$tmp/find/downstream"
-
-step "rebuild, nothing changed"
+case "$(libaule_of "$tmp/find/downstream")" in "$prefix"/*) ;; *) fail "not linked to the installed libaule" ;; esac
 cmake --build "$tmp/find" -j$jobs 2>&1 | tee "$tmp/log"
 runs=$(grep -c 'auegen: kernels of' "$tmp/log" || true)
 echo "auegen runs: $runs"
@@ -82,11 +83,13 @@ PKG_CONFIG_PATH=$prefix/lib/pkgconfig make -C "$tmp/pc" -j$jobs >/dev/null
 again=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig make -C "$tmp/pc")
 case "$again" in *"is up to date"*) ;; *) echo "$again"; fail "make ran again with nothing changed" ;; esac
 "$tmp/pc/downstream"
+case "$(libaule_of "$tmp/pc/downstream")" in "$prefix"/*) ;; *) fail "not linked to the installed libaule" ;; esac
 
 step "add_subdirectory of the source tree (AULE_BUILD_SHARED=OFF: static libaule)"
 cmake -S "$tmp/src" -B "$tmp/sub" "${with_aule[@]}" -DAULE_SOURCE_DIR="$root" -DAULE_BUILD_SHARED=OFF >/dev/null
 cmake --build "$tmp/sub" -j$jobs > "$tmp/log" 2>&1 || { tail -50 "$tmp/log"; fail "add_subdirectory build"; }
 "$tmp/sub/downstream"
+[ "$(libaule_of "$tmp/sub/downstream")" = static ] || fail "add_subdirectory with AULE_BUILD_SHARED=OFF loads a shared libaule"
 
 step "FetchContent of an archive of the source tree (shared libaule)"
 if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -98,6 +101,7 @@ fi
 cmake -S "$tmp/src" -B "$tmp/fetch" "${with_aule[@]}" -DAULE_FETCH_SOURCE="$fetch" >/dev/null
 cmake --build "$tmp/fetch" -j$jobs > "$tmp/log" 2>&1 || { tail -50 "$tmp/log"; fail "FetchContent build"; }
 "$tmp/fetch/downstream"
+case "$(libaule_of "$tmp/fetch/downstream")" in "$tmp/fetch"/*) ;; *) fail "not linked to the libaule FetchContent built" ;; esac
 
 echo
 echo "downstream: all four ways pass"
