@@ -59,10 +59,13 @@ cmake --build "$tmp/find" -j$jobs > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "f
 [ "$(grep -c 'auegen: kernels of model.lua' "$tmp/log")" = 1 ] || fail "the first build did not run auegen once"
 "$tmp/find/downstream"
 case "$(libaule_of "$tmp/find/downstream")" in "$prefix"/*) ;; *) fail "not linked to the installed libaule" ;; esac
+
+step "rebuild, nothing changed"
 cmake --build "$tmp/find" -j$jobs 2>&1 | tee "$tmp/log"
 runs=$(grep -c 'auegen: kernels of' "$tmp/log" || true)
 echo "auegen runs: $runs"
 [ "$runs" = 0 ] || fail "auegen ran on a rebuild with nothing changed"
+! grep -Eq 'Building|Linking' "$tmp/log" || fail "a rebuild with nothing changed compiled or linked"
 
 step "rebuild after touching model.lua"
 sleep 1
