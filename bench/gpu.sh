@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gpu.sh: the GPU run. Uses binaries built on the CPU machine (build/aule),
 # the Vulkan loader packages in .gl/ (docs/performance.md says how to get
 # them) and the GPU machine's PyTorch for the peer figures. Writes its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # gpu_env.sh: sourced by the GPU scripts. Installs the Vulkan loader packages
 # kept in .gl/ (the GPU machine has the NVIDIA driver but no loader), points
 # the caches at /tmp and picks the driver manifest if the loader finds none.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # gpu_tiles.sh: checks and times the tile shapes of bench/tiles.lua on the GPU
 # (set up as in bench/gpu.sh), next to SDPA's FlashAttention-2 on the same shape.
 set -u

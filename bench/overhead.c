@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * overhead.c - what a call costs the host, and how long a new spec takes to
  * become a ready pipeline.

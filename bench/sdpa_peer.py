@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """PyTorch SDPA on the same shapes as `aule bench`, in the same run: the peer figures.
 
 Prints CSV: backend,dtype,B,H,Hkv,S,D,causal,ms,tflops (median of CUDA-event timed calls;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Tile shapes of the fast cooperative-matrix kernel, measured by bench/gpu_tiles.sh.
 attention { name = "t64x64", head_dim = 128, dtype = "f16" }
 attention { name = "t128x32", head_dim = 128, dtype = "f16", tile = { q = 128, kv = 32 } }

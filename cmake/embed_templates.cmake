@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # embed_templates.cmake - writes a C file holding every template as a byte
 # array, so auegen and libaule need no template files at run time.
 # Inputs: OUT (the .c file), TEMPLATES (files separated by |).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * abi.c - the kernel families' push constants, bindings and flags as tables
  * (expanded from include/auegen_abi.h) and as the GLSL block templates include.

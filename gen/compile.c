@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * compile.c - GLSL -> SPIR-V with glslang's C interface (in-process), then
  * SPIRV-Tools: validation always, performance passes where the linked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * family.c - the kernel families: for each, the spec kind and part it serves,
  * its planner, how it picks its template, and its ABI (include/auegen_abi.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gen_internal.h - what the generator's files share and the public API does not show.
  */

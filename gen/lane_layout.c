@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lane_layout.c - how a 16x16 cooperative matrix sits in a subgroup: the
  * model of auegen.h, the layout of the emulated matrices, NVIDIA's, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - the auegen command line. Parses argv and calls the generator
  * library; everything else lives in the library.
@@ -5,10 +6,12 @@
 #include "auegen.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum { EXIT_SPEC = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 
@@ -16,7 +19,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: auegen --spec FILE [--kernel NAME] [--target PROFILE[,PROFILE...]] --out DIR\n"
-        "              [--emit glsl,spirv,stub] [--no-opt]\n"
+        "              [--emit glsl,spirv,stub] [--no-opt] [--register FILE] [--depfile FILE]\n"
+        "       auegen --spec FILE [--kernel NAME] [--target LIST] --out DIR [--register FILE] --list-outputs\n"
         "       auegen --spec FILE --list\n"
         "       auegen --targets | --help | --version\n"
         "\n"
@@ -31,6 +35,12 @@ static void usage(FILE *f)
         "  --emit LIST      which files: glsl, spirv, stub (default: all)\n"
         "  --no-opt         skip SPIRV-Tools' performance passes\n"
         "  --list           print the kernels the spec declares and their canonical form\n"
+        "  --list-outputs   print the files a run with these arguments writes, one a line; generate nothing\n"
+        "  --register FILE  also write FILE (in DIR), a C file that includes every .c written and registers\n"
+        "                   their kernels with libaule when the program loads (aule_register_kernels);\n"
+        "                   rewritten on every run, so a build system can take it as the run's stamp\n"
+        "  --depfile FILE   write a Makefile-style depfile: the outputs (or the --register file)\n"
+        "                   depend on the spec and on auegen itself (the templates are built in)\n"
         "\n"
         "exit status: 0 ok, 1 spec error, 2 usage error, 3 internal error\n");
 }
@@ -54,14 +64,23 @@ static int make_dirs(const char *path)
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
+/* DIR/NAME.TARGET.EXT: every output's name (NAME carries the part: NAME.reduce). */
+static int output_path(char *path, size_t size, const char *dir, const char *name, const char *target,
+                       const char *ext)
+{
+    if (snprintf(path, size, "%s/%s.%s.%s", dir, name, target, ext) >= (int)size) {
+        fprintf(stderr, "auegen: output path too long\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int write_one(const char *dir, const char *name, const char *target, const char *ext,
                      const void *data, size_t size, int *written)
 {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s.%s.%s", dir, name, target, ext) >= (int)sizeof path) {
-        fprintf(stderr, "auegen: output path too long\n");
+    if (output_path(path, sizeof path, dir, name, target, ext))
         return -1;
-    }
     bool changed = false;
     auegen_status st = auegen_write_if_changed(path, data, size, &changed);
     if (st != AUEGEN_OK) {
@@ -70,6 +89,66 @@ static int write_one(const char *dir, const char *name, const char *target, cons
     }
     *written += changed;
     return 0;
+}
+
+/* A growing text buffer (the --register file, the depfile); NULL text after a failed append. */
+typedef struct textbuf {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} textbuf;
+
+static void text_add(textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add(textbuf *t, const char *fmt, ...)
+{
+    if (t->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if (t->s && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+        char *s = realloc(t->s, cap);
+        if (!s) {
+            t->failed = true;
+            return;
+        }
+        t->s = s;
+        t->cap = cap;
+    }
+}
+
+/* A path in a depfile: spaces, '#' and '$' escaped as make reads them. */
+static void text_add_dep_path(textbuf *t, const char *path)
+{
+    for (const char *p = path; *p; p++) {
+        if (*p == ' ' || *p == '#' || *p == '\\')
+            text_add(t, "\\%c", *p);
+        else if (*p == '$')
+            text_add(t, "$$");
+        else
+            text_add(t, "%c", *p);
+    }
+}
+
+/* The C symbol of a kernel's auegen_kernel_info, as gen/generate.c's stubs name it:
+ * aule_kernel_NAME[_PART]_TARGET, '-' and '.' of the target as '_'. */
+static void kernel_symbol(char *out, size_t size, const char *fname_ident, const char *target)
+{
+    int n = snprintf(out, size, "aule_kernel_%s_", fname_ident);
+    for (const char *p = target; *p && n > 0 && (size_t)n + 1 < size; p++)
+        out[n++] = (*p == '-' || *p == '.') ? '_' : *p;
+    if (n > 0 && (size_t)n < size)
+        out[n] = '\0';
 }
 
 static void print_targets(void)
@@ -97,7 +176,8 @@ static int print_diag(const auegen_spec_file *f)
 int main(int argc, char **argv)
 {
     const char *spec_path = NULL, *kernel = NULL, *targets = "portable", *out = NULL, *emit = "glsl,spirv,stub";
-    bool list = false, optimize = true;
+    const char *register_path = NULL, *depfile = NULL;
+    bool list = false, list_outputs = false, optimize = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **val = NULL;
@@ -113,6 +193,12 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--list") == 0) {
             list = true;
+        } else if (strcmp(a, "--list-outputs") == 0) {
+            list_outputs = true;
+        } else if (strcmp(a, "--register") == 0) {
+            val = &register_path;
+        } else if (strcmp(a, "--depfile") == 0) {
+            val = &depfile;
         } else if (strcmp(a, "--no-opt") == 0) {
             optimize = false;
         } else if (strcmp(a, "--spec") == 0) {
@@ -159,6 +245,10 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
         }
+    }
+    if (register_path && !want_stub) {
+        fprintf(stderr, "auegen: --register needs the C stubs (--emit ...,stub)\n");
+        return EXIT_USAGE;
     }
     const auegen_target *chosen[16];
     int ntargets = 0;
@@ -208,12 +298,49 @@ int main(int argc, char **argv)
         auegen_spec_file_destroy(file);
         return 0;
     }
+    if (list_outputs) {
+        static const char *const exts[] = {"comp", "spv", "c", "h"};
+        const bool wanted[] = {want_glsl, want_spirv, want_stub, want_stub};
+        int rc = 0;
+        for (int i = 0; i < auegen_spec_file_count(file) && rc == 0; i++) {
+            const auegen_spec *s = auegen_spec_file_get(file, i);
+            if (kernel && strcmp(kernel, s->name) != 0)
+                continue;
+            const char *const *extra = auegen_kind_parts(s->kind);
+            for (int pi = -1; (pi < 0 || extra[pi]) && rc == 0; pi++)
+                for (int t = 0; t < ntargets && rc == 0; t++)
+                    for (int e = 0; e < 4 && rc == 0; e++) {
+                        char fname[AUEGEN_MAX_NAME + 16], path[4096];
+                        snprintf(fname, sizeof fname, pi >= 0 ? "%s.%s" : "%s", s->name, pi >= 0 ? extra[pi] : "");
+                        if (!wanted[e])
+                            continue;
+                        if (output_path(path, sizeof path, out, fname, chosen[t]->name, exts[e]))
+                            rc = EXIT_USAGE;
+                        else
+                            printf("%s\n", path);
+                    }
+        }
+        if (rc == 0 && register_path)
+            printf("%s\n", register_path);
+        auegen_spec_file_destroy(file);
+        return rc;
+    }
     if (make_dirs(out) != 0) {
         fprintf(stderr, "auegen: cannot create output folder %s: %s\n", out, strerror(errno));
         auegen_spec_file_destroy(file);
         return EXIT_INTERNAL;
     }
     int rc = 0;
+    /* Outputs name the spec as given, but never by an absolute path. */
+    const char *shown = spec_path[0] == '/' ? strrchr(spec_path, '/') + 1 : spec_path;
+    textbuf reg = {0}, reg_list = {0}, deps = {0};
+    if (register_path) {
+        text_add(&reg, "/* generated by auegen %s from %s: its kernels for target%s %s, registered with libaule"
+                 " when the program or library loads */\n/* SPDX-License-Identifier: MIT */\n#include \"aule.h\"\n\n"
+                 "/* Not exported from a shared library or plugin that links these in. */\n"
+                 "#pragma GCC visibility push(hidden)\n",
+                 AUEGEN_VERSION_STRING, shown, ntargets > 1 ? "s" : "", targets);
+    }
     for (int i = 0; i < auegen_spec_file_count(file) && rc == 0; i++) {
         const auegen_spec *s = auegen_spec_file_get(file, i);
         if (kernel && strcmp(kernel, s->name) != 0)
@@ -226,8 +353,6 @@ int main(int argc, char **argv)
             char fname[AUEGEN_MAX_NAME + 16];
             snprintf(fname, sizeof fname, part ? "%s.%s" : "%s", s->name, part);
             auegen_kernel k;
-            /* Outputs name the spec as given, but never by an absolute path. */
-            const char *shown = spec_path[0] == '/' ? strrchr(spec_path, '/') + 1 : spec_path;
             auegen_generate_options opts = {.spec_file = shown, .optimize = optimize, .skip_stub = !want_stub,
                                             .part = part};
             st = auegen_generate(s, chosen[t], &opts, &k);
@@ -240,7 +365,8 @@ int main(int argc, char **argv)
             }
             int written = 0;
             char header[512];
-            snprintf(header, sizeof header, "// generated by auegen %s from %s: kernel %s, target %s, key %s\n",
+            snprintf(header, sizeof header, "// generated by auegen %s from %s: kernel %s, target %s, key %s\n"
+                     "// SPDX-License-Identifier: MIT\n",
                      AUEGEN_VERSION_STRING, shown, fname, chosen[t]->name, k.key);
             if (want_glsl) {
                 size_t hl = strlen(header), gl = strlen(k.glsl);
@@ -262,6 +388,24 @@ int main(int argc, char **argv)
                 && (write_one(out, fname, chosen[t]->name, "c", k.stub_c, strlen(k.stub_c), &written)
                     || write_one(out, fname, chosen[t]->name, "h", k.stub_h, strlen(k.stub_h), &written)))
                 rc = EXIT_INTERNAL;
+            if (rc == 0 && register_path) {
+                char ident[AUEGEN_MAX_NAME + 16], sym[256];
+                snprintf(ident, sizeof ident, part ? "%s_%s" : "%s", s->name, part);
+                kernel_symbol(sym, sizeof sym, ident, chosen[t]->name);
+                text_add(&reg, "#include \"%s.%s.c\"\n", fname, chosen[t]->name);
+                text_add(&reg_list, "    &%s,\n", sym);
+            }
+            if (rc == 0 && depfile && !register_path) {
+                static const char *const exts[] = {"comp", "spv", "c", "h"};
+                const bool wanted[] = {want_glsl, want_spirv, want_stub, want_stub};
+                for (int e = 0; e < 4; e++) {
+                    char path[4096];
+                    if (wanted[e] && output_path(path, sizeof path, out, fname, chosen[t]->name, exts[e]) == 0) {
+                        text_add_dep_path(&deps, path);
+                        text_add(&deps, " \\\n");
+                    }
+                }
+            }
             if (rc == 0)
                 printf("%-24s %-14s %-7s wg %-4d tile %3dx%-3d shared %5d B  %6zu words  %d file(s) written\n",
                        fname, chosen[t]->name, auegen_variant_name(k.plan.variant), k.plan.workgroup_size,
@@ -270,5 +414,48 @@ int main(int argc, char **argv)
         }
     }
     auegen_spec_file_destroy(file);
+    if (rc == 0 && register_path) {
+        /* Rewritten on every run (its time is the run's): see --register. */
+        text_add(&reg, "#pragma GCC visibility pop\n\nstatic const auegen_kernel_info *const kernels[] = {\n%s};\n\n",
+                 reg_list.s ? reg_list.s : "");
+        text_add(&reg, "__attribute__((constructor)) static void kernels_register(void)\n{\n"
+                       "    aule_register_kernels(kernels, (int)(sizeof kernels / sizeof kernels[0]));\n}\n\n"
+                       "__attribute__((destructor)) static void kernels_unregister(void)\n{\n"
+                       "    aule_unregister_kernels(kernels, (int)(sizeof kernels / sizeof kernels[0]));\n}\n");
+        FILE *f = reg.failed || reg_list.failed ? NULL : fopen(register_path, "wb");
+        if (!f || fwrite(reg.s, 1, reg.len, f) != reg.len || fclose(f) != 0) {
+            fprintf(stderr, "auegen: cannot write %s: %s\n", register_path, strerror(errno));
+            rc = EXIT_INTERNAL;
+        }
+    }
+    if (rc == 0 && depfile) {
+        /* The outputs depend on the spec and on auegen itself, which carries the templates. */
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0)
+            self[n] = '\0';
+        else
+            snprintf(self, sizeof self, "%s", argv[0]);
+        textbuf dep = {0};
+        if (register_path) {
+            text_add_dep_path(&dep, register_path);
+        } else if (deps.len > 4) {
+            deps.s[deps.len - 3] = '\0';     /* the last " \\\n" */
+            text_add(&dep, "%s", deps.s);
+        }
+        text_add(&dep, ": ");
+        text_add_dep_path(&dep, spec_path);
+        text_add(&dep, " ");
+        text_add_dep_path(&dep, self);
+        text_add(&dep, "\n");
+        if (dep.failed || auegen_write_if_changed(depfile, dep.s, dep.len, NULL) != AUEGEN_OK) {
+            fprintf(stderr, "auegen: cannot write %s: %s\n", depfile, strerror(errno));
+            rc = EXIT_INTERNAL;
+        }
+        free(dep.s);
+    }
+    free(reg.s);
+    free(reg_list.s);
+    free(deps.s);
     return rc;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan.c - from a validated spec and a target's limits to a kernel plan: the
  * variant (scalar or cooperative matrix), tile sizes, workgroup shape and the

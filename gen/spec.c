@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spec.c - the spec field table (include/auegen_spec_fields.h) and what iterates it:
  * validation, defaults, normalization and the canonical form; small shared helpers.

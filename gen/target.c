@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * target.c - named device profiles, for planning kernels of devices the build
  * machine can't reach. Figures come from each vendor's Vulkan driver as it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auegen.h - the generator API: attention spec -> plan -> GLSL -> SPIR-V -> C stub.
  *
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aule_export.h"
 #include "auegen_abi.h"
 
 #ifdef __cplusplus
@@ -37,7 +39,7 @@ typedef enum auegen_status {
     AUEGEN_ERROR_INTERNAL
 } auegen_status;
 
-const char *auegen_status_string(auegen_status status);
+AUEGEN_API const char *auegen_status_string(auegen_status status);
 
 typedef enum auegen_kind {
     AUEGEN_KIND_FORWARD = 0,
@@ -105,20 +107,20 @@ typedef struct auegen_diag {
 } auegen_diag;
 
 /* Formats error i of diag as "file:line: message" (file may be NULL). */
-void auegen_error_format(const auegen_error *err, const char *file, char *buf, size_t size);
+AUEGEN_API void auegen_error_format(const auegen_error *err, const char *file, char *buf, size_t size);
 
 /* Checks desc and fills out with every default explicit. Returns AUEGEN_ERROR_SPEC
  * and appends to diag (which may be NULL) on a bad spec. */
-auegen_status auegen_spec_validate(const auegen_spec_desc *desc, auegen_spec *out, auegen_diag *diag);
+AUEGEN_API auegen_status auegen_spec_validate(const auegen_spec_desc *desc, auegen_spec *out, auegen_diag *diag);
 
 /* Validates an auegen_spec filled in by hand (or copied) and writes its
  * normalized form: the same checks as auegen_spec_validate. */
-auegen_status auegen_spec_normalize(const auegen_spec *in, auegen_spec *out, auegen_diag *diag);
+AUEGEN_API auegen_status auegen_spec_normalize(const auegen_spec *in, auegen_spec *out, auegen_diag *diag);
 
 /* The canonical text of a spec: fixed field order, defaults explicit, one line.
  * Two specs that mean the same thing have the same canonical text. Returns the
  * length written (excluding NUL) or -1 when size is too small. */
-int auegen_spec_canonical(const auegen_spec *spec, char *buf, size_t size);
+AUEGEN_API int auegen_spec_canonical(const auegen_spec *spec, char *buf, size_t size);
 
 /* --- spec files ----------------------------------------------------------- */
 
@@ -127,16 +129,16 @@ typedef struct auegen_spec_file auegen_spec_file;
 /* Runs a Lua spec file in a sandbox and validates every kernel it declares.
  * display_name names the file in messages (NULL: path). On AUEGEN_ERROR_SPEC,
  * *out still holds the file so its diagnostics can be read; free it. */
-auegen_status auegen_spec_file_load(const char *path, const char *display_name, auegen_spec_file **out);
+AUEGEN_API auegen_status auegen_spec_file_load(const char *path, const char *display_name, auegen_spec_file **out);
 /* Same, from text in memory. */
-auegen_status auegen_spec_file_load_string(const char *text, size_t len, const char *display_name,
-                                           auegen_spec_file **out);
-void auegen_spec_file_destroy(auegen_spec_file *file);
-int auegen_spec_file_count(const auegen_spec_file *file);
-const auegen_spec *auegen_spec_file_get(const auegen_spec_file *file, int index);
-const auegen_spec *auegen_spec_file_find(const auegen_spec_file *file, const char *name);
-const auegen_diag *auegen_spec_file_diag(const auegen_spec_file *file);
-const char *auegen_spec_file_name(const auegen_spec_file *file);
+AUEGEN_API auegen_status auegen_spec_file_load_string(const char *text, size_t len, const char *display_name,
+                                                      auegen_spec_file **out);
+AUEGEN_API void auegen_spec_file_destroy(auegen_spec_file *file);
+AUEGEN_API int auegen_spec_file_count(const auegen_spec_file *file);
+AUEGEN_API const auegen_spec *auegen_spec_file_get(const auegen_spec_file *file, int index);
+AUEGEN_API const auegen_spec *auegen_spec_file_find(const auegen_spec_file *file, const char *name);
+AUEGEN_API const auegen_diag *auegen_spec_file_diag(const auegen_spec_file *file);
+AUEGEN_API const char *auegen_spec_file_name(const auegen_spec_file *file);
 
 /* --- targets ---------------------------------------------------------------- */
 
@@ -175,13 +177,13 @@ typedef struct auegen_lane_layout {
 /* The layout the emulated cooperative matrices use on a subgroup of `lanes`
  * (4..64): cluster 4, row_off 4-wide blocks of lanes/4 rows apart, columns
  * 4 apart. Returns false for a subgroup size it has no layout for. */
-bool auegen_lane_layout_emulated(int lanes, auegen_lane_layout *out);
+AUEGEN_API bool auegen_lane_layout_emulated(int lanes, auegen_lane_layout *out);
 /* NVIDIA's layout (above). */
-void auegen_lane_layout_nvidia(auegen_lane_layout *out);
+AUEGEN_API void auegen_lane_layout_nvidia(auegen_lane_layout *out);
 /* Fits the model above to a probed map: cell[l * elems + i] = row * 16 + column
  * of element i of lane l. False (and out->lanes = 0) when the map is not such a
  * layout, or a row is spread over more than one cluster. */
-bool auegen_lane_layout_fit(const int *cell, int lanes, int elems, auegen_lane_layout *out);
+AUEGEN_API bool auegen_lane_layout_fit(const int *cell, int lanes, int elems, auegen_lane_layout *out);
 
 /* What the planner needs to know about a device. */
 typedef struct auegen_target {
@@ -205,9 +207,9 @@ typedef struct auegen_target {
 } auegen_target;
 
 /* Named profiles in the repository, for devices a build machine can't reach. */
-int auegen_target_profile_count(void);
-const auegen_target *auegen_target_profile(int index);
-const auegen_target *auegen_target_profile_find(const char *name);
+AUEGEN_API int auegen_target_profile_count(void);
+AUEGEN_API const auegen_target *auegen_target_profile(int index);
+AUEGEN_API const auegen_target *auegen_target_profile_find(const char *name);
 
 /* --- plan --------------------------------------------------------------------- */
 
@@ -216,14 +218,14 @@ typedef enum auegen_variant {
     AUEGEN_VARIANT_COOPMAT          /* VK_KHR_cooperative_matrix */
 } auegen_variant;
 
-const char *auegen_variant_name(auegen_variant v);
+AUEGEN_API const char *auegen_variant_name(auegen_variant v);
 
 /* Toolchain features the plan may use (what the linked glslang can compile). */
 typedef struct auegen_toolchain {
     bool coopmat_khr;
 } auegen_toolchain;
 
-void auegen_toolchain_query(auegen_toolchain *out);
+AUEGEN_API void auegen_toolchain_query(auegen_toolchain *out);
 
 typedef struct auegen_plan {
     auegen_family family;            /* which kernel family (and so which ABI) the kernel belongs to */
@@ -253,9 +255,9 @@ typedef struct auegen_plan {
 } auegen_plan;
 
 /* Chooses tiles and workgroup shape. On AUEGEN_ERROR_PLAN, why says why. */
-auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *target,
-                               const auegen_toolchain *tools, auegen_plan *out,
-                               char *why, size_t why_size);
+AUEGEN_API auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *target,
+                                          const auegen_toolchain *tools, auegen_plan *out,
+                                          char *why, size_t why_size);
 
 /* --- kernels -------------------------------------------------------------------- */
 
@@ -302,39 +304,39 @@ typedef struct auegen_generate_options {
 
 /* The parts a kernel of this kind comes with besides itself, NULL-terminated:
  * "reduce" (the split-K merge) and "append" (the cache append) for decode. */
-const char *const *auegen_kind_parts(auegen_kind kind);
+AUEGEN_API const char *const *auegen_kind_parts(auegen_kind kind);
 /* The parts this spec's kernel comes with: its kind's, plus "bwd_dot",
  * "bwd_dkdv" and "bwd_dq" (the backward kernels) for a forward spec with
  * backward = true. NULL-terminated. */
-const char *const *auegen_spec_parts(const auegen_spec *spec);
+AUEGEN_API const char *const *auegen_spec_parts(const auegen_spec *spec);
 
 /* Validates, plans and computes the key without compiling: what a runtime
  * needs to look a kernel up in its caches. Fills spec, target, plan,
  * canonical, key and key_input; no buffers to release. */
-auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *target,
-                             const auegen_generate_options *opts, auegen_kernel *out);
+AUEGEN_API auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *target,
+                                        const auegen_generate_options *opts, auegen_kernel *out);
 
 /* Plans, expands the template, compiles, validates and builds the stub text.
  * On failure out->log says why; auegen_kernel_release frees its buffers. */
-auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *target,
-                              const auegen_generate_options *opts, auegen_kernel *out);
-void auegen_kernel_release(auegen_kernel *kernel);
+AUEGEN_API auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *target,
+                                         const auegen_generate_options *opts, auegen_kernel *out);
+AUEGEN_API void auegen_kernel_release(auegen_kernel *kernel);
 
 /* Compiles a GLSL compute shader with the linked glslang (Vulkan 1.2 target,
  * 1.3 when it uses cooperative matrices). *words is malloc'd. */
-auegen_status auegen_compile_glsl(const char *glsl, uint32_t **words, size_t *count, char *log, size_t log_size);
+AUEGEN_API auegen_status auegen_compile_glsl(const char *glsl, uint32_t **words, size_t *count, char *log, size_t log_size);
 
 /* Validates SPIR-V with SPIRV-Tools for Vulkan 1.3. log may be NULL. */
-auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *log, size_t log_size);
+AUEGEN_API auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *log, size_t log_size);
 
 /* What the linked compiler is: "glslang 15.2.0" and so on. */
-const char *auegen_compiler_version(void);
+AUEGEN_API const char *auegen_compiler_version(void);
 /* What the linked SPIRV-Tools says its version is ("v2025.1"). */
-const char *auegen_spirv_tools_version(void);
+AUEGEN_API const char *auegen_spirv_tools_version(void);
 
 /* Writes data to path only when the file's content differs; *changed says whether
  * it wrote. Writes a temp file in the same folder and renames it. */
-auegen_status auegen_write_if_changed(const char *path, const void *data, size_t size, bool *changed);
+AUEGEN_API auegen_status auegen_write_if_changed(const char *path, const void *data, size_t size, bool *changed);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auegen_abi.h - the interface between libaule and each kernel family, declared
  * once: every family's push constants, buffer bindings and flag bits.
@@ -17,6 +18,8 @@
 #define AUEGEN_ABI_H
 
 #include <stdint.h>
+
+#include "aule_export.h"
 
 /* The push-constant word types: C type, GLSL type. */
 #define AUEGEN_ABI_TYPE_u32 uint32_t
@@ -322,6 +325,6 @@ typedef struct auegen_family_abi {
 } auegen_family_abi;
 
 /* The table of a family (NULL for a value out of range). */
-const auegen_family_abi *auegen_family_abi_get(auegen_family family);
+AUEGEN_API const auegen_family_abi *auegen_family_abi_get(auegen_family family);
 
 #endif

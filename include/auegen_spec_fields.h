@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auegen_spec_fields.h - every field of the spec language, declared once.
  *

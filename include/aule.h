@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aule.h - libaule, the runtime: runs generated attention kernels through Vulkan.
  *
@@ -39,7 +40,7 @@ typedef enum aule_status {
     AULE_ERROR_IO
 } aule_status;
 
-const char *aule_status_string(aule_status status);
+AULE_API const char *aule_status_string(aule_status status);
 
 typedef enum aule_dtype {
     AULE_DTYPE_F32 = AUEGEN_DTYPE_F32,
@@ -49,7 +50,7 @@ typedef enum aule_dtype {
     AULE_DTYPE_I8 = 17             /* int8 KV caches */
 } aule_dtype;
 
-size_t aule_dtype_size(aule_dtype dtype);   /* 0 for an unknown dtype */
+AULE_API size_t aule_dtype_size(aule_dtype dtype);   /* 0 for an unknown dtype */
 
 typedef enum aule_log_level { AULE_LOG_DEBUG, AULE_LOG_INFO, AULE_LOG_WARN, AULE_LOG_ERROR } aule_log_level;
 typedef void (*aule_log_fn)(void *user, aule_log_level level, const char *message);
@@ -62,8 +63,8 @@ typedef struct aule_context_desc {
     const char *device;            /* index or part of the name; NULL: $AULE_DEVICE, else the best */
     const char *cache_dir;         /* NULL: $AULE_CACHE_DIR, $XDG_CACHE_HOME/aule, ~/.cache/aule */
     bool disable_disk_cache;
-    bool disable_jit;              /* only kernels linked in from generated/ */
-    bool disable_builtin;          /* ignore the kernels linked in from generated/ */
+    bool disable_jit;              /* only kernels linked in (generated/, aule_register_kernels) */
+    bool disable_builtin;          /* ignore the kernels linked in (generated/ and registered) */
     bool profile;                  /* time each submission on the device (aule_context_last_gpu_ms) */
     bool emulate_coopmat;          /* no tensor cores: run the coopmat kernels on emulated matrices
                                       (testing; also $AULE_COOPMAT_EMULATE=1) */
@@ -71,10 +72,10 @@ typedef struct aule_context_desc {
     void *log_user;
 } aule_context_desc;
 
-aule_status aule_context_create(const aule_context_desc *desc, aule_context **out);
-void aule_context_destroy(aule_context *ctx);
+AULE_API aule_status aule_context_create(const aule_context_desc *desc, aule_context **out);
+AULE_API void aule_context_destroy(aule_context *ctx);
 /* The last error of ctx; with ctx NULL, the last aule_context_create failure of this thread. */
-const char *aule_context_last_error(const aule_context *ctx);
+AULE_API const char *aule_context_last_error(const aule_context *ctx);
 
 typedef enum aule_device_type {
     AULE_DEVICE_OTHER = 0, AULE_DEVICE_INTEGRATED, AULE_DEVICE_DISCRETE, AULE_DEVICE_VIRTUAL, AULE_DEVICE_CPU
@@ -99,8 +100,8 @@ typedef struct aule_device_info {
 } aule_device_info;
 
 /* Lists the Vulkan devices (for `aule info`); *count gets how many exist. */
-aule_status aule_devices_list(aule_device_info *out, int max, int *count);
-aule_status aule_context_device_info(const aule_context *ctx, aule_device_info *out);
+AULE_API aule_status aule_devices_list(aule_device_info *out, int max, int *count);
+AULE_API aule_status aule_context_device_info(const aule_context *ctx, aule_device_info *out);
 
 /* --- tensors ------------------------------------------------------------------ */
 
@@ -114,14 +115,14 @@ typedef struct aule_tensor_desc {
     int64_t strides[AULE_MAX_DIMS];
 } aule_tensor_desc;
 
-aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, aule_tensor **out);
-void aule_tensor_destroy(aule_tensor *t);
-const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t);
+AULE_API aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, aule_tensor **out);
+AULE_API void aule_tensor_destroy(aule_tensor *t);
+AULE_API const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t);
 /* Bytes of storage: the span the strides address. */
-size_t aule_tensor_bytes(const aule_tensor *t);
+AULE_API size_t aule_tensor_bytes(const aule_tensor *t);
 /* Copies the whole storage; bytes must equal aule_tensor_bytes. */
-aule_status aule_tensor_write(aule_tensor *t, const void *data, size_t bytes);
-aule_status aule_tensor_read(const aule_tensor *t, void *data, size_t bytes);
+AULE_API aule_status aule_tensor_write(aule_tensor *t, const void *data, size_t bytes);
+AULE_API aule_status aule_tensor_read(const aule_tensor *t, void *data, size_t bytes);
 
 /* --- attention ------------------------------------------------------------------ */
 
@@ -144,11 +145,11 @@ typedef struct aule_forward_args {
 } aule_forward_args;
 
 /* Runs the forward kernel of spec; count > 1 records all calls in one submission. */
-aule_status aule_attention_forward(aule_context *ctx, const auegen_spec *spec, const aule_forward_args *args);
-aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *spec,
-                                         const aule_forward_args *args, int count);
+AULE_API aule_status aule_attention_forward(aule_context *ctx, const auegen_spec *spec, const aule_forward_args *args);
+AULE_API aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *spec,
+                                                  const aule_forward_args *args, int count);
 /* Runs one kernel linked in from generated/ (the typed stubs call this). */
-aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_forward_args *args);
+AULE_API aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_forward_args *args);
 
 /*
  * Backward (a forward spec with backward = true): FlashAttention-2's, from the
@@ -166,8 +167,8 @@ typedef struct aule_backward_args {
 } aule_backward_args;
 
 /* Runs the backward kernels of spec; count > 1 records all calls in one submission. */
-aule_status aule_attention_backward(aule_context *ctx, const auegen_spec *spec, const aule_backward_args *args);
-aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *spec, const aule_backward_args *args,
+AULE_API aule_status aule_attention_backward(aule_context *ctx, const auegen_spec *spec, const aule_backward_args *args);
+AULE_API aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *spec, const aule_backward_args *args,
                                           int count);
 
 /*
@@ -195,7 +196,7 @@ typedef struct aule_decode_args {
     const aule_tensor *sinks;        /* specs with sinks = true: fp32 [H], one logit per query head */
 } aule_decode_args;
 
-aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, const aule_decode_args *args);
+AULE_API aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, const aule_decode_args *args);
 
 /* Writes n new tokens' K and V ([B][Hkv][n][D|Dv]) into the cache of a decode
  * spec at positions[b] .. positions[b] + n - 1 (int32 [B]); the block table
@@ -208,19 +209,29 @@ typedef struct aule_append_args {
     aule_tensor *k_scale, *v_scale;  /* kv_int8 specs: fp32 [pages][Hkv][D|Dv], updated as pages fill */
 } aule_append_args;
 
-aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args);
+AULE_API aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args);
 
 /* Typed launches of linked-in decode kernels (what the generated .h of a decode
  * spec calls): the decode kernel itself, and its append part. The split merge
  * is found among the linked-in kernels (or generated, when JIT is on). */
-aule_status aule_decode_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_decode_args *args);
-aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_append_args *args);
+AULE_API aule_status aule_decode_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_decode_args *args);
+AULE_API aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_append_args *args);
+
+/*
+ * Kernels a program links in itself (auegen's .c stubs, e.g. from the CMake
+ * helper aule_add_kernels, which calls this from a constructor): registered,
+ * they are found by spec like those linked in from generated/, also with JIT
+ * disabled. The kernels (not the array) must stay valid until unregistered;
+ * a library that may be unloaded unregisters the same array first.
+ */
+AULE_API aule_status aule_register_kernels(const auegen_kernel_info *const *kernels, int count);
+AULE_API void aule_unregister_kernels(const auegen_kernel_info *const *kernels, int count);
 
 typedef enum aule_kernel_source {
     AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT
 } aule_kernel_source;
 
-const char *aule_kernel_source_name(aule_kernel_source source);
+AULE_API const char *aule_kernel_source_name(aule_kernel_source source);
 
 /* What aule_kernel_prepare found. */
 typedef struct aule_kernel_report {
@@ -231,30 +242,30 @@ typedef struct aule_kernel_report {
 } aule_kernel_report;
 
 /* Makes the pipeline for spec ready without running it. report may be NULL. */
-aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule_kernel_report *report);
+AULE_API aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule_kernel_report *report);
 
 typedef struct aule_context_stats {
     uint64_t memory_hits, builtin_hits, disk_hits, jit_compiles, disk_stores, dispatches;
 } aule_context_stats;
 
-void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out);
+AULE_API void aule_context_get_stats(const aule_context *ctx, aule_context_stats *out);
 
 /* Device time of this context's last submission, in milliseconds, from GPU
  * timestamps (aule_context_desc.profile); a negative value when not measured. */
-double aule_context_last_gpu_ms(const aule_context *ctx);
+AULE_API double aule_context_last_gpu_ms(const aule_context *ctx);
 
 /* The driver's statistics of the pipeline of spec (registers, spills, ...:
  * whatever VK_KHR_pipeline_executable_properties reports), one "name = value"
  * a line, into buf. Needs a profiling context on a device with the extension;
  * AULE_ERROR_UNSUPPORTED otherwise. */
-aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size);
+AULE_API aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size);
 
 /* Milliseconds of a monotonic clock (for benchmarks). */
-double aule_clock_ms(void);
+AULE_API double aule_clock_ms(void);
 
 /* Runs an empty kernel count times, each submitted and waited on its own: the
  * floor a per-call overhead is measured against (bench/). */
-aule_status aule_empty_dispatch(aule_context *ctx, int count);
+AULE_API aule_status aule_empty_dispatch(aule_context *ctx, int count);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aule_check.h - runs one attention problem on the device and judges it by
  * FlashAttention's rule against the float64 reference (aule_reference.h).
@@ -35,8 +36,8 @@ typedef struct aule_check_result {
 
 /* Runs spec on random inputs of the given shape. AULE_OK means it ran; read
  * result->pass for the verdict. */
-aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
-                           aule_check_result *result);
+AULE_API aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
+                                    aule_check_result *result);
 
 /* A decode problem: per-sequence KV lengths, the cache paged by the spec's
  * page_size (pages handed out in a shuffled order) or contiguous. */
@@ -48,8 +49,8 @@ typedef struct aule_check_decode_shape {
     uint64_t seed;
 } aule_check_decode_shape;
 
-aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec, const aule_check_decode_shape *shape,
-                                  aule_check_result *result);
+AULE_API aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec, const aule_check_decode_shape *shape,
+                                           aule_check_result *result);
 
 /* Gradients (a spec with backward = true): dQ, dK, dV of sum(dO * O) after a
  * forward on the device, each held to FlashAttention's rule for gradients:
@@ -63,7 +64,7 @@ typedef struct aule_check_grad_result {
     double run_ms;                 /* the backward call */
 } aule_check_grad_result;
 
-aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
+AULE_API aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
                                     aule_check_grad_result *result);
 
 #ifdef __cplusplus

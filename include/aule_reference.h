@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aule_reference.h - the plain attention that every kernel is checked against,
  * storage-dtype conversions (f16, bf16) and the error bound of the correctness
@@ -70,57 +71,57 @@ typedef struct aule_ref_counts {
 /* Checks p and fills out (which may be NULL). Returns 0, or -1 when p is NULL or
  * malformed (non-positive H/Hkv/D, H % Hkv != 0, negative lengths, only one
  * cu_seqlens, or cu_seqlens negative or decreasing). */
-int aule_ref_problem_counts(const aule_ref_problem *p, aule_ref_counts *out);
+AULE_API int aule_ref_problem_counts(const aule_ref_problem *p, aule_ref_counts *out);
 
 /* Attention in float64 throughout (dot products, softmax, P.V). lse may be NULL.
  * Returns 0, or -1 (writing nothing) when an argument is NULL, p is malformed or
  * the scratch rows cannot be allocated. Scratch is one row of Sk scores per
  * thread, never O(Sq*Sk). Results are bit-identical for any p->threads. */
-int aule_reference_forward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
-                               double *o, double *lse);
+AULE_API int aule_reference_forward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
+                                        double *o, double *lse);
 
 /* The naive same-precision baseline: the same attention with float accumulators,
  * tanhf/expf/logf and a plain (not online) softmax: scores, their max, P =
  * exp(s - max) / sum, then O = P.V. Inputs are taken as given: round them to
  * the storage dtype first (aule_round_array_to_dtype), and round O after.
  * Same arguments and return values as the f64 version. */
-int aule_reference_forward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
-                               float *o, float *lse);
+AULE_API int aule_reference_forward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
+                                        float *o, float *lse);
 
 /* Gradients of L = sum(dO * O) (O the attention above) with respect to Q, K and
  * V, in float64: dQ like Q, dK like K, dV like V (dK/dV summed over the query
  * heads that share a KV head). Sinks are not supported (p->sinks ignored).
  * Single-threaded, deterministic. Returns 0, or -1 on a bad argument. */
-int aule_reference_backward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
+AULE_API int aule_reference_backward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
                                 const double *dout, double *dq, double *dk, double *dv);
 /* The naive same-precision baseline of the backward: float throughout, P, dP and
  * dS held in p->p_dtype (rounded) as a framework's autograd holds them. Round the inputs
  * first and the gradients after, as for the forward. */
-int aule_reference_backward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
+AULE_API int aule_reference_backward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
                                 const float *dout, float *dq, float *dk, float *dv);
 
 /* --- storage dtypes ------------------------------------------------------------ */
 
 /* IEEE binary16, round to nearest even; overflow gives inf, tiny values become
  * subnormals or signed zero, NaN stays NaN (quiet). */
-uint16_t aule_f32_to_f16(float x);
-float aule_f16_to_f32(uint16_t h);
+AULE_API uint16_t aule_f32_to_f16(float x);
+AULE_API float aule_f16_to_f32(uint16_t h);
 /* bfloat16 (the top half of a float), round to nearest even; NaN stays NaN. */
-uint16_t aule_f32_to_bf16(float x);
-float aule_bf16_to_f32(uint16_t h);
+AULE_API uint16_t aule_f32_to_bf16(float x);
+AULE_API float aule_bf16_to_f32(uint16_t h);
 
 /* x rounded to the storage dtype (an auegen_dtype) and back. AUEGEN_DTYPE_DEFAULT
  * is f16, as in specs; F32 and unknown values return x unchanged. */
-float aule_round_to_dtype(float x, int dtype);
-void aule_round_array_to_dtype(float *x, size_t n, int dtype);
+AULE_API float aule_round_to_dtype(float x, int dtype);
+AULE_API void aule_round_array_to_dtype(float *x, size_t n, int dtype);
 
 /* Element size in bytes of a storage dtype: 4 for F32, 2 for F16/BF16/DEFAULT,
  * 0 for an unknown value. */
-size_t aule_storage_size(int dtype);
+AULE_API size_t aule_storage_size(int dtype);
 /* floats -> storage (float, or uint16_t bits for f16/bf16) and back. Do nothing
  * on NULL or an unknown dtype. */
-void aule_pack_dtype(const float *src, void *dst, size_t n, int dtype);
-void aule_unpack_dtype(const void *src, float *dst, size_t n, int dtype);
+AULE_API void aule_pack_dtype(const float *src, void *dst, size_t n, int dtype);
+AULE_API void aule_unpack_dtype(const void *src, float *dst, size_t n, int dtype);
 
 /* --- the correctness rule ----------------------------------------------------------- */
 
@@ -128,15 +129,15 @@ void aule_unpack_dtype(const void *src, float *dst, size_t n, int dtype);
  * the same sign, such as the -inf LSE of a fully masked row) differ by 0; a NaN
  * on either side, or an infinity against anything else, gives +inf. 0 for n = 0
  * or a NULL array. */
-double aule_max_abs_diff(const double *ref, const float *got, size_t n);
-double aule_max_abs_diff_f64(const double *ref, const double *got, size_t n);
+AULE_API double aule_max_abs_diff(const double *ref, const float *got, size_t n);
+AULE_API double aule_max_abs_diff_f64(const double *ref, const double *got, size_t n);
 /* Same, got in a storage dtype (float, or f16/bf16 bits as uint16_t); +inf for
  * an unknown dtype. */
-double aule_max_abs_diff_dtype(const double *ref, const void *got, size_t n, int dtype);
+AULE_API double aule_max_abs_diff_dtype(const double *ref, const void *got, size_t n, int dtype);
 
 /* The rule: bound = 2 * err_naive + 1e-6; true when err_kernel <= bound (false
  * for NaN). bound may be NULL. */
-bool aule_error_within_bound(double err_kernel, double err_naive, double *bound);
+AULE_API bool aule_error_within_bound(double err_kernel, double err_naive, double *bound);
 
 #define AULE_ERROR_ATOL 1e-6
 

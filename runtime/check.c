@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c - one attention problem end to end: random inputs rounded to the
  * storage dtype, the device kernel, the float64 reference and the fp32 naive

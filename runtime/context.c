@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * context.c - the context's life (device, layouts, caches, pools), status
  * codes, the per-context error text and the log callback.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device.c - finds the Vulkan loader at run time (volk: dlopen, so a machine
  * without Vulkan gets AULE_ERROR_NO_DEVICE rather than a link failure), lists

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * disk_cache.h - libaule's on-disk cache: SPIR-V modules by key, and named
  * blobs (Vulkan pipeline-cache data), shared by the threads and processes of

@@ -140,7 +140,7 @@ static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
  * would get from the generator (same spec, plan, part, templates, toolchain). */
 static const auegen_kernel_info *builtin_find(const char *key)
 {
-    for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++)
+    for (const auegen_kernel_info *const *k = aule__linked_kernels(); *k; k++)
         if ((*k)->module_key && strcmp((*k)->module_key, key) == 0)
             return *k;
     return NULL;
@@ -149,7 +149,7 @@ static const auegen_kernel_info *builtin_find(const char *key)
 /* With no generator: any linked-in kernel of this spec and family that this device can run. */
 static const auegen_kernel_info *builtin_any(const aule_context *ctx, const char *canonical, auegen_family family)
 {
-    for (const auegen_kernel_info *const *k = aule_generated_kernels; *k; k++)
+    for (const auegen_kernel_info *const *k = aule__linked_kernels(); *k; k++)
         if (strcmp((*k)->canonical, canonical) == 0 && (*k)->plan.family == family && plan_runs_here(ctx, &(*k)->plan))
             return *k;
     return NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kv_cache.c - what the decode and append launchers share: the KV cache's
  * layout checks (paged or contiguous, int8 scales), block tables and lengths

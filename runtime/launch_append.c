@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * launch_append.c - the append family's launcher: writes new tokens' K and V
  * into a paged or contiguous KV cache (quantizing for an int8 cache), after

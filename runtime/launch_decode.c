@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * launch_decode.c - the decode family's launcher: checks the query, cache,
  * block table and lengths, plans the KV split from the device and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * launch_forward.c - the forward family's launcher: checks the arguments of
  * aule_attention_forward (shapes, dtypes, strides, varlen bounds, sinks),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * npy.h - NumPy .npy files: read format 1.0, 2.0 and 3.0, write 1.0. Tests and
  * tools use them to exchange tensors with Python.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe.c - how the device lays a 16x16 cooperative matrix over a subgroup's
  * lanes, found by running a tiny kernel at context creation; the planner's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reference.c - plain attention on the CPU, in float64 (the reference) and in
  * float32 (the naive same-precision baseline), the f16/bf16 conversions and

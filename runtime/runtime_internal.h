@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runtime_internal.h - what libaule's files share: the context, tensors,
  * kernel entries and the Vulkan helpers.
@@ -223,6 +224,9 @@ aule_status linked_kernel(aule_context *ctx, const auegen_kernel_info *info, aue
 
 /* The kernels linked in from generated/ (index.c). */
 extern const auegen_kernel_info *const aule_generated_kernels[];
+/* registry.c: those registered (aule_register_kernels), then generated/'s; NULL-terminated,
+ * never changed or freed once returned. */
+const auegen_kernel_info *const *aule__linked_kernels(void);
 
 double aule_now_ms(void);
 

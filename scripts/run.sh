@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh: the main job. Sets up (scripts/setup.sh), builds, generates the
 # kernels of a spec (default specs/llama3.lua) and validates their SPIR-V,
 # then runs them on the default Vulkan device (lavapipe where there is no

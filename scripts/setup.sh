@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # setup.sh: installs what aule's build and tests need on Debian bookworm, then
 # builds glslang 15 and SPIRV-Tools 2025 once into a versioned cache directory
 # (they bring GL_KHR_cooperative_matrix). Safe to run again: every step is

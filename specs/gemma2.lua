@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Gemma 2 9B: 16 query heads, 8 KV heads (GQA 2), head_dim 256, attention
 -- logits soft-capped at 50. Layers alternate between global causal attention
 -- and a local sliding window of 4096 tokens. Scale at run time:

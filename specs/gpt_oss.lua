@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- gpt-oss-20b: 64 query heads over 8 KV heads (gqa = 8), head_dim 64, and
 -- attention sinks: one learned logit per query head joins every softmax
 -- denominator. Layers alternate full causal attention and a 128-token

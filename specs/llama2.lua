@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Llama 2 7B: 32 heads of 128, multi-head attention (no GQA), causal.
 -- Scale at run time: 1/sqrt(128).
 local common = { head_dim = 128, gqa = 1, causal = true, coopmat = "auto", tile = "auto" }

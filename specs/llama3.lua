@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Llama 3 8B: 32 query heads, 8 KV heads (GQA 4), head_dim 128, causal.
 attention {
     name = "llama3_8b_prefill",

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Mistral 7B v0.1: 32 query heads, 8 KV heads (GQA 4), head_dim 128,
 -- causal with a sliding window of 4096 tokens: query i sees keys
 -- i-4095 .. i (4096 keys including itself).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- tiny.lua: small kernels the tests run quickly; one per feature.
 attention { name = "tiny_f32", head_dim = 16, dtype = "f32" }
 attention { name = "tiny_causal_gqa", head_dim = 24, gqa = 2, causal = true, dtype = "f16" }

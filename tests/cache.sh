@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cache.sh: the disk cache across processes, through the aule CLI.
 #   - a second process finds the kernels on disk and compiles nothing;
 #   - corrupted, truncated, wrong-version and foreign entries are misses (JIT again, still right);

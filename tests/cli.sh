@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli.sh: auegen as a user runs it. Writes the four kinds of file, every .spv
 # passes spirv-val, a second run changes no byte, a bad spec gives FILE:LINE
-# and exit 1, bad usage exit 2.
+# and exit 1, bad usage exit 2; --list-outputs names exactly what a run
+# writes, --register and --depfile write what a build system needs.
 #   cli.sh AUEGEN SPIRV_VAL SOURCE_DIR
 set -u
 auegen=$1
@@ -47,4 +49,24 @@ grep -q "cannot read spec file" "$tmp/err" || fail "missing spec message: $(cat 
 [ $rc -eq 1 ] || fail "unknown kernel: exit $rc, expected 1"
 "$auegen" --spec specs/gemma2.lua --list | grep -q "^gemma2_9b_local .*window=4095,0 softcap=50" || fail "--list"
 "$auegen" --help | grep -q "usage: auegen" || fail "--help"
-echo "cli: 10 checks passed"
+
+# --list-outputs: the files a run writes, nothing generated.
+"$auegen" --spec specs/llama3.lua --target portable,nvidia-hopper --out "$tmp/out" --list-outputs \
+    | LC_ALL=C sort > "$tmp/listed" || fail "--list-outputs failed"
+(ls -d "$tmp/out"/* | LC_ALL=C sort) > "$tmp/written"
+cmp -s "$tmp/listed" "$tmp/written" || fail "--list-outputs differs from the files written: $(diff "$tmp/listed" "$tmp/written")"
+"$auegen" --spec specs/llama3.lua --out "$tmp/none" --list-outputs >/dev/null || fail "--list-outputs, new folder"
+[ -e "$tmp/none" ] && fail "--list-outputs created its output folder"
+
+# --register and --depfile: the registration file includes every .c and registers every kernel.
+"$auegen" --spec "$src/specs/llama3.lua" --target portable --out "$tmp/reg" --register "$tmp/reg/llama3.kernels.c" \
+    --depfile "$tmp/reg/llama3.kernels.d" >/dev/null || fail "--register/--depfile failed"
+ncs=$(ls "$tmp/reg"/*.portable.c | wc -l)
+[ "$(grep -c '^#include ".*\.portable\.c"$' "$tmp/reg/llama3.kernels.c")" -eq "$ncs" ] || fail "--register: not every .c included"
+[ "$(grep -c '^    &aule_kernel_.*_portable,$' "$tmp/reg/llama3.kernels.c")" -eq "$ncs" ] || fail "--register: not every kernel registered"
+grep -q "aule_register_kernels(kernels" "$tmp/reg/llama3.kernels.c" || fail "--register: no registration"
+grep -qx "$tmp/reg/llama3.kernels.c: $src/specs/llama3.lua .*auegen" "$tmp/reg/llama3.kernels.d" \
+    || fail "--depfile: $(cat "$tmp/reg/llama3.kernels.d")"
+"$auegen" --spec specs/llama3.lua --target portable --out "$tmp/reg" --register "$tmp/reg/llama3.kernels.c" \
+    --list-outputs | grep -qx "$tmp/reg/llama3.kernels.c" || fail "--list-outputs without the --register file"
+echo "cli: 14 checks passed"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # docs.sh - checks the documentation against the source tree.
 #
 #   tests/docs.sh ROOT            check; exit 1 and say what differs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # golden.sh: regenerates generated/ into a temporary folder and byte-compares.
 # generated/ is made with the toolchain named in generated/TOOLCHAIN. With
 # another glslang the SPIR-V (and so every key) differs, but the GLSL does not:

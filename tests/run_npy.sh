@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_npy.sh: `aule run` on .npy files written and read by plain Python (no
 # NumPy needed), compared with attention computed in Python: BHSD and BSHD
 # layouts, LSE, a causal override, and bad input (wrong dtype, missing file).

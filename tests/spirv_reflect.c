@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spirv_reflect.c - see spirv_reflect.h.
  */

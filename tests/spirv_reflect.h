@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spirv_reflect.h - what the tests read back from a SPIR-V module: the
  * push-constant block's members (name where the module keeps names, type, offset), the storage buffers' bindings

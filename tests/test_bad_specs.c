@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_bad_specs.c - every spec in tests/bad_specs/ must be rejected with
  * exactly the messages its header announces, quickly.

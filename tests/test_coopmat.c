@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_coopmat.c - the cooperative-matrix kernels by FlashAttention's rule.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_decode.c - decode kernels on the default Vulkan device against the
  * float64 reference: batch sizes, KV lengths, page sizes and a contiguous

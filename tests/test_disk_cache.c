@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_disk_cache.c - unit tests of the on-disk SPIR-V and blob cache: round
  * trips, every kind of bad entry as a miss, bad keys and names, concurrent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_forward.c - the forward kernels on the default Vulkan device (lavapipe
  * in CI) against the float64 reference, by FlashAttention's rule. A missing

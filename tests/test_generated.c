@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_generated.c - the kernels linked in from generated/ are intact (their
  * SPIR-V validates, their spec and canonical text agree), and every shipped

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_npy.c - .npy read/write: round trips of every dtype and of shapes from
  * a scalar to 8-D, hand-made 2.0/3.0 files, a corpus of malformed files (each

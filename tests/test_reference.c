@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reference.c - the CPU reference attention (hand-computed cases, masks,
  * GQA, varlen, a brute-force cross-check), the f16/bf16 conversions and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_unit.c - unit tests of spec validation, the canonical form, spec files,
  * the planner, templates, keys and write-if-changed; the spec field table

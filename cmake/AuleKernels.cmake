@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: MIT
+# AuleKernels.cmake - aule_add_kernels(): attention kernels generated from a
+# project's own specs at its build time, compiled into one of its targets and
+# registered with libaule, so that aule_attention_forward, aule_attention_decode
+# and aule_kv_append find them by spec, also with JIT disabled.
+#
+#   aule_add_kernels(TARGET <target> SPECS <spec.lua>... [TARGETS <profile>...] [OUT_DIR <dir>])
+#
+# For each spec, auegen (the aule::auegen target: installed, or built by
+# add_subdirectory/FetchContent) writes OUT_DIR/NAME[.PART].PROFILE.{comp,spv,c,h}
+# for every kernel and profile (default: portable), and OUT_DIR/STEM.kernels.c,
+# which includes the .c files and registers their kernels from a constructor.
+# That file is the only source added to <target>; OUT_DIR is added to its
+# include path (for the typed launchers in the .h files). auegen writes a
+# depfile: it runs again only when the spec, auegen or libaule changed.
+# <target> must link aule::aule. In a static library the registration object
+# is pulled into a program only through a symbol it defines (a kernel or a
+# typed launcher the program uses); executables, shared and object libraries
+# need nothing more.
+include_guard(GLOBAL)
+
+function(aule_add_kernels)
+    cmake_parse_arguments(PARSE_ARGV 0 arg "" "TARGET;OUT_DIR" "SPECS;TARGETS")
+    if(arg_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "aule_add_kernels: unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
+    endif()
+    if(NOT arg_TARGET OR NOT TARGET "${arg_TARGET}")
+        message(FATAL_ERROR "aule_add_kernels: TARGET must name an existing target (got '${arg_TARGET}')")
+    endif()
+    if(NOT arg_SPECS)
+        message(FATAL_ERROR "aule_add_kernels: SPECS is empty")
+    endif()
+    if(NOT TARGET aule::auegen OR NOT TARGET aule::aule)
+        message(FATAL_ERROR "aule_add_kernels: aule::auegen is not defined: find_package(aule) or "
+                            "add_subdirectory(aule) first")
+    endif()
+    if(NOT arg_TARGETS)
+        set(arg_TARGETS portable)
+    endif()
+    if(NOT arg_OUT_DIR)
+        set(arg_OUT_DIR "${CMAKE_CURRENT_BINARY_DIR}/aule_kernels/${arg_TARGET}")
+    endif()
+    cmake_path(ABSOLUTE_PATH arg_OUT_DIR BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}" NORMALIZE)
+    string(JOIN "," profiles ${arg_TARGETS})
+
+    # What the outputs depend on besides the spec: auegen, and libaule when it
+    # is a shared library (the generator's code lives there).
+    set(tools "$<TARGET_FILE:aule::auegen>")
+    get_target_property(auegen_real aule::auegen ALIASED_TARGET)
+    if(auegen_real)
+        list(APPEND tools "${auegen_real}")        # built here: a target-level dependency too
+    endif()
+    get_target_property(aule_type aule::aule TYPE)
+    if(aule_type STREQUAL "SHARED_LIBRARY")
+        list(APPEND tools "$<TARGET_FILE:aule::aule>")
+    endif()
+
+    set(sources "")
+    foreach(spec IN LISTS arg_SPECS)
+        cmake_path(ABSOLUTE_PATH spec BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE OUTPUT_VARIABLE spec_abs)
+        cmake_path(GET spec_abs STEM LAST_ONLY stem)
+        cmake_path(GET spec_abs FILENAME spec_name)
+        set(registration "${arg_OUT_DIR}/${stem}.kernels.c")
+        if(registration IN_LIST sources)
+            message(FATAL_ERROR "aule_add_kernels: two specs named ${stem} in one OUT_DIR")
+        endif()
+        add_custom_command(
+            OUTPUT "${registration}"
+            COMMAND "$<TARGET_FILE:aule::auegen>" --spec "${spec_abs}" --target "${profiles}" --out "${arg_OUT_DIR}"
+                    --register "${registration}" --depfile "${arg_OUT_DIR}/${stem}.kernels.d"
+            DEPENDS "${spec_abs}" ${tools}
+            DEPFILE "${arg_OUT_DIR}/${stem}.kernels.d"
+            COMMENT "auegen: kernels of ${spec_name} for ${profiles}"
+            VERBATIM)
+        list(APPEND sources "${registration}")
+    endforeach()
+    target_sources("${arg_TARGET}" PRIVATE ${sources})
+    target_include_directories("${arg_TARGET}" PRIVATE "${arg_OUT_DIR}"
+        "$<TARGET_PROPERTY:aule::aule,INTERFACE_INCLUDE_DIRECTORIES>")
+endfunction()
