@@ -156,8 +156,19 @@ static void typed_launcher(strbuf *h, const auegen_kernel *k, const char *kname,
         args = "aule_append_args", launch = "aule_append_launch";
         what = "new K/V tokens into the cache, as in aule_append_args";
         break;
-    default:
+    case AUEGEN_FAMILY_BWD_DQ:
+        /* The backward's three parts run together: the launcher sits on its last one. */
+        sb_puts(h, "#ifdef AULE_H\n/* Typed backward through libaule: dQ, dK, dV as in aule_backward_args (its three\n"
+                   " * parts found among the linked-in kernels, or generated when JIT is on). */\n");
+        sb_printf(h, "static inline aule_status aule_%s_backward_%s(aule_context *ctx, const aule_backward_args *args)\n",
+                  k->spec.name, tid);
+        sb_printf(h, "{\n    return aule_attention_backward(ctx, &%s.spec, args);\n}\n#endif\n\n", sym);
+        return;
+    case AUEGEN_FAMILY_REDUCE:
         sb_puts(h, "/* No launcher of its own: the decode launcher runs it after the split kernel. */\n\n");
+        return;
+    default:
+        sb_puts(h, "/* No launcher of its own: aule_attention_backward runs it with the other backward parts. */\n\n");
         return;
     }
     sb_printf(h, "#ifdef AULE_H\n/* Typed launch through libaule: %s;\n * shapes are checked against this kernel. */\n", what);

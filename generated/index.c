@@ -8,6 +8,14 @@ extern const auegen_kernel_info aule_kernel_gemma2_9b_global_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_gemma2_9b_global_portable;
 extern const auegen_kernel_info aule_kernel_gemma2_9b_local_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_gemma2_9b_local_portable;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_bwd_dkdv_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_bwd_dkdv_portable;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_bwd_dot_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_bwd_dot_portable;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_bwd_dq_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_bwd_dq_portable;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_gemma2_9b_train_portable;
 extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_append_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_append_portable;
 extern const auegen_kernel_info aule_kernel_gpt_oss_20b_decode_nvidia_hopper;
@@ -34,6 +42,14 @@ extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_f32_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_f32_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dkdv_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dkdv_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dot_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dot_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dq_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dq_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_train_portable;
 extern const auegen_kernel_info aule_kernel_mistral_7b_decode_append_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_mistral_7b_decode_append_portable;
 extern const auegen_kernel_info aule_kernel_mistral_7b_decode_nvidia_hopper;
@@ -62,6 +78,14 @@ const auegen_kernel_info *const aule_generated_kernels[] = {
     &aule_kernel_gemma2_9b_global_portable,
     &aule_kernel_gemma2_9b_local_nvidia_hopper,
     &aule_kernel_gemma2_9b_local_portable,
+    &aule_kernel_gemma2_9b_train_bwd_dkdv_nvidia_hopper,
+    &aule_kernel_gemma2_9b_train_bwd_dkdv_portable,
+    &aule_kernel_gemma2_9b_train_bwd_dot_nvidia_hopper,
+    &aule_kernel_gemma2_9b_train_bwd_dot_portable,
+    &aule_kernel_gemma2_9b_train_bwd_dq_nvidia_hopper,
+    &aule_kernel_gemma2_9b_train_bwd_dq_portable,
+    &aule_kernel_gemma2_9b_train_nvidia_hopper,
+    &aule_kernel_gemma2_9b_train_portable,
     &aule_kernel_gpt_oss_20b_decode_append_nvidia_hopper,
     &aule_kernel_gpt_oss_20b_decode_append_portable,
     &aule_kernel_gpt_oss_20b_decode_nvidia_hopper,
@@ -88,6 +112,14 @@ const auegen_kernel_info *const aule_generated_kernels[] = {
     &aule_kernel_llama3_8b_prefill_f32_portable,
     &aule_kernel_llama3_8b_prefill_nvidia_hopper,
     &aule_kernel_llama3_8b_prefill_portable,
+    &aule_kernel_llama3_8b_train_bwd_dkdv_nvidia_hopper,
+    &aule_kernel_llama3_8b_train_bwd_dkdv_portable,
+    &aule_kernel_llama3_8b_train_bwd_dot_nvidia_hopper,
+    &aule_kernel_llama3_8b_train_bwd_dot_portable,
+    &aule_kernel_llama3_8b_train_bwd_dq_nvidia_hopper,
+    &aule_kernel_llama3_8b_train_bwd_dq_portable,
+    &aule_kernel_llama3_8b_train_nvidia_hopper,
+    &aule_kernel_llama3_8b_train_portable,
     &aule_kernel_mistral_7b_decode_append_nvidia_hopper,
     &aule_kernel_mistral_7b_decode_append_portable,
     &aule_kernel_mistral_7b_decode_nvidia_hopper,

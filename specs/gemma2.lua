@@ -15,3 +15,6 @@ end
 attention(with { name = "gemma2_9b_global" })
 attention(with { name = "gemma2_9b_local", window = { left = 4095, right = 0 } })
 attention(with { name = "gemma2_9b_global_f16", dtype = "f16" })
+
+-- Training: the global layers' forward and backward (dQ, dK, dV), softcap included.
+attention(with { name = "gemma2_9b_train", backward = true })

@@ -38,3 +38,13 @@ attention {
     page_size = 16,
     dtype = "f16",
 }
+
+-- Training: forward and backward (dQ, dK, dV) in bf16.
+attention {
+    name = "llama3_8b_train",
+    head_dim = 128,
+    gqa = 4,
+    causal = true,
+    dtype = "bf16",
+    backward = true,
+}
