@@ -72,6 +72,19 @@ static auegen_status plan_bwd_dq(const auegen_spec *s, const auegen_target *t, c
     return plan_backward(AUEGEN_FAMILY_BWD_DQ, s, t, p, why, why_size);
 }
 
+static auegen_status plan_bwd_dsink(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
+                                    auegen_plan *p, char *why, size_t why_size)
+{
+    (void)tools;
+    return plan_backward(AUEGEN_FAMILY_BWD_DSINK, s, t, p, why, why_size);
+}
+
+static const char *bwd_dsink_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s, (void)p;
+    return "backward_dsink.comp";
+}
+
 static const char *bwd_dot_template(const auegen_spec *s, const auegen_plan *p)
 {
     (void)s, (void)p;
@@ -118,6 +131,7 @@ static const family_desc families[] = {
     {AUEGEN_FAMILY_BWD_DOT, AUEGEN_KIND_FORWARD, "bwd_dot", plan_bwd_dot, bwd_dot_template},
     {AUEGEN_FAMILY_BWD_DKDV, AUEGEN_KIND_FORWARD, "bwd_dkdv", plan_bwd_dkdv, bwd_dkdv_template},
     {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", plan_bwd_dq, bwd_dq_template},
+    {AUEGEN_FAMILY_BWD_DSINK, AUEGEN_KIND_FORWARD, "bwd_dsink", plan_bwd_dsink, bwd_dsink_template},
 };
 _Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");
 
@@ -141,7 +155,8 @@ const char *const *auegen_kind_parts(auegen_kind kind)
 const char *const *auegen_spec_parts(const auegen_spec *spec)
 {
     static const char *const backward_parts[] = {"bwd_dot", "bwd_dkdv", "bwd_dq", NULL};
+    static const char *const backward_sinks_parts[] = {"bwd_dot", "bwd_dkdv", "bwd_dq", "bwd_dsink", NULL};
     if (spec && spec->kind == AUEGEN_KIND_FORWARD && spec->backward)
-        return backward_parts;
+        return spec->sinks ? backward_sinks_parts : backward_parts;
     return auegen_kind_parts(spec ? spec->kind : AUEGEN_KIND_FORWARD);
 }

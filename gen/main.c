@@ -306,7 +306,7 @@ int main(int argc, char **argv)
             const auegen_spec *s = auegen_spec_file_get(file, i);
             if (kernel && strcmp(kernel, s->name) != 0)
                 continue;
-            const char *const *extra = auegen_kind_parts(s->kind);
+            const char *const *extra = auegen_spec_parts(s);
             for (int pi = -1; (pi < 0 || extra[pi]) && rc == 0; pi++)
                 for (int t = 0; t < ntargets && rc == 0; t++)
                     for (int e = 0; e < 4 && rc == 0; e++) {

@@ -370,11 +370,13 @@ auegen_status auegen_plan_make(const auegen_spec *spec, const auegen_target *t, 
 
 /* The backward kernels' shared memory, fp32: Q and dO rows (Br), K and V rows
  * (Bc), rows padded by one float; dS (Br x Bc, and P too for dK/dV); LSE and D. */
-static int backward_shared(auegen_family f, int br, int bc, int d, int dv)
+static int backward_shared(auegen_family f, bool sinks, int br, int bc, int d, int dv)
 {
     int floats = br * (d + 1) + br * (dv + 1) + bc * (d + 1) + bc * (dv + 1) + br * bc + 2 * br;
     if (f == AUEGEN_FAMILY_BWD_DKDV)
-        floats += br * bc;
+        floats += br * bc;               /* P */
+    if (f == AUEGEN_FAMILY_BWD_DQ && sinks)
+        floats += br * bc + br;          /* P * dP and its row sums, for the sinks' gradient */
     return 4 * floats;
 }
 
@@ -396,23 +398,31 @@ auegen_status plan_backward(auegen_family f, const auegen_spec *s, const auegen_
     p->workgroup_size = wg;
     if (f == AUEGEN_FAMILY_BWD_DOT)
         return AUEGEN_OK;                /* one invocation per row, nothing shared */
+    if (f == AUEGEN_FAMILY_BWD_DSINK) {  /* one workgroup per head: a power of two for its tree sum */
+        int n = 64;
+        while (n > t->max_workgroup_invocations && n > 1)
+            n /= 2;
+        p->workgroup_size = n;
+        p->shared_memory_bytes = 4 * n;
+        return AUEGEN_OK;
+    }
     int d = s->head_dim, dv = s->head_dim_v;
     int max_out = t->cpu ? SCALAR_MAX_OUT_CPU : SCALAR_MAX_OUT;
     for (int tile = SCALAR_MAX_TILE; tile >= 1; tile /= 2) {
         int opt = ceil_div(tile * d, wg), spt = f == AUEGEN_FAMILY_BWD_DKDV ? ceil_div(tile * dv, wg) : 0;
-        if (backward_shared(f, tile, tile, d, dv) > t->shared_memory_bytes || opt > max_out || spt > max_out)
+        if (backward_shared(f, s->sinks, tile, tile, d, dv) > t->shared_memory_bytes || opt > max_out || spt > max_out)
             continue;
         p->tile_q = p->tile_kv = tile;
         p->d_pad = d;
         p->dv_pad = dv;
         p->q_stride = p->k_stride = d + 1;
         p->v_stride = dv + 1;
-        p->shared_memory_bytes = backward_shared(f, tile, tile, d, dv);
+        p->shared_memory_bytes = backward_shared(f, s->sinks, tile, tile, d, dv);
         p->out_per_thread = opt;         /* dK (bwd_dkdv) or dQ (bwd_dq) accumulators */
         p->scores_per_thread = spt;      /* bwd_dkdv: the dV accumulators */
         return AUEGEN_OK;
     }
     snprintf(why, why_size, "the backward kernels for head_dim %d/%d need %d bytes of shared memory even with 1x1 "
-             "tiles; target '%s' has %d", d, dv, backward_shared(f, 1, 1, d, dv), t->name, t->shared_memory_bytes);
+             "tiles; target '%s' has %d", d, dv, backward_shared(f, s->sinks, 1, 1, d, dv), t->name, t->shared_memory_bytes);
     return AUEGEN_ERROR_PLAN;
 }

@@ -306,8 +306,8 @@ typedef struct auegen_generate_options {
  * "reduce" (the split-K merge) and "append" (the cache append) for decode. */
 AUEGEN_API const char *const *auegen_kind_parts(auegen_kind kind);
 /* The parts this spec's kernel comes with: its kind's, plus "bwd_dot",
- * "bwd_dkdv" and "bwd_dq" (the backward kernels) for a forward spec with
- * backward = true. NULL-terminated. */
+ * "bwd_dkdv" and "bwd_dq" (the backward kernels; and "bwd_dsink" with sinks)
+ * for a forward spec with backward = true. NULL-terminated. */
 AUEGEN_API const char *const *auegen_spec_parts(const auegen_spec *spec);
 
 /* Validates, plans and computes the key without compiling: what a runtime

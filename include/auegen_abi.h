@@ -223,13 +223,39 @@
     AUEGEN_BWD_COMMON_PUSH(X) \
     X(u32, dq_stride_b,  "dQ strides: batch") \
     X(u32, dq_stride_h,  "dQ strides: head") \
-    X(u32, dq_stride_s,  "dQ strides: row")
+    X(u32, dq_stride_s,  "dQ strides: row") \
+    X(u32, dx_offset,    "sinks: where sum_j P dP starts in the workspace (D's layout)")
 
 #define AUEGEN_BWD_DQ_BINDINGS(X) \
     AUEGEN_BWD_GRAD_BINDINGS(X) \
-    X(DQ,           "dQ [B][H][Sq][D], written")
+    X(DQ,           "dQ [B][H][Sq][D], written") \
+    X(DX,           "sinks: sum_j P dP per row in fp32 (D without O's rounding), written at dx_offset")
 
 #define AUEGEN_BWD_DQ_FLAGS(X) X(VARLEN, 2u, "sequence bounds from cu_seqlens_q / cu_seqlens_k")
+
+/* bwd_dsink (specs with sinks): d(sink_h) = -sum over h's rows of exp(sink_h - LSE) * DX,
+ * DX = sum_j P dP from bwd_dq (D itself carries the storage rounding of O, which
+ * this sum over every row would add up); one workgroup per query head, fixed order. */
+#define AUEGEN_BWD_DSINK_PUSH(X) \
+    X(u32, batch,        "B (varlen: 1)") \
+    X(u32, heads,        "H") \
+    X(u32, seq_q,        "Sq (varlen: the packed rows)") \
+    X(u32, lse_stride_b, "LSE strides: batch") \
+    X(u32, lse_stride_h, "LSE strides: head") \
+    X(u32, d_stride_b,   "D strides: batch") \
+    X(u32, d_stride_h,   "D strides: head") \
+    X(u32, sequences,    "varlen: cu_seqlens_q[sequences] rows are used; 0: every row") \
+    X(u32, dx_offset,    "where DX starts in the workspace") \
+    X(u32, flags,        "AUEGEN_FORWARD_VARLEN")
+
+#define AUEGEN_BWD_DSINK_BINDINGS(X) \
+    X(LSE,          "the forward's LSE, fp32 [B][H][Sq]") \
+    X(DX,           "sum_j P dP per row, fp32, D's layout at dx_offset (bwd_dq)") \
+    X(SINKS,        "the sinks, fp32 [H]") \
+    X(DSINKS,       "their gradient, fp32 [H], written") \
+    X(CU_SEQLENS_Q, "varlen: int32 [B + 1]")
+
+#define AUEGEN_BWD_DSINK_FLAGS(X) X(VARLEN, 2u, "only the rows cu_seqlens_q covers")
 
 /* --- every family, in one list: enum name, lower-case name, list prefix -------- */
 #define AUEGEN_FAMILIES(X) \
@@ -239,7 +265,8 @@
     X(APPEND,   append,   AUEGEN_APPEND) \
     X(BWD_DOT,  bwd_dot,  AUEGEN_BWD_DOT) \
     X(BWD_DKDV, bwd_dkdv, AUEGEN_BWD_DKDV) \
-    X(BWD_DQ,   bwd_dq,   AUEGEN_BWD_DQ)
+    X(BWD_DQ,   bwd_dq,   AUEGEN_BWD_DQ) \
+    X(BWD_DSINK, bwd_dsink, AUEGEN_BWD_DSINK)
 
 /* --- expansions ------------------------------------------------------------------ */
 
@@ -253,6 +280,7 @@ typedef struct auegen_append_push { AUEGEN_APPEND_PUSH(AUEGEN_ABI__FIELD) } aueg
 typedef struct auegen_bwd_dot_push { AUEGEN_BWD_DOT_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dot_push;
 typedef struct auegen_bwd_dkdv_push { AUEGEN_BWD_DKDV_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dkdv_push;
 typedef struct auegen_bwd_dq_push { AUEGEN_BWD_DQ_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dq_push;
+typedef struct auegen_bwd_dsink_push { AUEGEN_BWD_DSINK_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dsink_push;
 
 #define AUEGEN_ABI__BINDING_FORWARD(name, doc) AUEGEN_FORWARD_BINDING_##name,
 #define AUEGEN_ABI__BINDING_DECODE(name, doc) AUEGEN_DECODE_BINDING_##name,
@@ -261,6 +289,7 @@ typedef struct auegen_bwd_dq_push { AUEGEN_BWD_DQ_PUSH(AUEGEN_ABI__FIELD) } aueg
 #define AUEGEN_ABI__BINDING_BWD_DOT(name, doc) AUEGEN_BWD_DOT_BINDING_##name,
 #define AUEGEN_ABI__BINDING_BWD_DKDV(name, doc) AUEGEN_BWD_DKDV_BINDING_##name,
 #define AUEGEN_ABI__BINDING_BWD_DQ(name, doc) AUEGEN_BWD_DQ_BINDING_##name,
+#define AUEGEN_ABI__BINDING_BWD_DSINK(name, doc) AUEGEN_BWD_DSINK_BINDING_##name,
 enum { AUEGEN_FORWARD_BINDINGS(AUEGEN_ABI__BINDING_FORWARD) AUEGEN_FORWARD_BINDING_COUNT };
 enum { AUEGEN_DECODE_BINDINGS(AUEGEN_ABI__BINDING_DECODE) AUEGEN_DECODE_BINDING_COUNT };
 enum { AUEGEN_REDUCE_BINDINGS(AUEGEN_ABI__BINDING_REDUCE) AUEGEN_REDUCE_BINDING_COUNT };
@@ -268,6 +297,7 @@ enum { AUEGEN_APPEND_BINDINGS(AUEGEN_ABI__BINDING_APPEND) AUEGEN_APPEND_BINDING_
 enum { AUEGEN_BWD_DOT_BINDINGS(AUEGEN_ABI__BINDING_BWD_DOT) AUEGEN_BWD_DOT_BINDING_COUNT };
 enum { AUEGEN_BWD_DKDV_BINDINGS(AUEGEN_ABI__BINDING_BWD_DKDV) AUEGEN_BWD_DKDV_BINDING_COUNT };
 enum { AUEGEN_BWD_DQ_BINDINGS(AUEGEN_ABI__BINDING_BWD_DQ) AUEGEN_BWD_DQ_BINDING_COUNT };
+enum { AUEGEN_BWD_DSINK_BINDINGS(AUEGEN_ABI__BINDING_BWD_DSINK) AUEGEN_BWD_DSINK_BINDING_COUNT };
 
 #define AUEGEN_ABI__FLAG(name, value, doc) AUEGEN_FORWARD_##name = value,
 enum { AUEGEN_FORWARD_FLAGS(AUEGEN_ABI__FLAG) };

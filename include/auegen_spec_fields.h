@@ -162,7 +162,7 @@ AUEGEN_SPEC_FIELD(sinks, BOOL, bool, 0, 0, VALUE, 0, "",
 
 AUEGEN_SPEC_FIELD(backward, BOOL, bool, 0, 0, VALUE, 0, "",
     "backward", IF_SET, "BACKWARD", check_backward, (), (.backward = true),
-    "boolean", "`true` needs `kind = \"forward\"` (and no `sinks`, in this version)", "`false`",
+    "boolean", "`true` needs `kind = \"forward\"`", "`false`",
     "Training: the backward kernels (dQ, dK, dV) are generated beside the forward one")
 
 #undef AUEGEN_SPEC_FIELD

@@ -164,6 +164,8 @@ typedef struct aule_backward_args {
     const aule_tensor *cu_seqlens_q, *cu_seqlens_k;
     int max_seqlen_q, max_seqlen_k;
     float scale;                     /* 0: 1/sqrt(D); must be the forward's */
+    const aule_tensor *sinks;        /* specs with sinks: the forward's, fp32 [H] */
+    aule_tensor *dsinks;             /* specs with sinks: their gradient, fp32 [H] (NULL: not computed) */
 } aule_backward_args;
 
 /* Runs the backward kernels of spec; count > 1 records all calls in one submission. */

@@ -54,12 +54,17 @@ AULE_API aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec 
 
 /* Gradients (a spec with backward = true): dQ, dK, dV of sum(dO * O) after a
  * forward on the device, each held to FlashAttention's rule for gradients:
- * max|got - ref| <= 3 * max|naive - ref| + 1e-6. Varlen lengths may be 0. */
+ * max|got - ref| <= 3 * max|naive - ref| + AULE_GRAD_ATOL. Varlen lengths may be 0.
+ * The floor is 1e-5, not the forward's 1e-6: in fp32 storage the naive baseline
+ * and the kernel are the same precision and differ only in summation order
+ * (dK and dV sum up to Sq x gqa products each), so their ratio is noise at the
+ * level of a few ulps of the gradients; in f16/bf16 the floor never binds. */
+#define AULE_GRAD_ATOL 1e-5
 typedef struct aule_check_grad_result {
-    double err[3];                 /* dQ, dK, dV: max |got - ref| */
-    double err_naive[3];           /* max |naive f32 - ref| */
-    double bound[3];               /* 3 * err_naive + 1e-6 */
-    bool pass;                     /* all three within their bounds */
+    double err[4];                 /* dQ, dK, dV (and dsinks, for a spec with sinks): max |got - ref| */
+    double err_naive[4];           /* max |naive f32 - ref| */
+    double bound[4];               /* 3 * err_naive + AULE_GRAD_ATOL */
+    bool pass;                     /* every gradient within its bound */
     aule_kernel_report kernel;     /* the forward's */
     double run_ms;                 /* the backward call */
 } aule_check_grad_result;

@@ -90,15 +90,15 @@ AULE_API int aule_reference_forward_f32(const aule_ref_problem *p, const float *
 
 /* Gradients of L = sum(dO * O) (O the attention above) with respect to Q, K and
  * V, in float64: dQ like Q, dK like K, dV like V (dK/dV summed over the query
- * heads that share a KV head). Sinks are not supported (p->sinks ignored).
- * Single-threaded, deterministic. Returns 0, or -1 on a bad argument. */
+ * heads that share a KV head), and with p->sinks, dsinks [H] (NULL: not
+ * computed). Single-threaded, deterministic. Returns 0, or -1 on a bad argument. */
 AULE_API int aule_reference_backward_f64(const aule_ref_problem *p, const double *q, const double *k, const double *v,
-                                const double *dout, double *dq, double *dk, double *dv);
-/* The naive same-precision baseline of the backward: float throughout, P, dP and
- * dS held in p->p_dtype (rounded) as a framework's autograd holds them. Round the inputs
+                                         const double *dout, double *dq, double *dk, double *dv, double *dsinks);
+/* The naive same-precision baseline of the backward: float throughout, S, P, dP
+ * and dS held in p->p_dtype (rounded) as a framework's autograd holds them. Round the inputs
  * first and the gradients after, as for the forward. */
 AULE_API int aule_reference_backward_f32(const aule_ref_problem *p, const float *q, const float *k, const float *v,
-                                const float *dout, float *dq, float *dk, float *dv);
+                                         const float *dout, float *dq, float *dk, float *dv, float *dsinks);
 
 /* --- storage dtypes ------------------------------------------------------------ */
 

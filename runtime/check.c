@@ -549,13 +549,22 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
     size_t n[4] = {(size_t)bt * heads * tq * d, (size_t)bt * kv_heads * tk * d, (size_t)bt * kv_heads * tk * dv,
                    (size_t)bt * heads * tq * dv};
     host_tensor q = {0}, k = {0}, v = {0}, go = {0};
-    double *ref[3] = {malloc(n[0] * 8), malloc(n[1] * 8), malloc(n[2] * 8)};
-    float *naive[3] = {malloc(n[0] * 4), malloc(n[1] * 4), malloc(n[2] * 4)};
-    float *got[3] = {malloc(n[0] * 4), malloc(n[1] * 4), malloc(n[2] * 4)};
+    double *ref[4] = {malloc(n[0] * 8), malloc(n[1] * 8), malloc(n[2] * 8), malloc((size_t)heads * 8)};
+    float *naive[4] = {malloc(n[0] * 4), malloc(n[1] * 4), malloc(n[2] * 4), malloc((size_t)heads * 4)};
+    float *got[4] = {malloc(n[0] * 4), malloc(n[1] * 4), malloc(n[2] * 4), malloc((size_t)heads * 4)};
     aule_status st = AULE_OK;
+    float *sinks = NULL;
+    aule_tensor *tsk = NULL, *tdsk = NULL;
+    if (spec.sinks) {
+        st = make_sinks(ctx, &spec, heads, &rng, &sinks, &tsk);
+        aule_tensor_desc sd = {.dtype = AULE_DTYPE_F32, .ndim = 1, .shape = {heads}};
+        if (st == AULE_OK)
+            st = aule_tensor_create(ctx, &sd, &tdsk);
+    }
+    prob.sinks = sinks;
     if (!host_alloc(&q, n[0]) || !host_alloc(&k, n[1]) || !host_alloc(&v, n[2]) || !host_alloc(&go, n[3]))
         st = AULE_ERROR_OUT_OF_MEMORY;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!ref[i] || !naive[i] || !got[i])
             st = AULE_ERROR_OUT_OF_MEMORY;
     if (st == AULE_OK) {
@@ -565,8 +574,8 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
         host_random(&go, &rng, dtype);
         aule_ref_problem np = prob;
         np.p_dtype = dtype == AUEGEN_DTYPE_F32 ? 0 : dtype;
-        if (aule_reference_backward_f64(&prob, q.d, k.d, v.d, go.d, ref[0], ref[1], ref[2]) != 0
-            || aule_reference_backward_f32(&np, q.f, k.f, v.f, go.f, naive[0], naive[1], naive[2]) != 0)
+        if (aule_reference_backward_f64(&prob, q.d, k.d, v.d, go.d, ref[0], ref[1], ref[2], ref[3]) != 0
+            || aule_reference_backward_f32(&np, q.f, k.f, v.f, go.f, naive[0], naive[1], naive[2], naive[3]) != 0)
             st = AULE_ERROR_INVALID_ARGUMENT;
         for (int i = 0; i < 3; i++)
             aule_round_array_to_dtype(naive[i], n[i], dtype);
@@ -601,26 +610,29 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
     if (st == AULE_OK) {
         aule_forward_args fa = {.q = t[0], .k = t[1], .v = t[2], .o = t[3], .lse = t[5], .cu_seqlens_q = tcq,
                                 .cu_seqlens_k = tck, .max_seqlen_q = shape->varlen ? lq : 0,
-                                .max_seqlen_k = shape->varlen ? lk : 0, .scale = scale};
+                                .max_seqlen_k = shape->varlen ? lk : 0, .scale = scale, .sinks = tsk};
         st = aule_attention_forward(ctx, &spec, &fa);
     }
     if (st == AULE_OK) {
         aule_backward_args ba = {.q = t[0], .k = t[1], .v = t[2], .o = t[3], .dout = t[4], .lse = t[5], .dq = t[6],
                                  .dk = t[7], .dv = t[8], .cu_seqlens_q = tcq, .cu_seqlens_k = tck,
                                  .max_seqlen_q = shape->varlen ? lq : 0, .max_seqlen_k = shape->varlen ? lk : 0,
-                                 .scale = scale};
+                                 .scale = scale, .sinks = tsk, .dsinks = tdsk};
         double t0 = aule_clock_ms();
         st = aule_attention_backward(ctx, &spec, &ba);
         res->run_ms = aule_clock_ms() - t0;
     }
     for (int i = 0; i < 3 && st == AULE_OK; i++)
         st = download(t[6 + i], shape->bshd, got[i]);
+    if (st == AULE_OK && tdsk)
+        st = aule_tensor_read(tdsk, got[3], (size_t)heads * sizeof(float));
     if (st == AULE_OK) {
         res->pass = true;
-        for (int i = 0; i < 3; i++) {
-            res->err[i] = aule_max_abs_diff(ref[i], got[i], n[i]);
-            res->err_naive[i] = aule_max_abs_diff(ref[i], naive[i], n[i]);
-            res->bound[i] = 3.0 * res->err_naive[i] + AULE_ERROR_ATOL;
+        for (int i = 0; i < (tdsk ? 4 : 3); i++) {
+            size_t count = i == 3 ? (size_t)heads : n[i];
+            res->err[i] = aule_max_abs_diff(ref[i], got[i], count);
+            res->err_naive[i] = aule_max_abs_diff(ref[i], naive[i], count);
+            res->bound[i] = 3.0 * res->err_naive[i] + AULE_GRAD_ATOL;
             res->pass = res->pass && res->err[i] <= res->bound[i];
         }
     }
@@ -628,11 +640,14 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
         aule_tensor_destroy(t[i]);
     aule_tensor_destroy(tcq);
     aule_tensor_destroy(tck);
+    aule_tensor_destroy(tsk);
+    aule_tensor_destroy(tdsk);
+    free(sinks);
     host_free(&q);
     host_free(&k);
     host_free(&v);
     host_free(&go);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         free(ref[i]);
         free(naive[i]);
         free(got[i]);

@@ -113,7 +113,7 @@ aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *
 
 const char *kernel_part_name(int part)
 {
-    static const char *const names[] = {NULL, "reduce", "append", "bwd_dot", "bwd_dkdv", "bwd_dq"};
+    static const char *const names[] = {NULL, "reduce", "append", "bwd_dot", "bwd_dkdv", "bwd_dq", "bwd_dsink"};
     return part > 0 && part < (int)(sizeof names / sizeof *names) ? names[part] : NULL;
 }
 

@@ -36,9 +36,10 @@ static aule_status check_like(aule_context *ctx, const aule_tensor *t, const cha
         (dst)->field##_stride_s = (uint32_t)(t)->desc.strides[2];                                            \
     } while (0)
 
-/* The three calls of one backward; D's region starts at element 0 of the workspace. */
-static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, kernel_entry *const e[3],
-                                    const aule_backward_args *a, prepared_call c[3], uint64_t *d_floats)
+/* The calls of one backward (three, and the sinks' gradient when asked); D's
+ * region starts at element 0 of the workspace. *ncalls says how many. */
+static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, kernel_entry *const e[4],
+                                    const aule_backward_args *a, prepared_call c[4], int *ncalls, uint64_t *d_floats)
 {
     if (!a || !a->q || !a->k || !a->v || !a->o || !a->dout || !a->dq || !a->dk || !a->dv)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "backward: q, k, v, o, dout, dq, dk and dv are required");
@@ -48,7 +49,8 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     /* What the backward shares with the forward: shapes, dtypes, strides, varlen, LSE, scale. */
     aule_forward_args fa = {.q = a->q, .k = a->k, .v = a->v, .o = (aule_tensor *)a->o, .lse = (aule_tensor *)a->lse,
                             .cu_seqlens_q = a->cu_seqlens_q, .cu_seqlens_k = a->cu_seqlens_k,
-                            .max_seqlen_q = a->max_seqlen_q, .max_seqlen_k = a->max_seqlen_k, .scale = a->scale};
+                            .max_seqlen_q = a->max_seqlen_q, .max_seqlen_k = a->max_seqlen_k, .scale = a->scale,
+                            .sinks = a->sinks};
     prepared_call fc;
     aule_status st = forward_prepare(ctx, spec, &e[2]->plan, &fa, &fc);
     if (st != AULE_OK)
@@ -124,12 +126,47 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     COMMON(qp);
     STRIDES3(qp, dq, a->dq);
     c[2].buffers[AUEGEN_BWD_DQ_BINDING_DQ] = a->dq->buffer;
+    if (spec->sinks) {               /* bwd_dq also writes DX, after D in the workspace */
+        qp->dx_offset = (uint32_t)rows;
+        *d_floats = 2 * rows;
+    }
     c[2].groups_x = fc.groups_x;     /* query-row tiles: forward_prepare planned them with bwd_dq's tile */
     c[2].groups_y = fc.groups_y;
     c[2].groups_z = fc.groups_z;
 #undef COMMON
     if (c[1].groups_x == 0)          /* no keys at all: dK and dV are empty, nothing to launch for them */
         c[1].groups_x = 1;
+    *ncalls = 3;
+    if (!spec->sinks)
+        return a->dsinks ? aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "dsinks given, but the spec has no sinks = true")
+                         : AULE_OK;
+    if (!a->dsinks)
+        return AULE_OK;              /* the sinks are frozen: no gradient asked */
+    if ((st = check_tensor(ctx, a->dsinks, "dsinks", AULE_DTYPE_F32, 1)))
+        return st;
+    if (a->dsinks->desc.shape[0] != f->heads)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "dsinks must be [%u] (one per query head)", f->heads);
+    call_init(ctx, &c[3], AUEGEN_FAMILY_BWD_DSINK);
+    c[3].kernel = e[3];
+    auegen_bwd_dsink_push *sp = &c[3].push.bwd_dsink;
+    sp->batch = (uint32_t)os[0];
+    sp->heads = (uint32_t)os[1];
+    sp->seq_q = (uint32_t)os[2];
+    sp->lse_stride_b = f->lse_stride_b;
+    sp->lse_stride_h = f->lse_stride_h;
+    sp->d_stride_b = dp->d_stride_b;
+    sp->d_stride_h = dp->d_stride_h;
+    sp->flags = f->flags & AUEGEN_FORWARD_VARLEN;
+    sp->sequences = sp->flags ? f->batch : 0;
+    sp->dx_offset = (uint32_t)rows;
+    c[3].buffers[AUEGEN_BWD_DSINK_BINDING_LSE] = a->lse->buffer;
+    c[3].buffers[AUEGEN_BWD_DSINK_BINDING_SINKS] = a->sinks->buffer;
+    c[3].buffers[AUEGEN_BWD_DSINK_BINDING_DSINKS] = a->dsinks->buffer;
+    if (sp->flags)
+        c[3].buffers[AUEGEN_BWD_DSINK_BINDING_CU_SEQLENS_Q] = a->cu_seqlens_q->buffer;
+    c[3].groups_x = f->heads;
+    c[3].groups_y = c[3].groups_z = 1;
+    *ncalls = 4;
     return AULE_OK;
 }
 
@@ -145,24 +182,29 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
     if (spec.kind != AUEGEN_KIND_FORWARD || !spec.backward)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
                          "aule_attention_backward needs a spec of kind = \"forward\" with backward = true");
-    kernel_entry *e[3];
-    static const int parts[3] = {KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ};
+    kernel_entry *e[4] = {NULL};
+    static const int parts[4] = {KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ, KERNEL_BWD_DSINK};
     aule_status st = AULE_OK;
-    for (int i = 0; i < 3 && st == AULE_OK; i++)
+    for (int i = 0; i < (spec.sinks ? 4 : 3) && st == AULE_OK; i++)
         st = kernel_get_part(ctx, &spec, parts[i], &e[i], NULL);
     if (st != AULE_OK)
         return st;
-    if ((size_t)count > SIZE_MAX / (3 * sizeof(prepared_call)))
+    if ((size_t)count > SIZE_MAX / (4 * sizeof(prepared_call)))
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_attention_backward: count too large");
-    prepared_call *calls = malloc((size_t)count * 3 * sizeof *calls);
+    prepared_call *calls = malloc((size_t)count * 4 * sizeof *calls);
     if (!calls)
         return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     uint64_t d_floats = 0;
+    int total = 0;
     for (int i = 0; i < count && st == AULE_OK; i++) {
         uint64_t n = 0;
-        st = backward_prepare(ctx, &spec, e, &args[i], &calls[3 * i], &n);
+        int nc = 0;
+        st = backward_prepare(ctx, &spec, e, &args[i], &calls[total], &nc, &n);
+        total += nc;
         d_floats = n > d_floats ? n : d_floats;
     }
+    if (st == AULE_OK && d_floats > UINT32_MAX)
+        st = aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "backward: too many rows for one launch");
     if (st == AULE_OK && d_floats * sizeof(float) > ctx->info.max_storage_buffer_range)
         st = aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "backward: D (%llu rows) exceeds the device's buffer range",
                        (unsigned long long)d_floats);
@@ -171,12 +213,20 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
         pthread_mutex_lock(&ctx->workspace_lock);
         st = workspace_reserve(ctx, d_floats * sizeof(float));
         if (st == AULE_OK) {
-            for (int i = 0; i < count; i++) {
-                calls[3 * i].buffers[AUEGEN_BWD_DOT_BINDING_D] = ctx->workspace;
-                calls[3 * i + 1].buffers[AUEGEN_BWD_DKDV_BINDING_D] = ctx->workspace;
-                calls[3 * i + 2].buffers[AUEGEN_BWD_DQ_BINDING_D] = ctx->workspace;
+            for (int i = 0; i < total; i++) {
+                VkBuffer *b = calls[i].buffers;
+                switch (calls[i].kernel->plan.family) {
+                case AUEGEN_FAMILY_BWD_DOT: b[AUEGEN_BWD_DOT_BINDING_D] = ctx->workspace; break;
+                case AUEGEN_FAMILY_BWD_DKDV: b[AUEGEN_BWD_DKDV_BINDING_D] = ctx->workspace; break;
+                case AUEGEN_FAMILY_BWD_DQ:
+                    b[AUEGEN_BWD_DQ_BINDING_D] = ctx->workspace;
+                    b[AUEGEN_BWD_DQ_BINDING_DX] = ctx->workspace;
+                    break;
+                case AUEGEN_FAMILY_BWD_DSINK: b[AUEGEN_BWD_DSINK_BINDING_DX] = ctx->workspace; break;
+                default: break;
+                }
             }
-            st = dispatch_run(ctx, e[0], calls, 3 * count);
+            st = dispatch_run(ctx, e[0], calls, total);
         }
         pthread_mutex_unlock(&ctx->workspace_lock);
     }

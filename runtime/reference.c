@@ -572,12 +572,13 @@ bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
  * time in a fixed order (single-threaded, so the sums into dK and dV are
  * deterministic). Per row: P = softmax(S), dP = dO V^T, D = sum(P * dP),
  * dS = P * (dP - D) times the softcap's derivative 1 - (S / cap)^2; then
- * dQ += scale dS K, dK += scale dS^T Q, dV += P^T dO. The f32 version rounds P,
- * dP and dS to p_dtype, as a framework's same-precision autograd holds them
- * (PyTorch's fp16/bf16 matmuls and softmax backward write those in the
- * storage dtype). */
+ * dQ += scale dS K, dK += scale dS^T Q, dV += P^T dO. The f32 version rounds S,
+ * P, dP and dS (and the sink's dS) to p_dtype, as a framework's same-precision
+ * autograd holds them: FlashAttention's reference computes QK^T, P, dP and dS
+ * in fp16/bf16 when it does not upcast. */
 #define DEFINE_BACKWARD(NAME, T, EXP, TANH, ROUND_P)                                                          \
-    int NAME(const aule_ref_problem *p, const T *q, const T *k, const T *v, const T *dout, T *dq, T *dk, T *dv)     \
+    int NAME(const aule_ref_problem *p, const T *q, const T *k, const T *v, const T *dout, T *dq, T *dk, T *dv,     \
+             T *dsinks)                                                                                       \
     {                                                                                                         \
         aule_ref_counts n;                                                                                    \
         if (!q || !k || !v || !dout || !dq || !dk || !dv || aule_ref_problem_counts(p, &n) != 0)              \
@@ -596,6 +597,8 @@ bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
         memset(dq, 0, n.q * sizeof *dq);                                                                      \
         memset(dk, 0, n.k * sizeof *dk);                                                                      \
         memset(dv, 0, n.v * sizeof *dv);                                                                      \
+        if (dsinks)                                                                                           \
+            memset(dsinks, 0, (size_t)p->heads * sizeof *dsinks);                                             \
         const T scale = (T)p->scale, cap = (T)p->softcap;                                                     \
         for (int b = 0; b < nb; b++) {                                                                        \
             seq_view sv = sequence(p, b);                                                                     \
@@ -607,7 +610,8 @@ bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
                     if (!visible_keys(p, i, &sv, &lo, &hi))                                                   \
                         continue;                                                                             \
                     const T *qi = q + row * d, *doi = dout + row * dvn;                                       \
-                    T m = -INFINITY;                                                                          \
+                    const T sink = p->sinks ? (T)p->sinks[h] : (T)-INFINITY;                                  \
+                    T m = sink;                                                                               \
                     for (int64_t j = lo; j <= hi; j++) {                                                      \
                         const T *kj = k + (kv_row + (size_t)j) * d;                                           \
                         T x = 0;                                                                              \
@@ -616,10 +620,10 @@ bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
                         x *= scale;                                                                           \
                         if (cap > 0)                                                                          \
                             x = cap * TANH(x / cap);                                                          \
-                        s[j - lo] = x;                                                                        \
+                        s[j - lo] = ROUND_P(x);                                                                 \
                         m = x > m ? x : m;                                                                    \
                     }                                                                                         \
-                    T sum = 0;                                                                                \
+                    T sum = p->sinks ? EXP(sink - m) : 0;                                                     \
                     for (int64_t j = lo; j <= hi; j++)                                                        \
                         sum += (pr[j - lo] = EXP(s[j - lo] - m));                                             \
                     T dsum = 0;                                                                               \
@@ -632,6 +636,8 @@ bool aule_error_within_bound(double err_kernel, double err_naive, double *bound)
                         dp[j - lo] = ROUND_P(x);                                                               \
                         dsum += pr[j - lo] * dp[j - lo];                                                       \
                     }                                                                                         \
+                    if (dsinks && p->sinks)                                                                   \
+                        dsinks[h] -= ROUND_P(EXP(sink - m) / sum * dsum);                                     \
                     T *dqi = dq + row * d;                                                                    \
                     for (int64_t j = lo; j <= hi; j++) {                                                      \
                         T ds = pr[j - lo] * (dp[j - lo] - dsum);                                              \

@@ -55,7 +55,7 @@ typedef struct kernel_entry {
     VkPipeline pipeline;
 } kernel_entry;
 
-enum { KERNEL_MAIN = 0, KERNEL_REDUCE, KERNEL_APPEND, KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ };
+enum { KERNEL_MAIN = 0, KERNEL_REDUCE, KERNEL_APPEND, KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ, KERNEL_BWD_DSINK };
 /* The generator's name of a part ("reduce", ...; NULL for KERNEL_MAIN). */
 const char *kernel_part_name(int part);
 
@@ -183,6 +183,7 @@ typedef struct prepared_call {
         auegen_bwd_dot_push bwd_dot;
         auegen_bwd_dkdv_push bwd_dkdv;
         auegen_bwd_dq_push bwd_dq;
+        auegen_bwd_dsink_push bwd_dsink;
         unsigned char bytes[AUEGEN_PUSH_MAX_BYTES];
     } push;
     uint32_t push_bytes;

@@ -73,8 +73,8 @@ void main()
         load_rows(row0, rows, hkv, q_base, do_base, lse_base, d_base);
         barrier();
         for (uint e = tid; e < BR * BC; e += WG) {
-            float pr, ds;
-            p_and_ds(e / BC, e % BC, rows, cols, row0, col0, shift, pr, ds);
+            float pr, ds, pdp;
+            p_and_ds(e / BC, e % BC, rows, cols, row0, col0, shift, pr, ds, pdp);
             s_p[e] = pr;
             s_ds[e] = ds;
         }

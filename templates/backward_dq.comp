@@ -18,6 +18,12 @@ layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 {% include "common_backward.glsl" %}
 
 layout(set = 0, binding = BINDING_DQ) writeonly buffer DqBuf { STORE_T dq_buf[]; };
+{% if SINKS then %}
+// Sinks: DX = sum_j P dP per row, in fp32, for the sinks' gradient (bwd_dsink).
+layout(set = 0, binding = BINDING_DX) writeonly buffer DxBuf { float dx_buf[]; };
+shared float s_pdp[BR * BC];
+shared float s_dx[BR];
+{% end %}
 
 void main()
 {
@@ -51,6 +57,10 @@ void main()
     float dq[{{OPT}}];
     for (uint o = 0u; o < {{OPT}}u; o++)
         dq[o] = 0.0;
+{% if SINKS then %}
+    for (uint r = tid; r < BR; r += WG)
+        s_dx[r] = 0.0;
+{% end %}
 
     // Keys these rows can see: bottom-right aligned, i' = i + sk - sq.
     const int shift = int(sk) - int(sq);
@@ -66,11 +76,22 @@ void main()
         load_cols(col0, cols, k_base, v_base);
         barrier();
         for (uint e = tid; e < BR * BC; e += WG) {
-            float pr, ds;
-            p_and_ds(e / BC, e % BC, rows, cols, row0, col0, shift, pr, ds);
+            float pr, ds, pdp;
+            p_and_ds(e / BC, e % BC, rows, cols, row0, col0, shift, pr, ds, pdp);
             s_ds[e] = ds;
+{% if SINKS then %}
+            s_pdp[e] = pdp;
+{% end %}
         }
         barrier();
+{% if SINKS then %}
+        for (uint r = tid; r < BR; r += WG) {     // each row always by the same invocation: a fixed order
+            float x = s_dx[r];
+            for (uint c = 0u; c < BC; c++)
+                x += s_pdp[r * BC + c];
+            s_dx[r] = x;
+        }
+{% end %}
         for (uint o = 0u; o < {{OPT}}u; o++) {
             uint e = tid + o * WG;
             if (e < BR * D) {
@@ -90,4 +111,10 @@ void main()
             dq_buf[dq_base + h * p.dq_stride_h + (row / GQA) * p.dq_stride_s + d] = TO_STORE(dq[o] * p.scale);
         }
     }
+{% if SINKS then %}
+    for (uint r = tid; r < BR && row0 + r < rows; r += WG) {
+        uint row = row0 + r, h = hkv * GQA + row % GQA;
+        dx_buf[p.dx_offset + d_base + h * p.d_stride_h + row / GQA] = s_dx[r];
+    }
+{% end %}
 }

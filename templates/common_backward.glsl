@@ -37,14 +37,16 @@ shared float s_d[BR];
 {% include "common_tanh.glsl" %}
 {% end %}
 
-// P and dS of query row r (of the tile at row0) and key c (of the tile at
-// col0) from the tiles in shared memory; 0 where the mask hides the key.
+// P, dS and P * dP of query row r (of the tile at row0) and key c (of the tile
+// at col0) from the tiles in shared memory; 0 where the mask hides the key.
 // S = scale * q.k (softcapped: cap * tanh(S / cap)), P = exp(S - LSE),
 // dS = P * (dO.v - D), times the softcap's derivative 1 - tanh^2.
-void p_and_ds(uint r, uint c, uint rows, uint cols, uint row0, uint col0, int shift, out float pr, out float ds)
+void p_and_ds(uint r, uint c, uint rows, uint cols, uint row0, uint col0, int shift, out float pr, out float ds,
+              out float pdp)
 {
     pr = 0.0;
     ds = 0.0;
+    pdp = 0.0;
     const uint row = row0 + r;
     if (row >= rows || c >= cols || s_lse[r] == NEG_INF)
         return;
@@ -63,6 +65,7 @@ void p_and_ds(uint r, uint c, uint rows, uint cols, uint row0, uint col0, int sh
     float dp = 0.0;
     for (uint d = 0u; d < DV; d++)
         dp += s_do[r * VS + d] * s_v[c * VS + d];
+    pdp = pr * dp;
     ds = pr * (dp - s_d[r]);
 {% if HAS_SOFTCAP then %}
     ds *= 1.0 - t * t;

@@ -17,7 +17,7 @@ cd "$src" || exit 1
 "$auegen" --spec specs/llama3.lua --target portable,nvidia-hopper --out "$tmp/out" >"$tmp/log" || fail "auegen failed: $(cat "$tmp/log")"
 for ext in comp spv c h; do
     n=$(ls "$tmp/out"/*."$ext" 2>/dev/null | wc -l)
-    [ "$n" -eq 12 ] || fail "expected 12 .$ext files (4 kernels and a decode spec's reduce and append parts, 2 targets), found $n"
+    [ "$n" -eq 20 ] || fail "expected 20 .$ext files (5 kernels, a decode spec's reduce and append parts, a training spec's 3 backward parts; 2 targets), found $n"
 done
 for f in "$tmp/out"/*.spv; do
     env=vulkan1.2
