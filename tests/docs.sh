@@ -209,5 +209,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '  %s\n' "${missing[@]}" | sort -u
     status=1
 fi
+# The API reference: generated from the public headers' comments, so it must be current.
+python3 scripts/api_reference.py . || status=1
+
 [ $status -eq 0 ] && echo "docs: ABI tables of $(echo $families | wc -w) families match include/auegen_abi.h; every path the docs mention exists"
 exit $status
