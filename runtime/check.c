@@ -593,8 +593,13 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {bt, heads, tq}};
         st = aule_tensor_create(ctx, &ld, &t[5]);
     }
-    for (int i = 0; i < 3 && st == AULE_OK; i++)
-        st = upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, NULL, &t[6 + i]);       /* dQ, dK, dV */
+    /* dQ, dK, dV start as zeros: with every varlen sequence empty, the one row a
+     * tensor must have belongs to no sequence and is never written. */
+    for (int i = 0; i < 3 && st == AULE_OK; i++) {
+        float *zeros = calloc(n[i] ? n[i] : 1, sizeof *zeros);
+        st = zeros ? upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, zeros, &t[6 + i]) : AULE_ERROR_OUT_OF_MEMORY;
+        free(zeros);
+    }
     if (st == AULE_OK && shape->varlen) {
         aule_tensor_desc cd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {shape->batch + 1}};
         st = aule_tensor_create(ctx, &cd, &tcq);
