@@ -156,7 +156,8 @@ AULE_API aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_
  * forward's O and LSE. Q, K, V, O, LSE as in aule_forward_args (LSE required),
  * dO like O; writes dQ like Q, dK like K and dV like V (dK/dV summed over the
  * query heads of each KV head). Deterministic: no atomics. Varlen as in the
- * forward. The preprocess D = rowsum(dO * O) lives in the context's workspace.
+ * forward (rows that no sequence covers are left as they were). The
+ * preprocess D = rowsum(dO * O) lives in the context's workspace.
  */
 typedef struct aule_backward_args {
     const aule_tensor *q, *k, *v, *o, *dout, *lse;
