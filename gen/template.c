@@ -22,6 +22,7 @@
 
 enum { TEMPLATE_MEMORY_LIMIT = 64 << 20 };
 #define TEMPLATE_INSTRUCTION_LIMIT 50000000L
+#define TEMPLATE_SECONDS 30.0      /* far above any real template, even under valgrind */
 
 const char *template_find(const char *name)
 {
@@ -304,7 +305,7 @@ char *template_expand(const char *name, const auegen_spec *spec, const auegen_pl
     char *chunk = translate(name, text, 0, err, err_size);
     if (!chunk)
         return NULL;
-    lua_State *L = sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT);
+    lua_State *L = sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT, TEMPLATE_SECONDS);
     if (!L) {
         free(chunk);
         snprintf(err, err_size, "out of memory");
