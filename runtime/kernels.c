@@ -201,7 +201,9 @@ static bool disk_entry_usable(aule_context *ctx, kernel_entry *e, const char *ke
     char path[512];
     bool ok = auegen_spirv_validate(words, count, log, sizeof log) == AUEGEN_OK;
     if (ok && pipeline_create(ctx, e, words, count) != AULE_OK) {
-        snprintf(log, sizeof log, "%s", aule_context_last_error(ctx));
+        pthread_mutex_lock(&ctx->error_lock);
+        snprintf(log, sizeof log, "%s", ctx->last_error);
+        pthread_mutex_unlock(&ctx->error_lock);
         if (e->module)
             ctx->vk.vkDestroyShaderModule(ctx->device, e->module, NULL);
         e->module = VK_NULL_HANDLE;
