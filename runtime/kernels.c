@@ -202,7 +202,7 @@ static bool disk_entry_usable(aule_context *ctx, kernel_entry *e, const char *ke
     bool ok = auegen_spirv_validate(words, count, log, sizeof log) == AUEGEN_OK;
     if (ok && pipeline_create(ctx, e, words, count) != AULE_OK) {
         pthread_mutex_lock(&ctx->error_lock);
-        snprintf(log, sizeof log, "%s", ctx->last_error);
+        snprintf(log, sizeof log, "%.200s", ctx->last_error);
         pthread_mutex_unlock(&ctx->error_lock);
         if (e->module)
             ctx->vk.vkDestroyShaderModule(ctx->device, e->module, NULL);
