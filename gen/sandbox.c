@@ -43,7 +43,7 @@ typedef struct sandbox_limits {
     const char *tripped;            /* why the budget ran out (NULL: it has not) */
 } sandbox_limits;
 
-enum { HOOK_STEP = 1000, LARGE_BLOCK = 64 << 10 };
+enum { HOOK_STEP = 100, LARGE_BLOCK = 64 << 10 };  /* a hook call every 100 instructions: C work between two is short */
 
 static bool past(const struct timespec *deadline)
 {
