@@ -188,7 +188,8 @@ static bool parse_double(const char *cmd, const char *opt, const char *text, dou
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (end == text || *end || isspace((unsigned char)*text) || errno == ERANGE || !isfinite(v) || v < min || (min_open && v == min) || v > max) {
+    bool bad_range = !isfinite(v) || v < min || (min_open && v == min) || v > max;
+    if (end == text || *end || isspace((unsigned char)*text) || errno == ERANGE || bad_range) {
         fprintf(stderr, "aule %s: %s takes a finite number %s %g and <= %g (got '%s')\n", cmd, opt,
                 min_open ? ">" : ">=", min, max, text);
         return false;
