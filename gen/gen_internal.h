@@ -157,11 +157,15 @@ void abi_glsl(auegen_family family, strbuf *out);
 /* 128-bit XXH3 of data as 32 hex digits. */
 void hash_hex(const void *data, size_t size, char out[33]);
 
-/* Lua sandbox shared by spec files and templates: base (without load, dofile,
- * loadfile, print, collectgarbage), string, table, math; capped memory and
- * instruction count. */
+/* Lua sandbox shared by spec files and templates: an allow-list of base,
+ * string, table and math (sandbox.c says what and why); capped memory,
+ * instruction count and wall-clock seconds, none of which Lua code can catch. */
 struct lua_State;
-struct lua_State *sandbox_new(size_t memory_limit, long instruction_limit);
+struct lua_State *sandbox_new(size_t memory_limit, long instruction_limit, double seconds);
+/* When the run ended because the time or instruction budget ran out: the
+ * message (in buf); else NULL. An allocation refused after the deadline
+ * reads as "not enough memory" to Lua; this says what it was. */
+const char *sandbox_budget_error(struct lua_State *L, char *buf, size_t size);
 void sandbox_close(struct lua_State *L);
 
 #endif

@@ -21,6 +21,7 @@ enum {
 };
 #define SPEC_MEMORY_LIMIT_TEXT "32 MiB"
 #define SPEC_INSTRUCTION_LIMIT 20000000L
+#define SPEC_SECONDS 1.0            /* wall clock: a real spec takes well under a millisecond */
 
 struct auegen_spec_file {
     char *name;
@@ -476,9 +477,13 @@ static void read_field(call_state *c, const char *key)
     }
 }
 
+/* The error object that stops a run whose diag list is full: a light userdata
+ * no Lua code can make, so no spec can raise it (a string could be forged). */
+static const char error_stop_marker;
+
 static int push_error_stop(lua_State *L)
 {
-    lua_pushliteral(L, "\001stop");   /* marker: the diag list is already full */
+    lua_pushlightuserdata(L, (void *)&error_stop_marker);
     return lua_error(L);
 }
 
@@ -609,18 +614,33 @@ static int message_line(const auegen_spec_file *f, const char *msg, const char *
     return 0;
 }
 
-/* Adds the error a Lua run or load ended with. */
-static void add_lua_error(auegen_spec_file *f, int rc, const char *msg)
+/* Adds the error a Lua run or load ended with (the error object at the top of L's stack). */
+static void add_lua_error(auegen_spec_file *f, int rc, lua_State *L)
 {
-    if (!msg)
+    if (lua_touserdata(L, -1) == &error_stop_marker && f->diag.count > 0)
+        return;                     /* the list is full; what stopped the run is in it */
+    const char *msg = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : NULL;
+    char clean[300];
+    if (!msg) {
         msg = "error object is not a string";
-    if (msg[0] == '\001')
-        return;
+    } else {
+        /* Control characters would reach the terminal as they are. */
+        size_t i = 0;
+        for (; msg[i] && i + 1 < sizeof clean; i++)
+            clean[i] = (unsigned char)msg[i] < 0x20 && msg[i] != '\t' ? '?' : msg[i];
+        clean[i] = '\0';
+        msg = clean;
+    }
     const char *text = msg;
     int line = message_line(f, msg, &text);
     if (line == 0 && rc == LUA_ERRRUN)
         line = f->error_line;
-    if (rc == LUA_ERRMEM || strcmp(text, "not enough memory") == 0)
+    if (!*text)
+        text = "error (with an empty message)";
+    char budget[120];
+    if (sandbox_budget_error(L, budget, sizeof budget))
+        text = budget;
+    else if (rc == LUA_ERRMEM || strcmp(text, "not enough memory") == 0)
         text = "memory limit exceeded (" SPEC_MEMORY_LIMIT_TEXT ")";
     diag_add(&f->diag, NULL, line, "%s", text);
 }
@@ -651,7 +671,7 @@ auegen_status auegen_spec_file_load_string(const char *text, size_t len, const c
         diag_add(&f->diag, NULL, 0, "spec file is larger than %d bytes", SPEC_FILE_MAX_BYTES);
         return AUEGEN_ERROR_SPEC;
     }
-    lua_State *L = sandbox_new(SPEC_MEMORY_LIMIT, SPEC_INSTRUCTION_LIMIT);
+    lua_State *L = sandbox_new(SPEC_MEMORY_LIMIT, SPEC_INSTRUCTION_LIMIT, SPEC_SECONDS);
     if (!L)
         return AUEGEN_ERROR_OUT_OF_MEMORY;
     lua_pushlightuserdata(L, f);
@@ -667,8 +687,11 @@ auegen_status auegen_spec_file_load_string(const char *text, size_t len, const c
         lua_pop(L, 1);
         rc = lua_pcall(L, 0, 0, -2);
     }
-    if (rc != LUA_OK)
-        add_lua_error(f, rc, lua_tostring(L, -1));
+    if (rc != LUA_OK) {
+        add_lua_error(f, rc, L);
+        if (f->diag.count == 0)         /* a run that failed is never accepted */
+            diag_add(&f->diag, NULL, f->error_line, "the spec stopped with an error");
+    }
     sandbox_close(L);
     if (f->diag.count == 0 && f->count == 0)
         diag_add(&f->diag, NULL, 0, "declares no kernel (write attention { name = ..., head_dim = ... })");

@@ -23,6 +23,7 @@
 
 enum { TEMPLATE_MEMORY_LIMIT = 64 << 20 };
 #define TEMPLATE_INSTRUCTION_LIMIT 50000000L
+#define TEMPLATE_SECONDS 30.0      /* far above any real template, even under valgrind */
 
 const char *template_find(const char *name)
 {
@@ -383,7 +384,7 @@ char *template_expand_text(const char *name, const char *text, const auegen_spec
     char *chunk = translate(name, text, 0, err, err_size);
     if (!chunk)
         return NULL;
-    lua_State *L = sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT);
+    lua_State *L = sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT, TEMPLATE_SECONDS);
     if (!L) {
         free(chunk);
         snprintf(err, err_size, "out of memory");

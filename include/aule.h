@@ -115,6 +115,24 @@ typedef struct aule_tensor_desc {
     int64_t strides[AULE_MAX_DIMS];
 } aule_tensor_desc;
 
+/* Lifetimes. A context outlives every call made on it and should outlive its
+ * tensors; a tensor outlives every call it is passed to (a call returns only
+ * when the device is done with it). Specs are copied by each call. A context
+ * may be used from several threads at once; one tensor may be read by several
+ * calls at once but written by one at a time. What is caught with a clear
+ * status (AULE_ERROR_INVALID_ARGUMENT) instead of undefined behaviour:
+ *   - a destroyed tensor passed to a call, aule_tensor_write or _read
+ *     (a handle whose memory a later tensor happens to reuse cannot be told
+ *     apart: it is that tensor);
+ *   - a tensor of another context;
+ *   - tensors that outlive their context: aule_context_destroy frees their
+ *     device memory (and logs a warning); using one is an error and
+ *     aule_tensor_destroy on it only frees the handle;
+ *   - aule_tensor_destroy twice on the same handle is a no-op.
+ * Destroying a context while another thread uses it, or a tensor while a call
+ * on another thread uses it, is not caught. Errors about a tensor that is not
+ * live are reported as the thread's error (aule_context_last_error(NULL)) by
+ * aule_tensor_write and _read, which have no context to record them in. */
 AULE_API aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, aule_tensor **out);
 AULE_API void aule_tensor_destroy(aule_tensor *t);
 AULE_API const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t);

@@ -7,10 +7,15 @@
 #include "aule_reference.h"
 #include "npy.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 
@@ -38,8 +43,10 @@ static void usage(FILE *f)
 
 static void log_stderr(void *user, aule_log_level level, const char *msg)
 {
+    /* Errors are not printed here: every failing call's status and message are
+     * printed once by the command that made it (with aule_context_last_error). */
     int min = *(int *)user;
-    if ((int)level >= min)
+    if ((int)level >= min && (level != AULE_LOG_ERROR || min == AULE_LOG_DEBUG))
         fprintf(stderr, "aule: %s\n", msg);
 }
 
@@ -150,6 +157,47 @@ static const char *flag_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+/* Strict numbers: the whole text, in range, finite; else a message and false. */
+static bool parse_long(const char *cmd, const char *opt, const char *text, long long min, long long max,
+                       long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || isspace((unsigned char)*text) || errno == ERANGE || v < min || v > max) {
+        fprintf(stderr, "aule %s: %s takes an integer in %lld..%lld (got '%s')\n", cmd, opt, min, max, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_int(const char *cmd, const char *opt, const char *text, int min, int max, int *out)
+{
+    long long v;
+    if (!parse_long(cmd, opt, text, min, max, &v))
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* A finite number in [min, max] (min_open: min itself excluded). */
+static bool parse_double(const char *cmd, const char *opt, const char *text, double min, bool min_open, double max,
+                         double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    bool bad_range = !isfinite(v) || v < min || (min_open && v == min) || v > max;
+    if (end == text || *end || isspace((unsigned char)*text) || errno == ERANGE || bad_range) {
+        fprintf(stderr, "aule %s: %s takes a finite number %s %g and <= %g (got '%s')\n", cmd, opt,
+                min_open ? ">" : ">=", min, max, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     common_opts o = {0};
@@ -161,8 +209,12 @@ static int cmd_check(int argc, char **argv)
             o.spec = v;
         else if (strcmp(argv[i], "--kernel") == 0 && (v = flag_value(argc, argv, &i)))
             o.kernel = v;
-        else if (strcmp(argv[i], "--seed") == 0 && (v = flag_value(argc, argv, &i)))
-            seed = strtoull(v, NULL, 10);
+        else if (strcmp(argv[i], "--seed") == 0 && (v = flag_value(argc, argv, &i))) {
+            long long n;
+            if (!parse_long("check", "--seed", v, 0, LLONG_MAX, &n))
+                return EXIT_USAGE;
+            seed = (uint64_t)n;
+        }
         else if (strcmp(argv[i], "--quick") == 0)
             quick = true;
         else {
@@ -378,12 +430,16 @@ static int cmd_bench(int argc, char **argv)
             o.kernel = v;
         else if (strcmp(argv[i], "--stats") == 0)
             stats = true;
-        else if (strcmp(argv[i], "--batch") == 0 && (v = flag_value(argc, argv, &i)))
-            batch = atoi(v);
-        else if (strcmp(argv[i], "--heads") == 0 && (v = flag_value(argc, argv, &i)))
-            heads = atoi(v);
-        else if (strcmp(argv[i], "--iters") == 0 && (v = flag_value(argc, argv, &i)))
-            iters = atoi(v);
+        else if (strcmp(argv[i], "--batch") == 0 && (v = flag_value(argc, argv, &i))) {
+            if (!parse_int("bench", "--batch", v, 1, 1 << 16, &batch))
+                return EXIT_USAGE;
+        } else if (strcmp(argv[i], "--heads") == 0 && (v = flag_value(argc, argv, &i))) {
+            if (!parse_int("bench", "--heads", v, 1, 1 << 16, &heads))
+                return EXIT_USAGE;
+        } else if (strcmp(argv[i], "--iters") == 0 && (v = flag_value(argc, argv, &i))) {
+            if (!parse_int("bench", "--iters", v, 1, 1 << 20, &iters))
+                return EXIT_USAGE;
+        }
         else if (strcmp(argv[i], "--seq") == 0 && (v = flag_value(argc, argv, &i)))
             nseq = parse_list(v, seqs, 16);
         else if (strcmp(argv[i], "--csv") == 0)
@@ -514,13 +570,31 @@ static const char *npy_dtype_for(auegen_dtype d)
     return d == AUEGEN_DTYPE_F32 ? "<f4" : d == AUEGEN_DTYPE_BF16 ? "<u2" : "<f2";
 }
 
+/* Strides of a [B][S][H][D] array seen as [B][H][S][D]; false when they overflow. */
+static bool bshd_strides(int64_t b, int64_t h, int64_t s, int64_t d, int64_t strides[4])
+{
+    (void)b;
+    int64_t hd, shd;
+    if (__builtin_mul_overflow(h, d, &hd) || __builtin_mul_overflow(s, hd, &shd))
+        return false;
+    strides[0] = shd;
+    strides[1] = d;
+    strides[2] = hd;
+    strides[3] = 1;
+    return true;
+}
+
 /* Reads an .npy array of 4 dims in the spec's dtype into a new device tensor. */
 static aule_status load_tensor(aule_context *ctx, const char *path, auegen_dtype dt, bool bshd, aule_tensor **out,
                                int64_t shape_out[4])
 {
     aule_npy_array a;
     char err[256];
-    if (aule_npy_read(path, &a, err, sizeof err) != 0) {
+    aule_device_info info;
+    aule_context_device_info(ctx, &info);
+    /* Nothing larger than a tensor can hold is read at all. */
+    size_t max = info.max_storage_buffer_range < SIZE_MAX ? (size_t)info.max_storage_buffer_range : SIZE_MAX;
+    if (aule_npy_read_max(path, max, &a, err, sizeof err) != 0) {
         fprintf(stderr, "aule run: %s\n", err);
         return AULE_ERROR_IO;
     }
@@ -530,24 +604,68 @@ static aule_status load_tensor(aule_context *ctx, const char *path, auegen_dtype
                 npy_dtype_for(dt));
         st = AULE_ERROR_INVALID_ARGUMENT;
     }
+    for (int i = 0; st == AULE_OK && i < 4; i++) {
+        if (a.shape[i] < 1 || a.shape[i] > ((int64_t)1 << 32)) {
+            fprintf(stderr, "aule run: %s: dimension %d is %lld; each must be 1..2^32\n", path, i,
+                    (long long)a.shape[i]);
+            st = AULE_ERROR_INVALID_ARGUMENT;
+        }
+    }
     if (st == AULE_OK) {
         int64_t b = a.shape[0], h = bshd ? a.shape[2] : a.shape[1], s = bshd ? a.shape[1] : a.shape[2], d = a.shape[3];
         aule_tensor_desc desc = {.dtype = (aule_dtype)dt, .ndim = 4, .shape = {b, h, s, d}};
-        if (bshd) {
-            desc.strides[0] = s * h * d;
-            desc.strides[1] = d;
-            desc.strides[2] = h * d;
-            desc.strides[3] = 1;
+        if (bshd && !bshd_strides(b, h, s, d, desc.strides)) {
+            fprintf(stderr, "aule run: %s: the shape addresses too much memory\n", path);
+            st = AULE_ERROR_INVALID_ARGUMENT;
+        } else {
+            st = aule_tensor_create(ctx, &desc, out);
+            if (st == AULE_OK)
+                st = aule_tensor_write(*out, a.data, a.count * a.elem_size);
+            if (st != AULE_OK)
+                fprintf(stderr, "aule run: %s: %s\n", path, aule_context_last_error(ctx));
         }
-        st = aule_tensor_create(ctx, &desc, out);
-        if (st == AULE_OK)
-            st = aule_tensor_write(*out, a.data, a.count * a.elem_size);
-        if (st != AULE_OK)
-            fprintf(stderr, "aule run: %s: %s\n", path, aule_context_last_error(ctx));
         memcpy(shape_out, a.shape, 4 * sizeof *shape_out);
     }
     aule_npy_free(&a);
     return st;
+}
+
+/* Reads t and writes it as .npy to tmp (beside path). */
+static bool write_output(const aule_tensor *t, const char *path, const char *tmp, const char *dtype, int ndim,
+                         const int64_t *shape)
+{
+    size_t n = aule_tensor_bytes(t);
+    void *data = malloc(n);
+    char err[512] = "";
+    bool ok = data && aule_tensor_read(t, data, n) == AULE_OK
+              && aule_npy_write(tmp, dtype, ndim, shape, data, err, sizeof err) == 0;
+    if (!ok)
+        fprintf(stderr, "aule run: writing %s: %s\n", path, data ? err : "out of memory");
+    free(data);
+    return ok;
+}
+
+/* An output may only replace a regular file, and --out and --lse must differ. */
+static bool outputs_ok(const char *op, const char *lp)
+{
+    const char *paths[2] = {op, lp};
+    struct stat st[2];
+    bool exists[2] = {false, false};
+    for (int i = 0; i < 2 && paths[i]; i++) {
+        if (lstat(paths[i], &st[i]) == 0) {
+            exists[i] = true;
+            if (!S_ISREG(st[i].st_mode)) {
+                fprintf(stderr, "aule run: %s exists and is not a regular file: not replaced\n", paths[i]);
+                return false;
+            }
+        }
+    }
+    if (lp && (strcmp(op, lp) == 0
+               || (exists[0] && exists[1] && st[0].st_dev == st[1].st_dev && st[0].st_ino == st[1].st_ino))) {
+        fprintf(stderr, "aule run: --out and --lse name the same file (%s)\n", op);
+        return false;
+    }
+    return true;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -572,9 +690,13 @@ static int cmd_run(int argc, char **argv)
         else if (strcmp(a, "--out") == 0) op = v;
         else if (strcmp(a, "--lse") == 0) lp = v;
         else if (strcmp(a, "--window") == 0) window = v;
-        else if (strcmp(a, "--softcap") == 0) softcap = atof(v);
-        else if (strcmp(a, "--scale") == 0) scale = atof(v);
-        else {
+        else if (strcmp(a, "--softcap") == 0) {
+            if (!parse_double("run", "--softcap", v, 0.0, false, 1e30, &softcap))   /* 0: no softcap */
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--scale") == 0) {
+            if (!parse_double("run", "--scale", v, 0.0, true, 1e30, &scale))
+                return EXIT_USAGE;
+        } else {
             fprintf(stderr, "aule run: unexpected argument '%s'\n", a);
             return EXIT_USAGE;
         }
@@ -583,6 +705,8 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "aule run: --spec, --q, --k, --v and --out are required\n");
         return EXIT_USAGE;
     }
+    if (!outputs_ok(op, lp))
+        return EXIT_USAGE;
     auegen_spec_file *f = load_specs(o.spec);
     if (!f)
         return EXIT_FAIL;
@@ -598,9 +722,17 @@ static int cmd_run(int argc, char **argv)
     /* Mask overrides, validated like the spec itself. */
     if (causal)
         spec.window_right = 0;
-    if (window && sscanf(window, "%d,%d", &spec.window_left, &spec.window_right) != 2) {
-        fprintf(stderr, "aule run: --window takes LEFT,RIGHT (-1 for unbounded)\n");
-        return EXIT_USAGE;
+    if (window) {
+        char left[32];
+        const char *comma = strchr(window, ',');
+        if (!comma || (size_t)(comma - window) >= sizeof left) {
+            fprintf(stderr, "aule run: --window takes LEFT,RIGHT (-1 for unbounded)\n");
+            return EXIT_USAGE;
+        }
+        snprintf(left, sizeof left, "%.*s", (int)(comma - window), window);
+        if (!parse_int("run", "--window LEFT", left, -1, INT_MAX, &spec.window_left)
+            || !parse_int("run", "--window RIGHT", comma + 1, -1, INT_MAX, &spec.window_right))
+            return EXIT_USAGE;
     }
     if (softcap >= 0)
         spec.softcap = softcap;
@@ -620,17 +752,18 @@ static int cmd_run(int argc, char **argv)
     int64_t b = qs[0], h = bshd ? qs[2] : qs[1], sq = bshd ? qs[1] : qs[2], dv = vs[3];
     if (!st) {
         aule_tensor_desc od = {.dtype = (aule_dtype)spec.dtype, .ndim = 4, .shape = {b, h, sq, dv}};
-        if (bshd) {
-            od.strides[0] = sq * h * dv;
-            od.strides[1] = dv;
-            od.strides[2] = h * dv;
-            od.strides[3] = 1;
-        }
-        st = aule_tensor_create(ctx, &od, &out);
+        if (bshd && !bshd_strides(b, h, sq, dv, od.strides))
+            st = AULE_ERROR_INVALID_ARGUMENT;       /* cannot happen: the inputs' strides fit */
+        if (!st)
+            st = aule_tensor_create(ctx, &od, &out);
+        if (st)
+            fprintf(stderr, "aule run: %s: %s\n", op, aule_context_last_error(ctx));
     }
     if (!st && lp) {
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {b, h, sq}};
         st = aule_tensor_create(ctx, &ld, &lse);
+        if (st)
+            fprintf(stderr, "aule run: %s: %s\n", lp, aule_context_last_error(ctx));
     }
     if (!st) {
         aule_forward_args a = {.q = q, .k = k, .v = v, .o = out, .lse = lse, .scale = (float)scale};
@@ -640,27 +773,23 @@ static int cmd_run(int argc, char **argv)
     }
     int rc = st ? EXIT_FAIL : 0;
     if (!st) {
-        size_t n = aule_tensor_bytes(out);
-        void *data = malloc(n);
-        char err[256];
+        /* Both outputs are written to temp names first and renamed into place only
+         * when both are complete: a failure leaves neither changed. */
+        char otmp[4200], ltmp[4200];
+        snprintf(otmp, sizeof otmp, "%s.aule-out.%ld", op, (long)getpid());
+        snprintf(ltmp, sizeof ltmp, "%s.aule-lse.%ld", lp ? lp : "", (long)getpid());
         int64_t shape[4] = {b, bshd ? sq : h, bshd ? h : sq, dv};
-        if (!data || aule_tensor_read(out, data, n) != AULE_OK
-            || aule_npy_write(op, npy_dtype_for(spec.dtype), 4, shape, data, err, sizeof err) != 0) {
-            fprintf(stderr, "aule run: writing %s: %s\n", op, data ? err : "out of memory");
+        int64_t lshape[3] = {b, h, sq};
+        bool o_done = write_output(out, op, otmp, npy_dtype_for(spec.dtype), 4, shape);
+        bool l_done = o_done && (!lse || write_output(lse, lp, ltmp, "<f4", 3, lshape));
+        if (!l_done || rename(otmp, op) != 0 || (lse && rename(ltmp, lp) != 0)) {
+            if (o_done && l_done)
+                fprintf(stderr, "aule run: renaming the outputs into place: %s\n", strerror(errno));
             rc = EXIT_FAIL;
         }
-        free(data);
-        if (rc == 0 && lse) {
-            n = aule_tensor_bytes(lse);
-            data = malloc(n);
-            int64_t lshape[3] = {b, h, sq};
-            if (!data || aule_tensor_read(lse, data, n) != AULE_OK
-                || aule_npy_write(lp, "<f4", 3, lshape, data, err, sizeof err) != 0) {
-                fprintf(stderr, "aule run: writing %s: %s\n", lp, data ? err : "out of memory");
-                rc = EXIT_FAIL;
-            }
-            free(data);
-        }
+        unlink(otmp);
+        if (lse)
+            unlink(ltmp);
     }
     aule_tensor_destroy(q);
     aule_tensor_destroy(k);

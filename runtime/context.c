@@ -3,7 +3,10 @@
  * context.c - the context's life (device, layouts, caches, pools), status
  * codes, the per-context error text and the log callback.
  */
+#define AULE_FAULT_DEFINE           /* this file defines the allocation wrappers */
 #include "runtime_internal.h"
+
+#include <stdatomic.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,39 @@
 #include <time.h>
 
 static _Thread_local char create_error[1024];
+
+/* --- failure injection (tests only; see runtime_internal.h) --------------------- */
+
+static atomic_int fault_host_every, fault_vk_every;
+static atomic_uint fault_host_count, fault_vk_count;
+
+void aule__fault_injection(int host_every, int vk_every)
+{
+    atomic_store(&fault_host_count, 0);
+    atomic_store(&fault_vk_count, 0);
+    atomic_store(&fault_host_every, host_every > 0 ? host_every : 0);
+    atomic_store(&fault_vk_every, vk_every > 0 ? vk_every : 0);
+}
+
+static bool fault_now(atomic_int *every, atomic_uint *count)
+{
+    int n = atomic_load_explicit(every, memory_order_relaxed);
+    return n > 0 && atomic_fetch_add(count, 1u) % (unsigned)n == (unsigned)n - 1;
+}
+
+void *aule__fault_malloc(size_t n) { return fault_now(&fault_host_every, &fault_host_count) ? NULL : malloc(n); }
+
+void *aule__fault_calloc(size_t n, size_t size)
+{
+    return fault_now(&fault_host_every, &fault_host_count) ? NULL : calloc(n, size);
+}
+
+void *aule__fault_realloc(void *p, size_t n)
+{
+    return n && fault_now(&fault_host_every, &fault_host_count) ? NULL : realloc(p, n);
+}
+
+bool aule__fault_vk(void) { return fault_now(&fault_vk_every, &fault_vk_count); }
 
 const char *aule_status_string(aule_status status)
 {
@@ -274,6 +310,10 @@ void aule_context_destroy(aule_context *ctx)
         return;
     if (ctx->device) {
         ctx->vk.vkDeviceWaitIdle(ctx->device);
+        int orphans = tensors_orphan(ctx);
+        if (orphans)
+            aule_log(ctx, AULE_LOG_WARN, "%d tensors outlive their context: their device memory is freed now; "
+                     "any later use is an error, aule_tensor_destroy only frees the handle", orphans);
         dispatch_release(ctx);
         kernels_release(ctx);
         buffer_destroy(ctx, ctx->dummy, ctx->dummy_memory);

@@ -779,6 +779,31 @@ bool disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, 
     return true;
 }
 
+void disk_cache_entry_path(const disk_cache *c, const char *key_hex, char *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    buf[0] = '\0';
+    if (c && c->root && disk_cache_key_valid(key_hex))
+        snprintf(buf, size, "%s/%.2s/%s.spv", c->spirv_dir, key_hex, key_hex + 2);
+}
+
+bool disk_cache_remove(disk_cache *c, const char *key_hex)
+{
+    if (!c || !c->root || !disk_cache_key_valid(key_hex))
+        return false;
+    char *path = format_path("%s/%.2s/%s.spv", c->spirv_dir, key_hex, key_hex + 2);
+    if (!path) {
+        set_error(c, "out of memory");
+        return false;
+    }
+    bool removed = unlink(path) == 0;
+    if (!removed && errno != ENOENT)
+        set_error(c, "cannot remove %s: %s", path, ERRNO_TEXT(errno));
+    free(path);
+    return removed;
+}
+
 bool disk_cache_store(disk_cache *c, const char *key_hex, const char *key_input, const uint32_t *words, size_t count)
 {
     if (!c || !check_args(c, key_hex, key_input))

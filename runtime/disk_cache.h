@@ -79,6 +79,14 @@ bool disk_cache_blob_name_valid(const char *name);
  * a rejected one records why. */
 bool disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, uint32_t **words, size_t *count);
 
+/* The path of key_hex's SPIR-V entry, for messages ("" when the key is
+ * invalid or there is no root). */
+void disk_cache_entry_path(const disk_cache *c, const char *key_hex, char *buf, size_t size);
+
+/* Deletes key_hex's SPIR-V entry (one that loaded but proved unusable), so it
+ * is a miss from now on. Returns true when there was one to delete. */
+bool disk_cache_remove(disk_cache *c, const char *key_hex);
+
 /* Stores count words of SPIR-V (count > 0, count * 4 <= 64 MiB, words[0] ==
  * 0x07230203) under key_hex, replacing any entry there, then evicts old
  * entries if the spirv/ tree is over the size cap. Returns false, with a

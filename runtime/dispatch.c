@@ -59,9 +59,17 @@ static aule_status slot_acquire(aule_context *ctx, dispatch_slot **out)
     pthread_mutex_lock(&ctx->slot_lock);
     for (;;) {
         for (int i = 0; i < ctx->slot_count; i++) {
-            if (!ctx->slots[i].busy) {
-                ctx->slots[i].busy = true;
-                *out = &ctx->slots[i];
+            dispatch_slot *s = &ctx->slots[i];
+            if (!s->busy) {
+                s->busy = true;
+                /* A tensor was destroyed since this slot last ran: a later buffer may
+                 * reuse its handle, so no descriptor set is trusted to hold what it did. */
+                if (s->epoch != ctx->buffer_epoch) {
+                    if (s->bound)
+                        memset(s->bound, 0, (size_t)s->set_count * sizeof *s->bound);
+                    s->epoch = ctx->buffer_epoch;
+                }
+                *out = s;
                 pthread_mutex_unlock(&ctx->slot_lock);
                 return AULE_OK;
             }
@@ -94,6 +102,7 @@ static aule_status slot_acquire(aule_context *ctx, dispatch_slot **out)
         return aule_fail(ctx, aule_vk_status(r), "creating a command buffer: %s", aule_vk_result_string(r));
     }
     s->busy = true;
+    s->epoch = ctx->buffer_epoch;
     ctx->slot_count++;
     *out = s;
     pthread_mutex_unlock(&ctx->slot_lock);
@@ -108,7 +117,9 @@ static void slot_release(aule_context *ctx, dispatch_slot *s)
     pthread_mutex_unlock(&ctx->slot_lock);
 }
 
-/* Grows the slot's descriptor sets to at least n (only when a larger batch arrives). */
+/* Grows the slot's descriptor sets to at least n (only when a larger batch arrives).
+ * The slot is busy: its arrays are this thread's alone (no other thread reads
+ * them; aule_tensor_destroy only bumps ctx->buffer_epoch). */
 static aule_status slot_sets(aule_context *ctx, dispatch_slot *s, int n)
 {
     if (s->set_count >= n)
@@ -155,8 +166,9 @@ static aule_status slot_sets(aule_context *ctx, dispatch_slot *s, int n)
 
 aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim)
 {
-    if (t->ctx != ctx)
-        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s belongs to another context", name);
+    aule_status st = tensor_check_live(ctx, t, name);   /* before anything reads *t */
+    if (st != AULE_OK)
+        return st;
     if ((int)t->desc.dtype != (int)dtype)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s has dtype %d; this kernel takes %d", name,
                          (int)t->desc.dtype, (int)dtype);

@@ -191,6 +191,37 @@ static aule_status memo_key(aule_context *ctx, const auegen_spec *spec, auegen_s
     return AULE_OK;
 }
 
+/* Whether the SPIR-V of a disk cache hit makes a pipeline (created in e). An
+ * entry whose checksum is right but whose SPIR-V is not (a bit flip before the
+ * checksum was taken, or a file written into the cache by someone else) fails
+ * SPIRV-Tools' validator or pipeline creation: it is removed, named in the
+ * log, and the kernel is generated and stored again as on any miss. */
+static bool disk_entry_usable(aule_context *ctx, kernel_entry *e, const char *key, const uint32_t *words,
+                              size_t count)
+{
+    char log[256] = "";
+    char path[512];
+    bool ok = auegen_spirv_validate(words, count, log, sizeof log) == AUEGEN_OK;
+    if (ok && pipeline_create(ctx, e, words, count) != AULE_OK) {
+        pthread_mutex_lock(&ctx->error_lock);
+        snprintf(log, sizeof log, "%.200s", ctx->last_error);
+        pthread_mutex_unlock(&ctx->error_lock);
+        if (e->module)
+            ctx->vk.vkDestroyShaderModule(ctx->device, e->module, NULL);
+        e->module = VK_NULL_HANDLE;
+        ok = false;
+    }
+    if (ok)
+        return true;
+    disk_cache_entry_path(ctx->disk, key, path, sizeof path);
+    for (char *nl = strchr(log, '\n'); nl; nl = strchr(nl, '\n'))
+        *nl = ' ';
+    aule_log(ctx, AULE_LOG_WARN, "disk cache entry %s is not a usable kernel (%s): removed; %s", path, log,
+             ctx->disable_jit ? "JIT is disabled" : "generating it again");
+    disk_cache_remove(ctx->disk, key);
+    return false;
+}
+
 static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int part, kernel_entry **out)
 {
     auegen_kernel k;
@@ -213,16 +244,19 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
     uint32_t *words = NULL;
     size_t count = 0;
     aule_status st = AULE_OK;
+    bool stored = false;
     double t0 = aule_now_ms(), t_found = t0;
     if (builtin) {
         e->source = AULE_SOURCE_BUILTIN;
         st = pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
-    } else if (ctx->disk && disk_cache_load(ctx->disk, k.key, k.key_input, &words, &count)) {
+    } else if (ctx->disk && disk_cache_load(ctx->disk, k.key, k.key_input, &words, &count)
+               && disk_entry_usable(ctx, e, k.key, words, count)) {
         e->source = AULE_SOURCE_DISK;
         t_found = aule_now_ms();
-        st = pipeline_create(ctx, e, words, count);
         free(words);
     } else if (!ctx->disable_jit) {
+        free(words);
+        words = NULL;
         auegen_kernel full;
         gs = auegen_generate(key, &ctx->info.caps, &opts, &full);
         t_found = aule_now_ms();
@@ -233,13 +267,15 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
             st = pipeline_create(ctx, e, full.spirv, full.spirv_words);
             if (st == AULE_OK && ctx->disk) {
                 if (disk_cache_store(ctx->disk, k.key, k.key_input, full.spirv, full.spirv_words))
-                    ctx->stats.disk_stores++;
+                    stored = true;
                 else
                     aule_log(ctx, AULE_LOG_WARN, "disk cache: %s", disk_cache_last_error(ctx->disk));
             }
         }
         auegen_kernel_release(&full);
     } else {
+        free(words);
+        words = NULL;
         /* No generator: any linked-in kernel of this spec that this device can run. */
         builtin = ctx->disable_builtin ? NULL : builtin_any(ctx, k.canonical, k.plan.family);
         if (!builtin) {
@@ -257,12 +293,16 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
     }
     aule_log(ctx, AULE_LOG_DEBUG, "kernel %s (%s, %s): %.2f ms to find or generate, %.2f ms to create the pipeline",
              k.key, k.canonical, aule_kernel_source_name(e->source), t_found - t0, aule_now_ms() - t_found);
+    pthread_mutex_lock(&ctx->lock);
     switch (e->source) {
     case AULE_SOURCE_BUILTIN: ctx->stats.builtin_hits++; break;
     case AULE_SOURCE_DISK: ctx->stats.disk_hits++; break;
     case AULE_SOURCE_JIT: ctx->stats.jit_compiles++; break;
     default: break;
     }
+    if (stored)
+        ctx->stats.disk_stores++;
+    pthread_mutex_unlock(&ctx->lock);
     *out = e;
     return AULE_OK;
 }
@@ -280,27 +320,34 @@ aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part
     aule_status st = memo_key(ctx, spec, &key);
     if (st != AULE_OK)
         return st;
-    /* One lock around lookup and creation: a second thread asking for the same
-     * kernel waits for the first instead of compiling it again. */
+    /* The lock covers the lookup and the insertion, not the making: one thread's
+     * JIT compile or pipeline creation never stalls other threads' calls. Two
+     * threads missing on the same kernel both make it; the first to insert
+     * wins and the other's copy is destroyed. */
     pthread_mutex_lock(&ctx->lock);
     kernel_entry *e = memo_find(ctx, &key, part);
     aule_kernel_source source = AULE_SOURCE_MEMORY;
-    if (e) {
+    if (e)
         ctx->stats.memory_hits++;
-    } else {
-        st = kernel_make(ctx, &key, part, &e);
-        if (st == AULE_OK) {
-            source = e->source;
-            st = memo_add(ctx, e);
-            if (st != AULE_OK) {
-                entry_destroy(ctx, e);
-                e = NULL;
-            }
-        }
-    }
     pthread_mutex_unlock(&ctx->lock);
-    if (st != AULE_OK)
-        return st;
+    if (!e) {
+        kernel_entry *made = NULL;
+        st = kernel_make(ctx, &key, part, &made);
+        if (st != AULE_OK)
+            return st;
+        source = made->source;
+        pthread_mutex_lock(&ctx->lock);
+        e = memo_find(ctx, &key, part);
+        if (!e) {
+            st = memo_add(ctx, made);
+            e = st == AULE_OK ? made : NULL;
+            made = st == AULE_OK ? NULL : made;
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        entry_destroy(ctx, made);       /* lost the race, or could not be added */
+        if (st != AULE_OK)
+            return st;
+    }
     if (report) {
         report->source = source;
         memcpy(report->key, e->key, sizeof report->key);
@@ -309,6 +356,14 @@ aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part
     }
     *out = e;
     return AULE_OK;
+}
+
+static kernel_entry *builtin_memo_find(aule_context *ctx, const char *key)
+{
+    for (int i = 0; i < ctx->kernel_count; i++)
+        if (ctx->kernels[i]->source == AULE_SOURCE_BUILTIN && strcmp(ctx->kernels[i]->key, key) == 0)
+            return ctx->kernels[i];
+    return NULL;
 }
 
 aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out)
@@ -321,32 +376,35 @@ aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, k
     if (st != AULE_OK)
         return st;
     pthread_mutex_lock(&ctx->lock);
-    kernel_entry *e = NULL;
-    for (int i = 0; i < ctx->kernel_count && !e; i++)
-        if (ctx->kernels[i]->source == AULE_SOURCE_BUILTIN && strcmp(ctx->kernels[i]->key, info->key) == 0)
-            e = ctx->kernels[i];
-    if (!e) {
-        e = calloc(1, sizeof *e);
-        if (!e) {
-            pthread_mutex_unlock(&ctx->lock);
-            return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
-        }
-        /* Not in the spec memo: this entry is found by its key only. */
-        memset(&e->spec, 0xff, sizeof e->spec);
-        e->plan = info->plan;
-        e->source = AULE_SOURCE_BUILTIN;
-        memcpy(e->key, info->key, sizeof e->key);
-        st = pipeline_create(ctx, e, info->spirv, info->spirv_words);
-        if (st == AULE_OK)
-            st = memo_add(ctx, e);
-        if (st != AULE_OK) {
-            entry_destroy(ctx, e);
-            e = NULL;
-        } else {
-            ctx->stats.builtin_hits++;
-        }
+    kernel_entry *e = builtin_memo_find(ctx, info->key);
+    pthread_mutex_unlock(&ctx->lock);
+    if (e) {
+        *out = e;
+        return AULE_OK;
+    }
+    /* Made outside the lock (see kernel_get_part); the first insertion wins. */
+    kernel_entry *made = calloc(1, sizeof *made);
+    if (!made)
+        return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    /* Not in the spec memo: this entry is found by its key only. */
+    memset(&made->spec, 0xff, sizeof made->spec);
+    made->plan = info->plan;
+    made->source = AULE_SOURCE_BUILTIN;
+    memcpy(made->key, info->key, sizeof made->key);
+    st = pipeline_create(ctx, made, info->spirv, info->spirv_words);
+    if (st != AULE_OK) {
+        entry_destroy(ctx, made);
+        return st;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    e = builtin_memo_find(ctx, info->key);
+    if (!e && (st = memo_add(ctx, made)) == AULE_OK) {
+        e = made;
+        made = NULL;
+        ctx->stats.builtin_hits++;
     }
     pthread_mutex_unlock(&ctx->lock);
+    entry_destroy(ctx, made);
     *out = e;
     return st;
 }

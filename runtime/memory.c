@@ -6,6 +6,7 @@
  */
 #include "runtime_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,7 @@ aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFla
     }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
                                .memoryTypeIndex = (uint32_t)type};
-    r = ctx->vk.vkAllocateMemory(ctx->device, &ai, NULL, memory);
+    r = aule__fault_vk() ? VK_ERROR_OUT_OF_DEVICE_MEMORY : ctx->vk.vkAllocateMemory(ctx->device, &ai, NULL, memory);
     if (r == VK_SUCCESS)
         r = ctx->vk.vkBindBufferMemory(ctx->device, *buffer, *memory, 0);
     if (r == VK_SUCCESS && map) {
@@ -63,6 +64,109 @@ void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory)
         ctx->vk.vkDestroyBuffer(ctx->device, buffer, NULL);
     if (memory)
         ctx->vk.vkFreeMemory(ctx->device, memory, NULL);
+}
+
+/* --- live tensors ------------------------------------------------------------
+ * Every tensor handed out is in one process-wide set until destroyed, so a
+ * destroyed handle passed to a call is an error, not a use-after-free, and
+ * a context being destroyed finds the tensors that outlive it: their device
+ * memory is freed then and they become orphans (every use is an error; their
+ * own destroy just frees the handle). A handle whose address malloc has since
+ * given to a new tensor cannot be told from it: that is the limit of "cheap". */
+
+#define TOMBSTONE ((aule_tensor *)1)
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static aule_tensor **live;         /* open addressing; NULL empty, TOMBSTONE deleted */
+static size_t live_cap, live_used; /* used: entries and tombstones */
+
+static size_t live_slot(const aule_tensor *t)
+{
+    uint64_t h = (uint64_t)(uintptr_t)t * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (live_cap - 1);
+}
+
+/* The index of t in the set, or SIZE_MAX. Under live_lock. */
+static size_t live_find(const aule_tensor *t)
+{
+    if (!live_cap || !t || t == TOMBSTONE)
+        return SIZE_MAX;
+    for (size_t i = live_slot(t), n = 0; n < live_cap; i = (i + 1) & (live_cap - 1), n++) {
+        if (live[i] == t)
+            return i;
+        if (!live[i])
+            return SIZE_MAX;
+    }
+    return SIZE_MAX;
+}
+
+static bool live_add(aule_tensor *t)
+{
+    pthread_mutex_lock(&live_lock);
+    if ((live_used + 1) * 2 > live_cap) {
+        size_t cap = live_cap ? live_cap * 2 : 64, old_cap = live_cap;
+        aule_tensor **old = live, **grown = calloc(cap, sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&live_lock);
+            return false;
+        }
+        live = grown;
+        live_cap = cap;
+        live_used = 0;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i] && old[i] != TOMBSTONE) {
+                size_t j = live_slot(old[i]);
+                while (live[j])
+                    j = (j + 1) & (live_cap - 1);
+                live[j] = old[i];
+                live_used++;
+            }
+        }
+        free(old);
+    }
+    size_t j = live_slot(t);
+    while (live[j] && live[j] != TOMBSTONE)
+        j = (j + 1) & (live_cap - 1);
+    if (!live[j])
+        live_used++;
+    live[j] = t;
+    pthread_mutex_unlock(&live_lock);
+    return true;
+}
+
+aule_status tensor_check_live(aule_context *ctx, const aule_tensor *t, const char *name)
+{
+    pthread_mutex_lock(&live_lock);
+    bool found = live_find(t) != SIZE_MAX;
+    const aule_context *owner = found ? t->ctx : NULL;
+    pthread_mutex_unlock(&live_lock);
+    if (!found)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s is not a live tensor (destroyed, or never created)",
+                         name);
+    if (!owner)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s outlived its context (destroyed before it)", name);
+    if (owner != ctx)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s belongs to another context", name);
+    return AULE_OK;
+}
+
+int tensors_orphan(aule_context *ctx)
+{
+    int n = 0;
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < live_cap; i++) {
+        aule_tensor *t = live[i];
+        if (t && t != TOMBSTONE && t->ctx == ctx) {
+            buffer_destroy(ctx, t->buffer, t->memory);
+            t->buffer = VK_NULL_HANDLE;
+            t->memory = VK_NULL_HANDLE;
+            t->map = NULL;
+            t->ctx = NULL;
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+    return n;
 }
 
 /* The span in elements that shape and strides address, or 0 when invalid. */
@@ -112,16 +216,19 @@ aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, 
         d.strides[i] = 0;
     }
     if (contiguous) {
+        /* Each dimension is at most 2^32, so four of them overflow 64 bits:
+         * every product is checked (a stride that would not fit is refused). */
         int64_t s = 1;
         for (int i = d.ndim - 1; i >= 0; i--) {
             d.strides[i] = s;
-            s *= d.shape[i];
+            if (i > 0 && __builtin_mul_overflow(s, d.shape[i], &s))
+                return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor shape and strides address too much memory");
         }
     }
     uint64_t span = span_elements(&d);
     if (!span)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "tensor shape and strides address too much memory");
-    uint64_t bytes = span * es;
+    uint64_t bytes = span * es;    /* span <= 2^40: no overflow */
     if (bytes > ctx->info.max_storage_buffer_range)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
                          "tensor of %llu bytes exceeds the device's storage buffer range (%llu bytes)",
@@ -141,6 +248,10 @@ aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, 
                            VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, &t->buffer, &t->memory, &t->map);
     else
         st = buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &t->buffer, &t->memory, NULL);
+    if (st == AULE_OK && !live_add(t)) {
+        buffer_destroy(ctx, t->buffer, t->memory);
+        st = aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    }
     if (st != AULE_OK) {
         free(t);
         return st;
@@ -153,21 +264,36 @@ void aule_tensor_destroy(aule_tensor *t)
 {
     if (!t)
         return;
-    /* A later buffer may reuse this handle: descriptor sets must not think they hold it. */
+    pthread_mutex_lock(&live_lock);
+    size_t i = live_find(t);
+    if (i != SIZE_MAX)
+        live[i] = TOMBSTONE;
+    pthread_mutex_unlock(&live_lock);
+    if (i == SIZE_MAX)
+        return;                     /* destroyed already: nothing to do, nothing to touch */
     aule_context *ctx = t->ctx;
-    pthread_mutex_lock(&ctx->slot_lock);
-    for (int i = 0; i < ctx->slot_count; i++)
-        for (int j = 0; j < ctx->slots[i].set_count; j++)
-            for (int b = 0; b < AUEGEN_BINDING_MAX; b++)
-                if (ctx->slots[i].bound[j][b] == t->buffer)
-                    memset(ctx->slots[i].bound[j], 0, sizeof ctx->slots[i].bound[j]);
-    pthread_mutex_unlock(&ctx->slot_lock);
-    buffer_destroy(t->ctx, t->buffer, t->memory);
+    if (ctx) {                      /* NULL: an orphan, its memory went with its context */
+        /* A later buffer may reuse this handle: descriptor sets must not think they
+         * hold it. Slots compare their epoch with this one when next acquired (a
+         * busy slot's arrays belong to the thread running it: not touched here). */
+        pthread_mutex_lock(&ctx->slot_lock);
+        ctx->buffer_epoch++;
+        pthread_mutex_unlock(&ctx->slot_lock);
+        buffer_destroy(ctx, t->buffer, t->memory);
+    }
     free(t);
 }
 
-const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t) { return t ? &t->desc : NULL; }
-size_t aule_tensor_bytes(const aule_tensor *t) { return t ? t->bytes : 0; }
+static bool tensor_live(const aule_tensor *t)
+{
+    pthread_mutex_lock(&live_lock);
+    bool found = live_find(t) != SIZE_MAX && t->ctx;
+    pthread_mutex_unlock(&live_lock);
+    return found;
+}
+
+const aule_tensor_desc *aule_tensor_get_desc(const aule_tensor *t) { return tensor_live(t) ? &t->desc : NULL; }
+size_t aule_tensor_bytes(const aule_tensor *t) { return tensor_live(t) ? t->bytes : 0; }
 
 /* Copies between a tensor and host memory through the staging buffer. */
 static aule_status staged_copy(aule_context *ctx, VkBuffer device_buffer, void *host, size_t bytes, bool upload)
@@ -226,7 +352,10 @@ static aule_status staged_copy(aule_context *ctx, VkBuffer device_buffer, void *
 aule_status aule_tensor_write(aule_tensor *t, const void *data, size_t bytes)
 {
     if (!t || !data)
-        return aule_fail(t ? t->ctx : NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_write: NULL argument");
+        return aule_fail(NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_write: NULL argument");
+    if (!tensor_live(t))
+        return aule_fail(NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_write: not a live tensor (destroyed, "
+                         "never created, or its context was destroyed)");
     if (bytes != t->bytes)
         return aule_fail(t->ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_write: %zu bytes given, the tensor holds %zu",
                          bytes, t->bytes);
@@ -240,7 +369,10 @@ aule_status aule_tensor_write(aule_tensor *t, const void *data, size_t bytes)
 aule_status aule_tensor_read(const aule_tensor *t, void *data, size_t bytes)
 {
     if (!t || !data)
-        return aule_fail(t ? t->ctx : NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_read: NULL argument");
+        return aule_fail(NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_read: NULL argument");
+    if (!tensor_live(t))
+        return aule_fail(NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_read: not a live tensor (destroyed, "
+                         "never created, or its context was destroyed)");
     if (bytes != t->bytes)
         return aule_fail(t->ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_tensor_read: %zu bytes asked, the tensor holds %zu",
                          bytes, t->bytes);

@@ -13,12 +13,15 @@
 
 #include "npy.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -257,7 +260,7 @@ static uint32_t read_le(const unsigned char *b, int n)
     return v;
 }
 
-static int read_file(FILE *f, const char *path, aule_npy_array *a, char *err, size_t err_size)
+static int read_file(FILE *f, const char *path, size_t max_bytes, aule_npy_array *a, char *err, size_t err_size)
 {
     if (fseeko(f, 0, SEEK_END) != 0)
         return fail(err, err_size, path, "cannot seek");
@@ -304,6 +307,8 @@ static int read_file(FILE *f, const char *path, aule_npy_array *a, char *err, si
     const char *why = NULL;
     if (!shape_bytes(a->ndim, a->shape, a->elem_size, &a->count, &bytes, &why))
         return fail(err, err_size, path, "%s", why);
+    if (bytes > max_bytes)
+        return fail(err, err_size, path, "data of %zu bytes is over the limit of %zu bytes", bytes, max_bytes);
     uint64_t have = (uint64_t)(file_size - data_start);
     if (have < bytes)
         return fail(err, err_size, path, "truncated data (shape needs %zu bytes, file has %llu)", bytes,
@@ -320,6 +325,25 @@ static int read_file(FILE *f, const char *path, aule_npy_array *a, char *err, si
 
 int aule_npy_read(const char *path, aule_npy_array *out, char *err, size_t err_size)
 {
+    return aule_npy_read_max(path, SIZE_MAX, out, err, err_size);
+}
+
+/* Reads from an open stream (a file or a memory buffer) into *out. */
+static int read_stream(FILE *f, const char *path, size_t max_bytes, aule_npy_array *out, char *err, size_t err_size)
+{
+    aule_npy_array a = {0};
+    int rc = read_file(f, path, max_bytes, &a, err, err_size);
+    fclose(f);
+    if (rc != 0) {
+        free(a.data);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+int aule_npy_read_max(const char *path, size_t max_bytes, aule_npy_array *out, char *err, size_t err_size)
+{
     if (err && err_size)
         err[0] = '\0';
     if (out)
@@ -328,18 +352,40 @@ int aule_npy_read(const char *path, aule_npy_array *out, char *err, size_t err_s
         return fail(err, err_size, path, "bad argument");
     if (!host_is_little_endian())
         return fail(err, err_size, path, "big-endian hosts are not supported");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(err, err_size, path, "cannot open");
-    aule_npy_array a = {0};
-    int rc = read_file(f, path, &a, err, err_size);
-    fclose(f);
-    if (rc != 0) {
-        free(a.data);
-        return -1;
+    /* O_NONBLOCK: a FIFO must not block the open; only regular files are read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fail(err, err_size, path, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(err, err_size, path, "not a regular file");
     }
-    *out = a;
-    return 0;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return fail(err, err_size, path, "cannot open: %s", strerror(errno));
+    }
+    return read_stream(f, path, max_bytes, out, err, err_size);
+}
+
+int aule_npy_read_buffer(const void *data, size_t size, const char *name, size_t max_bytes, aule_npy_array *out,
+                         char *err, size_t err_size)
+{
+    if (err && err_size)
+        err[0] = '\0';
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!data || !name || !out)
+        return fail(err, err_size, name, "bad argument");
+    if (!host_is_little_endian())
+        return fail(err, err_size, name, "big-endian hosts are not supported");
+    if (size == 0)
+        return fail(err, err_size, name, "not a .npy file (too short: 0 bytes)");
+    FILE *f = fmemopen((void *)data, size, "rb");
+    if (!f)
+        return fail(err, err_size, name, "out of memory");
+    return read_stream(f, name, max_bytes, out, err, err_size);
 }
 
 void aule_npy_free(aule_npy_array *arr)
@@ -404,6 +450,11 @@ int aule_npy_write(const char *path, const char *dtype, int ndim, const int64_t 
     if (!header_size)
         return fail(err, err_size, path, "header does not fit");
 
+    /* Only a regular file is replaced: renaming over a device node, a FIFO or
+     * a folder's entry of another kind would lose it (as root, even /dev/full). */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fail(err, err_size, path, "exists and is not a regular file: not replaced");
     static atomic_uint serial;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 48);

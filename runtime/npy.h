@@ -44,9 +44,18 @@ size_t aule_npy_dtype_size(const char *dtype);
  * ("path: what is wrong") in err (err may be NULL, err_size 0). */
 int aule_npy_read(const char *path, aule_npy_array *out, char *err, size_t err_size);
 
+/* As aule_npy_read, refusing (before allocating) data over max_bytes. Only
+ * regular files are read: a folder, FIFO or device is an error, never a wait. */
+int aule_npy_read_max(const char *path, size_t max_bytes, aule_npy_array *out, char *err, size_t err_size);
+
+/* Reads a whole .npy file held in memory (size bytes); name is used in messages. */
+int aule_npy_read_buffer(const void *data, size_t size, const char *name, size_t max_bytes, aule_npy_array *out,
+                         char *err, size_t err_size);
+
 /* Writes a C-order array of ndim dims (0 = scalar) as format 1.0, through a
  * temp file in the same folder renamed over path. data may be NULL only when
- * the array has no elements. Returns 0, or -1 with a message in err. */
+ * the array has no elements. An existing path that is not a regular file is
+ * an error (never replaced). Returns 0, or -1 with a message in err. */
 int aule_npy_write(const char *path, const char *dtype, int ndim, const int64_t *shape, const void *data,
                    char *err, size_t err_size);
 

@@ -15,6 +15,8 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
 #include "disk_cache.h"
 
@@ -68,7 +70,8 @@ typedef struct dispatch_slot {
     VkBuffer (*bound)[AUEGEN_BINDING_MAX];   /* what each set holds: rewritten only on change */
     VkQueryPool timestamps;        /* two queries, when the context profiles */
     int set_count;
-    bool busy;
+    uint64_t epoch;                /* the buffer_epoch that bound[] is valid for */
+    bool busy;                     /* guarded by slot_lock; a busy slot's arrays are its owner's alone */
 } dispatch_slot;
 
 enum { AULE_MAX_SLOTS = 32 };
@@ -102,6 +105,7 @@ struct aule_context {
     pthread_cond_t slot_free;
     dispatch_slot slots[AULE_MAX_SLOTS];
     int slot_count;
+    uint64_t buffer_epoch;         /* guarded by slot_lock; bumped by every tensor destroy */
 
     pthread_mutex_t transfer_lock; /* staging buffer and its command buffer */
     VkBuffer staging;
@@ -151,6 +155,11 @@ aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFla
                           VkMemoryPropertyFlags want, VkMemoryPropertyFlags fallback, VkBuffer *buffer,
                           VkDeviceMemory *memory, void **map);
 void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory);
+/* AULE_OK when t is a live tensor of ctx; else an error naming the argument. */
+aule_status tensor_check_live(aule_context *ctx, const aule_tensor *t, const char *name);
+/* Frees the device memory of ctx's tensors that are still alive and detaches
+ * them (at context destroy); returns how many there were. */
+int tensors_orphan(aule_context *ctx);
 
 /* kernels.c */
 aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count);
@@ -230,5 +239,20 @@ extern const auegen_kernel_info *const aule_generated_kernels[];
 const auegen_kernel_info *const *aule__linked_kernels(void);
 
 double aule_now_ms(void);
+
+/* Failure injection, for tests only (tests/test_reliability.c): after
+ * aule__fault_injection(n, m), every nth host allocation that libaule's
+ * runtime makes and every mth vkAllocateMemory fail (0: never). The runtime's
+ * files allocate through these wrappers (one atomic load when off). */
+void aule__fault_injection(int host_every, int vk_every);
+void *aule__fault_malloc(size_t n);
+void *aule__fault_calloc(size_t n, size_t size);
+void *aule__fault_realloc(void *p, size_t n);
+bool aule__fault_vk(void);
+#ifndef AULE_FAULT_DEFINE
+#define malloc(n) aule__fault_malloc(n)
+#define calloc(n, size) aule__fault_calloc(n, size)
+#define realloc(p, n) aule__fault_realloc(p, n)
+#endif
 
 #endif

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # test.sh: sets up, builds and runs the whole test suite with ctest; then the
 # same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (leak
-# checking on). Exits non-zero when any test fails.
+# checking on); then the thread test built with ThreadSanitizer; then each
+# libFuzzer target for a bounded time with ASan+UBSan (clang). Exits non-zero
+# when any of them fails.
 #   scripts/test.sh [--no-sanitize]
+#   AULE_FUZZ_SECONDS   time per fuzz target (default 45)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
@@ -13,4 +16,30 @@ if [ "${1:-}" != "--no-sanitize" ]; then
         "$root/scripts/build.sh"
     (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest --output-on-failure -j2)
+
+    # ThreadSanitizer: only the thread test is built and run. Reports from
+    # inside the Vulkan driver and its LLVM are suppressed (tests/tsan.supp says why).
+    echo "test.sh: ThreadSanitizer build (build-tsan), thread test"
+    cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAULE_TSAN=ON >/dev/null
+    cmake --build "$root/build-tsan" -j"$(nproc)" --target test_threads
+    TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$root/tests/tsan.supp" \
+        "$root/build-tsan/tests/test_threads" 16 12
+
+    # libFuzzer targets, each for a bounded time, from the corpora in tests/fuzz/corpus
+    # (new inputs go to a scratch folder, not into the repository).
+    echo "test.sh: fuzz smoke (build-fuzz, clang, ASan+UBSan)"
+    CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DAULE_FUZZ=ON >/dev/null
+    cmake --build "$root/build-fuzz" -j"$(nproc)" --target fuzz_spec fuzz_npy fuzz_disk_cache fuzz_api
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    for t in spec npy disk_cache api; do
+        mkdir -p "$scratch/$t"
+        ASAN_OPTIONS=detect_leaks=1 "$root/build-fuzz/tests/fuzz_$t" -max_total_time="${AULE_FUZZ_SECONDS:-45}" \
+            -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$scratch/crash-$t-" \
+            "$scratch/$t" "$root/tests/fuzz/corpus/$t" >"$scratch/$t.log" 2>&1 \
+            || { tail -n 60 "$scratch/$t.log"; echo "test.sh: fuzz_$t failed"; exit 1; }
+        echo "fuzz_$t: $(grep -E '^stat::number_of_executed_units' "$scratch/$t.log" | awk '{print $2}') executions," \
+            "$(grep -E '^stat::average_exec_per_sec' "$scratch/$t.log" | awk '{print $2}')/s, no crash"
+    done
 fi

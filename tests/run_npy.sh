@@ -115,4 +115,62 @@ grep -q "<f8" "$tmp/err" || fail "wrong-dtype message: $(cat "$tmp/err")"
     2>"$tmp/err"; rc=$?
 [ $rc -ne 0 ] || fail "a missing input was accepted"
 [ -e "$tmp/x.npy" ] && fail "a failed run wrote its output"
+
+# --- hostile options and files (issue 11): each is refused with one message, exit != 0 ---
+base=(run --spec "$tmp/spec.lua" --q "$tmp/q.npy" --k "$tmp/k.npy" --v "$tmp/v.npy")
+refuse() {  # refuse WHAT EXPECTED-TEXT ARGS...: exits non-zero, says EXPECTED-TEXT once, in time
+    local what=$1 want=$2; shift 2
+    timeout 20 "$aule" "$@" >/dev/null 2>"$tmp/err"; local rc=$?
+    [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "$what: exit $rc ($(cat "$tmp/err"))"
+    grep -q -- "$want" "$tmp/err" || fail "$what: message lacks '$want': $(cat "$tmp/err")"
+    local lines; lines=$(grep -c . "$tmp/err")
+    [ "$lines" -eq 1 ] || fail "$what: $lines lines of errors (each error once): $(cat "$tmp/err")"
+}
+for bad in nan -5 abc inf 1e999 "" "1.5x"; do
+    refuse "--softcap '$bad'" "--softcap" "${base[@]}" --out "$tmp/x.npy" --softcap "$bad"
+done
+for bad in abc 0,125 0 -1 nan; do
+    refuse "--scale '$bad'" "--scale" "${base[@]}" --out "$tmp/x.npy" --scale "$bad"
+done
+for bad in 99999999999,1 1 ,1 "1,2,3" "a,b" -2,0 "1, 2"; do
+    refuse "--window '$bad'" "--window" "${base[@]}" --out "$tmp/x.npy" --window "$bad"
+done
+refuse "bench --iters abc" "--iters" bench --spec "$tmp/spec.lua" --iters abc
+refuse "check --seed -1" "--seed" check --spec "$tmp/spec.lua" --seed -1
+[ -e "$tmp/x.npy" ] && fail "a refused run wrote its output"
+# Only regular files are replaced (as root, --out /dev/full once renamed a file over the node).
+mkfifo "$tmp/fifo.npy"
+refuse "--out FIFO" "not a regular file" "${base[@]}" --out "$tmp/fifo.npy"
+[ -p "$tmp/fifo.npy" ] || fail "--out replaced a FIFO"
+refuse "--out and --lse the same" "same file" "${base[@]}" --out "$tmp/o.npy" --lse "$tmp/o.npy"
+# A failed --lse write leaves --out as it was.
+cp "$tmp/o.npy" "$tmp/o.before"
+refuse "--lse in a missing folder" "writing" "${base[@]}" --out "$tmp/o.npy" --lse "$tmp/nodir/lse.npy"
+cmp -s "$tmp/o.npy" "$tmp/o.before" || fail "--out was replaced although --lse failed"
+ls "$tmp" | grep -q "aule-out" && fail "a temp output was left behind"
+# Inputs: a folder, a FIFO (must not block), a huge file (refused before reading it),
+# a zero-size dimension with huge others under --bshd (overflowed computing strides).
+mkdir "$tmp/dir.npy"
+refuse "a folder as input" "not a regular file" run --spec "$tmp/spec.lua" --q "$tmp/dir.npy" --k "$tmp/k.npy" \
+    --v "$tmp/v.npy" --out "$tmp/x.npy"
+refuse "a FIFO as input" "not a regular file" run --spec "$tmp/spec.lua" --q "$tmp/fifo.npy" --k "$tmp/k.npy" \
+    --v "$tmp/v.npy" --out "$tmp/x.npy"
+python3 - "$tmp" <<'PY' || fail "writing the huge and zero-size inputs"
+import struct, sys
+def header(shape):
+    h = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % ", ".join(str(s) for s in shape)
+    h += " " * (64 - (10 + len(h) + 1) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode()
+with open(sys.argv[1] + "/huge.npy", "wb") as f:        # 4 GiB of data, sparse
+    f.write(header((1, 1, 1 << 20, 1024)))
+    f.truncate(len(header((1, 1, 1 << 20, 1024))) + (4 << 30))
+with open(sys.argv[1] + "/zero.npy", "wb") as f:
+    f.write(header((0, 4294967296, 4294967296, 8)))
+PY
+start=$(date +%s)
+refuse "a 4 GiB input" "over the limit" run --spec "$tmp/spec.lua" --q "$tmp/huge.npy" --k "$tmp/k.npy" \
+    --v "$tmp/v.npy" --out "$tmp/x.npy"
+[ $(( $(date +%s) - start )) -le 5 ] || fail "the 4 GiB input was read before being refused"
+refuse "a zero-size dimension (--bshd)" "dimension" run --spec "$tmp/spec.lua" --q "$tmp/zero.npy" \
+    --k "$tmp/k.npy" --v "$tmp/v.npy" --out "$tmp/x.npy" --bshd
 echo "run_npy: all checks passed"
