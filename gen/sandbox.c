@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sandbox.c - the Lua 5.4 state that spec files and templates run in.
  *

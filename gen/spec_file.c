@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spec_file.c - loads a Lua spec file: runs it in the sandbox, turns each
  * attention { ... } call into an auegen_spec_desc, validates it, and reports

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c - the aule command: info, run (NumPy .npy in and out), check (the
  * correctness rule on random inputs) and bench (time and TFLOP/s).

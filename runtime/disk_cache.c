@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * disk_cache.c - the on-disk SPIR-V and pipeline-blob cache (see disk_cache.h
  * for the layout and the entry format).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch.c - records the dispatches of prepared calls and submits them
  * (each family's launcher prepares its calls: launch_*.c). Command buffers, fences and descriptor sets live in slots that are

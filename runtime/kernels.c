@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kernels.c - from a spec to a ready pipeline. Lookup order: kernels already
  * made in this context (memory), kernels linked in from generated/ when they

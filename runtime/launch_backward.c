@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * launch_backward.c - the backward families' launcher: checks the arguments
  * (those it shares with the forward through forward_prepare), then records

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memory.c - device buffers and tensors. A tensor is one storage buffer,
  * created once and reused. Where device memory is host-visible (lavapipe,

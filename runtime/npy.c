@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * npy.c - NumPy .npy read (format 1.0, 2.0, 3.0) and write (1.0), see npy.h.
  *

@@ -5,7 +5,8 @@
 # own comment syntax: C and headers, CMake, shell, Python, Lua. With --check it
 # only lists the files that lack it and exits 1 if there are any.
 # Files: those given, else every file git knows of those kinds, less
-# generated/ (auegen writes the line itself) and tests/bad_specs/ (test data
+# generated/ (auegen writes the line itself), tests/fuzz/corpus/ (fuzz inputs)
+# and tests/bad_specs/ (test data
 # whose errors are expected at fixed line numbers).
 #   scripts/spdx.sh [--check] [FILE...]
 set -euo pipefail
@@ -17,7 +18,7 @@ if [ $# -gt 0 ]; then
     files=("$@")
 else
     mapfile -t files < <(git ls-files -co --exclude-standard \
-        | grep -E '(\.(c|h|cmake|sh|py|lua)|CMakeLists\.txt|\.cmake\.in)$' | grep -Ev '^(generated|tests/bad_specs)/')
+        | grep -E '(\.(c|h|cmake|sh|py|lua)|CMakeLists\.txt|\.cmake\.in)$' | grep -Ev '^(generated|tests/bad_specs|tests/fuzz/corpus)/')
 fi
 missing=0
 for f in "${files[@]}"; do

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test.sh: sets up, builds and runs the whole test suite with ctest; then the
 # same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (leak
 # checking on); then the thread test built with ThreadSanitizer; then each

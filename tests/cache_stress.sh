@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cache_stress.sh: 8 processes on one disk cache folder, writers killed with
 # kill -9 at random moments (mid-compile, mid-write, mid-rename), several
 # rounds. Afterwards every entry loads or is a miss, never a wrong kernel:

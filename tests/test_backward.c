@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_backward.c - the backward kernels (dQ, dK, dV) on the default Vulkan
  * device by FlashAttention's rule for gradients against float64, the float64

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reliability.c - issue 11's runtime defects, each as a regression test,
  * on the default Vulkan device (lavapipe in CI):

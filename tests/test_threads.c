@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_threads.c - many threads on one context (issue 11): 16 threads make
  * mixed calls (different specs, JIT misses racing on a cold context, tensors

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_api.c - libFuzzer target: the C API's argument checks. The input is a
  * little program: tensor descriptors (dtypes, ranks, shapes and strides drawn

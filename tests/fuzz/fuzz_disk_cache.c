@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_disk_cache.c - libFuzzer target: the disk cache's entry parser
  * (runtime/disk_cache.c) on arbitrary files. The first byte picks what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_npy.c - libFuzzer target: the .npy reader (runtime/npy.c) on arbitrary
  * bytes. Every input is an array or an error with a message; a shape is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_spec.c - libFuzzer target: the spec loader (gen/spec_file.c and the
  * Lua sandbox) on arbitrary text. Every input must end, within the sandbox's
