@@ -42,6 +42,11 @@ typedef enum aule_status {
 
 AULE_API const char *aule_status_string(aule_status status);
 
+/* "aule 0.1.0 (auegen 0.1.0, glslang 15.2.0, SPIRV-Tools v2025.1)": this
+ * library's version and the generator and compilers linked into it. */
+AULE_API const char *aule_version_string(void);
+#define AULE_VERSION_STRING AUEGEN_VERSION_STRING
+
 typedef enum aule_dtype {
     AULE_DTYPE_F32 = AUEGEN_DTYPE_F32,
     AULE_DTYPE_F16 = AUEGEN_DTYPE_F16,

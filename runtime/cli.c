@@ -20,26 +20,65 @@
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 
+/* Each command: its synopsis and what it does (aule CMD --help prints its own). */
+static const struct command_help {
+    const char *name, *synopsis, *what;
+} commands[] = {
+    {"info", "aule info",
+     "the Vulkan devices and what the planner sees of the chosen one"},
+    {"check", "aule check --spec FILE [--kernel NAME] [--quick] [--seed N]",
+     "runs every kernel of the spec on random inputs and compares with a float64\n"
+     "reference by FlashAttention's rule: max|out-ref| <= 2*max|naive_fp32-ref| + 1e-6\n"
+     "(gradients of specs with backward = true: 3x, + 1e-5); exits 1 on any miss"},
+    {"bench", "aule bench --spec FILE [--kernel NAME] [--batch B] [--heads H] [--seq S[,S...]]\n"
+              "           [--iters N] [--csv | --json] [--stats]",
+     "times the kernels (median of --iters calls, each submitted and waited) and\n"
+     "reports TFLOP/s with FlashAttention's count (4*B*H*Sq*Sk*D, halved when causal;\n"
+     "forward + backward counted as 3.5x the forward); decode: GB/s of K/V read.\n"
+     "Rows are printed as they finish; --csv and --json give the same columns"},
+    {"run", "aule run --spec FILE [--kernel NAME] --q Q.npy --k K.npy --v V.npy --out O.npy\n"
+            "         [--lse LSE.npy] [--scale X] [--bshd] [--causal] [--window L,R] [--softcap X]",
+     "attention on .npy arrays [B][H][S][D] (--bshd: [B][S][H][D]) in the spec's dtype\n"
+     "(f32 <f4, f16 <f2, bf16 stored as <u2); O in the same layout, LSE fp32 [B][H][Sq]"},
+    {"version", "aule --version", "the versions of aule, its generator and its compiler"},
+};
+
+static const char environment_help[] =
+    "Options take their value as --flag VALUE or --flag=VALUE.\n"
+    "\n"
+    "Environment:\n"
+    "  AULE_DEVICE           the device: an index from 'aule info' or part of its name\n"
+    "  AULE_CACHE_DIR        the kernel cache (default $XDG_CACHE_HOME/aule, else ~/.cache/aule)\n"
+    "  AULE_VERBOSE          set: log every kernel lookup and compile on stderr\n"
+    "  AULE_COOPMAT_EMULATE  1: emulate cooperative matrices where the device has none (testing;\n"
+    "                        2: with P through shared memory, 3: with an unknown lane layout)\n";
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-        "usage: aule info\n"
-        "       aule check --spec FILE [--kernel NAME] [--quick] [--seed N]\n"
-        "       aule bench --spec FILE [--kernel NAME] [--batch B] [--heads H] [--seq S[,S...]]\n"
-        "                  [--iters N] [--csv] [--stats]\n"
-        "       aule run --spec FILE [--kernel NAME] --q Q.npy --k K.npy --v V.npy --out O.npy\n"
-        "                [--lse LSE.npy] [--scale X] [--bshd] [--causal] [--window L,R] [--softcap X]\n"
-        "\n"
-        "info   the Vulkan devices and what the planner sees of the chosen one\n"
-        "check  runs every kernel of the spec on random inputs and compares with a float64\n"
-        "       reference by FlashAttention's rule: max|out-ref| <= 2*max|naive_fp32-ref| + 1e-6;\n"
-        "       exits 1 on any miss\n"
-        "bench  times the kernels (median of --iters calls, each submitted and waited) and\n"
-        "       reports TFLOP/s with FlashAttention's count (4*B*H*Sq*Sk*D, halved when causal)\n"
-        "run    attention on .npy arrays [B][H][S][D] (--bshd: [B][S][H][D]) in the spec's dtype\n"
-        "       (f32 <f4, f16 <f2, bf16 stored as <u2); O in the same layout, LSE fp32 [B][H][Sq]\n"
-        "\n"
-        "AULE_DEVICE picks the device (index or part of its name); AULE_CACHE_DIR the cache.\n");
+    fprintf(f, "usage:");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "%s%s\n", i ? "       " : " ", commands[i].synopsis);
+    fprintf(f, "\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        fprintf(f, "%-8s ", commands[i].name);
+        for (const char *p = commands[i].what; *p; p++) {
+            fputc(*p, f);
+            if (*p == '\n')
+                fprintf(f, "         ");
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n%s", environment_help);
+}
+
+static int command_usage(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, name) == 0) {
+            printf("usage: %s\n\n%s\n\n%s", commands[i].synopsis, commands[i].what, environment_help);
+            return 0;
+        }
+    return EXIT_USAGE;
 }
 
 static void log_stderr(void *user, aule_log_level level, const char *msg)
@@ -199,6 +238,20 @@ static bool parse_double(const char *cmd, const char *opt, const char *text, dou
     return true;
 }
 
+/* Progress on stderr: finding a kernel may mean generating and compiling it
+ * (seconds on a CPU driver), and a line says so before the wait, not after. */
+static aule_kernel_source prepare_with_progress(aule_context *ctx, const auegen_spec *s)
+{
+    fprintf(stderr, "aule: %s: preparing the kernel (compiled on first use)...\n", s->name);
+    aule_kernel_report rep = {0};
+    double t0 = aule_clock_ms();
+    aule_status st = aule_kernel_prepare(ctx, s, &rep);
+    if (st == AULE_OK)
+        fprintf(stderr, "aule: %s: ready (%s, %.0f ms)\n", s->name, aule_kernel_source_name(rep.source),
+                aule_clock_ms() - t0);
+    return st == AULE_OK ? rep.source : AULE_SOURCE_MEMORY;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     common_opts o = {0};
@@ -252,6 +305,10 @@ static int cmd_check(int argc, char **argv)
         const auegen_spec *s = auegen_spec_file_get(f, k);
         if (o.kernel && strcmp(o.kernel, s->name) != 0)
             continue;
+        /* The first row of a kernel names where it came from (memory, built-in, disk, JIT). */
+        aule_kernel_source first_source = prepare_with_progress(ctx, s);
+        bool first_row = true;
+#define ROW_SOURCE(rep) aule_kernel_source_name(first_row ? (first_row = false, first_source) : (rep).source)
         if (s->kind == AUEGEN_KIND_DECODE) {
             /* Decode: sequences of several lengths in one batch, 1 and several new tokens. */
             static const int lens[] = {1, 239, 1000, 4099};
@@ -273,7 +330,7 @@ static int cmd_check(int argc, char **argv)
                 fails += !r.pass;
                 printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11.3e  %s\n", s->name,
                        auegen_variant_name(r.kernel.plan.variant), shape, s->page_size ? "paged" : "contig",
-                       aule_kernel_source_name(r.kernel.source), r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
+                       ROW_SOURCE(r.kernel), r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
             }
             continue;
         }
@@ -295,9 +352,37 @@ static int cmd_check(int argc, char **argv)
             fails += !r.pass;
             printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11.3e  %s\n", s->name,
                    auegen_variant_name(r.kernel.plan.variant), shape,
-                   sh.varlen ? "varlen" : (sh.bshd ? "BSHD" : "BHSD"), aule_kernel_source_name(r.kernel.source),
+                   sh.varlen ? "varlen" : (sh.bshd ? "BSHD" : "BHSD"), ROW_SOURCE(r.kernel),
                    r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
         }
+        /* Training specs: the gradients too (the row shows the one nearest its bound). */
+        static const int gseqs[][2] = {{77, 77}, {40, 113}, {96, 64}};
+        for (int i = 0; s->backward && i < (quick ? 1 : 3); i++) {
+            aule_check_shape sh = {.batch = 2, .heads = 2 * s->gqa, .seq_q = gseqs[i][0], .seq_k = gseqs[i][1],
+                                   .bshd = i == 1, .varlen = i == 2, .seed = seed + (uint64_t)(k * 100 + 50 + i)};
+            aule_check_grad_result r;
+            aule_status st = aule_check_backward_run(ctx, s, &sh, &r);
+            char shape[40];
+            snprintf(shape, sizeof shape, "%d,%d,%d,%d", sh.batch, sh.heads, sh.seq_q, sh.seq_k);
+            runs++;
+            if (st != AULE_OK) {
+                printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "grad", "-", aule_status_string(st),
+                       aule_context_last_error(ctx));
+                fails++;
+                continue;
+            }
+            static const char *const names[4] = {"dQ", "dK", "dV", "dsinks"};
+            int worst = 0;
+            for (int g = 1; g < (s->sinks ? 4 : 3); g++)
+                if (r.err[g] / r.bound[g] > r.err[worst] / r.bound[worst])
+                    worst = g;
+            char layout[24];
+            snprintf(layout, sizeof layout, "%s %s", sh.varlen ? "varlen" : (sh.bshd ? "BSHD" : "BHSD"), names[worst]);
+            fails += !r.pass;
+            printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11s  %s\n", s->name, "scalar", shape, layout,
+                   ROW_SOURCE(r.kernel), r.err[worst], r.bound[worst], "-", r.pass ? "pass" : "FAIL");
+        }
+#undef ROW_SOURCE
     }
     printf("%d of %d checks passed\n", runs - fails, runs);
     aule_context_destroy(ctx);
@@ -343,9 +428,127 @@ static aule_status fill_random(aule_tensor *t, uint64_t seed)
     return st;
 }
 
+/* One result of aule bench, printed as a table row, CSV or a JSON line (the same fields). */
+typedef enum { OUT_TABLE, OUT_CSV, OUT_JSON } out_format;
+typedef struct bench_row {
+    const char *device, *kernel, *kind, *variant, *dtype, *layout;
+    int b, h, hkv, sq, sk, d, causal;
+    double ms, tflops, gbs, wall_ms;   /* < 0: not measured for this kind */
+} bench_row;
+
+static const char *const bench_fields = "device,kernel,kind,variant,dtype,layout,B,H,Hkv,Sq,Sk,D,causal,ms,tflops,"
+                                        "gbs,wall_ms";
+
+static void print_number(out_format f, double x, const char *sep)
+{
+    if (x < 0)
+        printf(f == OUT_JSON ? "null%s" : "%s", sep);
+    else
+        printf("%.4f%s", x, sep);
+}
+
+static void print_row(out_format f, const bench_row *r)
+{
+    if (f == OUT_TABLE) {
+        printf("%-26s %-7s %-8s %5d %5d %7d %7d %10.3f ", r->kernel, r->kind, r->variant, r->b, r->h, r->sq, r->sk,
+               r->ms);
+        if (r->gbs >= 0)
+            printf("%9s %10s %8.1f GB/s of K/V\n", "-", "-", r->gbs);
+        else if (r->wall_ms >= 0)
+            printf("%9.4f %10.3f\n", r->tflops, r->wall_ms);
+        else
+            printf("%9.4f %10s\n", r->tflops, "-");
+        return;
+    }
+    if (f == OUT_CSV)
+        printf("\"%s\",%s,%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,", r->device, r->kernel, r->kind, r->variant, r->dtype,
+               r->layout, r->b, r->h, r->hkv, r->sq, r->sk, r->d, r->causal);
+    else
+        printf("{\"device\": \"%s\", \"kernel\": \"%s\", \"kind\": \"%s\", \"variant\": \"%s\", \"dtype\": \"%s\", "
+               "\"layout\": \"%s\", \"B\": %d, \"H\": %d, \"Hkv\": %d, \"Sq\": %d, \"Sk\": %d, \"D\": %d, "
+               "\"causal\": %s, ", r->device, r->kernel, r->kind, r->variant, r->dtype, r->layout, r->b, r->h, r->hkv,
+               r->sq, r->sk, r->d, r->causal ? "true" : "false");
+    const char *keys[4] = {"ms", "tflops", "gbs", "wall_ms"};
+    double vals[4] = {r->ms, r->tflops, r->gbs, r->wall_ms};
+    for (int i = 0; i < 4; i++) {
+        if (f == OUT_JSON)
+            printf("\"%s\": ", keys[i]);
+        print_number(f, vals[i], i < 3 ? (f == OUT_JSON ? ", " : ",") : (f == OUT_JSON ? "}\n" : "\n"));
+    }
+}
+
+static const char *dtype_text(auegen_dtype d)
+{
+    return d == AUEGEN_DTYPE_F32 ? "f32" : d == AUEGEN_DTYPE_BF16 ? "bf16" : "f16";
+}
+
+/* Forward + backward on the tensors of a forward benchmark (a, with .o set). */
+static int bench_train(aule_context *ctx, const auegen_spec *s, aule_forward_args *a, int iters, double fwd_flops,
+                       bench_row *row, out_format fmt)
+{
+    const aule_tensor_desc *qd = aule_tensor_get_desc(a->q), *kd = aule_tensor_get_desc(a->k);
+    const aule_tensor_desc *vd = aule_tensor_get_desc(a->v), *od = aule_tensor_get_desc(a->o);
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {qd->shape[0], qd->shape[1], qd->shape[2]}};
+    aule_tensor_desc q0 = {.dtype = qd->dtype, .ndim = 4}, k0 = q0, v0 = q0, o0 = q0;
+    memcpy(q0.shape, qd->shape, sizeof q0.shape);
+    memcpy(k0.shape, kd->shape, sizeof k0.shape);
+    memcpy(v0.shape, vd->shape, sizeof v0.shape);
+    memcpy(o0.shape, od->shape, sizeof o0.shape);
+    aule_tensor *lse = NULL, *dout = NULL, *dq = NULL, *dk = NULL, *dv = NULL;
+    aule_status st = aule_tensor_create(ctx, &ld, &lse);
+    if (!st) st = aule_tensor_create(ctx, &o0, &dout);
+    if (!st) st = aule_tensor_create(ctx, &q0, &dq);
+    if (!st) st = aule_tensor_create(ctx, &k0, &dk);
+    if (!st) st = aule_tensor_create(ctx, &v0, &dv);
+    if (!st) st = fill_random(dout, 4);
+    aule_forward_args fa = *a;
+    fa.lse = lse;
+    aule_backward_args ba = {.q = a->q, .k = a->k, .v = a->v, .o = a->o, .dout = dout, .lse = lse, .dq = dq,
+                             .dk = dk, .dv = dv};
+    double *times = calloc((size_t)iters, sizeof *times);
+    if (!times && !st) st = AULE_ERROR_OUT_OF_MEMORY;
+    for (int w = 0; !st && w < 2; w++)
+        if (!(st = aule_attention_forward(ctx, s, &fa)))
+            st = aule_attention_backward(ctx, s, &ba);
+    for (int it = 0; it < iters && !st; it++) {
+        double t0 = aule_clock_ms();
+        st = aule_attention_forward(ctx, s, &fa);
+        double g0 = aule_context_last_gpu_ms(ctx);
+        if (!st)
+            st = aule_attention_backward(ctx, s, &ba);
+        double g1 = aule_context_last_gpu_ms(ctx);
+        times[it] = g0 > 0 && g1 > 0 ? g0 + g1 : aule_clock_ms() - t0;
+    }
+    int rc = 0;
+    if (st) {
+        fprintf(stderr, "aule bench: %s backward: %s: %s\n", s->name, aule_status_string(st),
+                aule_context_last_error(ctx));
+        rc = 1;
+    } else {
+        for (int x = 1; x < iters; x++)
+            for (int y = x; y > 0 && times[y] < times[y - 1]; y--) {
+                double tt = times[y]; times[y] = times[y - 1]; times[y - 1] = tt;
+            }
+        bench_row r = *row;
+        r.kind = "fwd+bwd";
+        r.variant = "scalar";
+        r.ms = times[iters / 2];
+        r.tflops = 3.5 * fwd_flops / (r.ms * 1e-3) / 1e12;
+        r.wall_ms = -1;
+        print_row(fmt, &r);
+    }
+    free(times);
+    aule_tensor_destroy(lse);
+    aule_tensor_destroy(dout);
+    aule_tensor_destroy(dq);
+    aule_tensor_destroy(dk);
+    aule_tensor_destroy(dv);
+    return rc;
+}
+
 /* Decode: B sequences of S keys each, one new token; time and the KV bytes read per second. */
 static int bench_decode(aule_context *ctx, const aule_device_info *info, const auegen_spec *s, int batch, int h,
-                        int seq, int iters, bool csv)
+                        int seq, int iters, out_format fmt)
 {
     int hkv = h / s->gqa, page = s->page_size, d = s->head_dim, dv = s->head_dim_v;
     int max_pages = page ? (seq + page - 1) / page : 0;
@@ -401,12 +604,11 @@ static int bench_decode(aule_context *ctx, const aule_device_info *info, const a
         double ms = times[iters / 2];
         double bytes = (double)batch * seq * hkv * (d + dv) * (double)aule_dtype_size(dt);
         double gbs = bytes / (ms * 1e-3) / 1e9;
-        if (csv)
-            printf("\"%s\",%s,decode,%s,%d,%d,%d,1,%d,%d,%d,%.4f,,%.1f\n", info->name, s->name,
-                   page ? "paged" : "contiguous", batch, h, hkv, seq, d, auegen_spec_causal(s), ms, gbs);
-        else
-            printf("%-26s %-8s %5d %5d %7d %7d %10.3f %9s %10.1f GB/s of K/V\n", s->name, page ? "paged" : "contig",
-                   batch, h, 1, seq, ms, "-", gbs);
+        bench_row row = {.device = info->name, .kernel = s->name, .kind = "decode", .variant = "scalar",
+                         .dtype = dtype_text(s->dtype), .layout = page ? "paged" : "contiguous", .b = batch, .h = h,
+                         .hkv = hkv, .sq = 1, .sk = seq, .d = d, .causal = auegen_spec_causal(s), .ms = ms,
+                         .tflops = -1, .gbs = gbs, .wall_ms = -1};
+        print_row(fmt, &row);
     }
     free(times);
     aule_tensor_destroy(q);
@@ -422,7 +624,8 @@ static int cmd_bench(int argc, char **argv)
 {
     common_opts o = {0};
     int batch = 1, heads = 0, iters = 10, seqs[16] = {512, 1024, 2048}, nseq = 3;
-    bool csv = false, stats = false;
+    bool stats = false;
+    out_format fmt = OUT_TABLE;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         if (strcmp(argv[i], "--spec") == 0 && (v = flag_value(argc, argv, &i)))
@@ -444,7 +647,9 @@ static int cmd_bench(int argc, char **argv)
         else if (strcmp(argv[i], "--seq") == 0 && (v = flag_value(argc, argv, &i)))
             nseq = parse_list(v, seqs, 16);
         else if (strcmp(argv[i], "--csv") == 0)
-            csv = true;
+            fmt = OUT_CSV;
+        else if (strcmp(argv[i], "--json") == 0)
+            fmt = OUT_JSON;
         else {
             fprintf(stderr, "aule bench: unexpected argument '%s'\n", argv[i]);
             return EXIT_USAGE;
@@ -464,12 +669,12 @@ static int cmd_bench(int argc, char **argv)
     }
     aule_device_info info;
     aule_context_device_info(ctx, &info);
-    if (csv)
-        printf("device,kernel,variant,dtype,B,H,Hkv,Sq,Sk,D,causal,ms,tflops,wall_ms\n");
-    else
+    if (fmt == OUT_CSV)
+        printf("%s\n", bench_fields);
+    else if (fmt == OUT_TABLE)
         printf("aule bench %s on %s: median of %d calls, device time from timestamps (wall: submitted and waited)\n"
-               "%-26s %-8s %5s %5s %7s %7s %10s %9s %10s\n",
-               o.spec, info.name, iters, "kernel", "variant", "B", "H", "Sq", "Sk", "ms", "TFLOP/s", "wall ms");
+               "%-26s %-7s %-8s %5s %5s %7s %7s %10s %9s %10s\n",
+               o.spec, info.name, iters, "kernel", "kind", "variant", "B", "H", "Sq", "Sk", "ms", "TFLOP/s", "wall ms");
     int rc = 0;
     for (int k = 0; k < auegen_spec_file_count(f) && rc == 0; k++) {
         const auegen_spec *s = auegen_spec_file_get(f, k);
@@ -481,16 +686,17 @@ static int cmd_bench(int argc, char **argv)
             rc = EXIT_USAGE;
             break;
         }
+        prepare_with_progress(ctx, s);
         if (s->kind == AUEGEN_KIND_DECODE) {
             for (int i = 0; i < nseq && rc == 0; i++)
-                rc = bench_decode(ctx, &info, s, batch, h, seqs[i], iters, csv);
+                rc = bench_decode(ctx, &info, s, batch, h, seqs[i], iters, fmt);
             continue;
         }
         if (stats) {
             /* The driver's view of the kernel: registers, spills, ... (VK_KHR_pipeline_executable_properties). */
             char text[4096];
             aule_status sst = aule_kernel_statistics(ctx, s, text, sizeof text);
-            fprintf(csv ? stderr : stdout, "%s statistics: %s\n%s", s->name,
+            fprintf(fmt != OUT_TABLE ? stderr : stdout, "%s statistics: %s\n%s", s->name,
                     sst ? aule_context_last_error(ctx) : "", sst ? "" : text);
         }
         for (int i = 0; i < nseq && rc == 0; i++) {
@@ -544,14 +750,16 @@ static int cmd_bench(int argc, char **argv)
                 double tf = flops / (ms * 1e-3) / 1e12;
                 aule_kernel_report rep;
                 aule_kernel_prepare(ctx, s, &rep);
-                static const char *const dt[] = {"f16", "f32", "f16", "bf16"};
-                if (csv)
-                    printf("\"%s\",%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f,%.4f\n", info.name, s->name,
-                           auegen_variant_name(rep.plan.variant), dt[s->dtype], batch, h, h / s->gqa, sq, sq,
-                           s->head_dim, auegen_spec_causal(s), ms, tf, wall);
-                else
-                    printf("%-26s %-8s %5d %5d %7d %7d %10.3f %9.4f %10.3f\n", s->name,
-                           auegen_variant_name(rep.plan.variant), batch, h, sq, sq, ms, tf, wall);
+                bench_row row = {.device = info.name, .kernel = s->name, .kind = "fwd",
+                                 .variant = auegen_variant_name(rep.plan.variant), .dtype = dtype_text(s->dtype),
+                                 .layout = "bhsd", .b = batch, .h = h, .hkv = h / s->gqa, .sq = sq, .sk = sq,
+                                 .d = s->head_dim, .causal = auegen_spec_causal(s), .ms = ms, .tflops = tf, .gbs = -1,
+                                 .wall_ms = wall};
+                print_row(fmt, &row);
+                /* Training specs: forward and backward together, counted as 3.5x the
+                 * forward's FLOPs (the backward as 2.5x, as FlashAttention counts it). */
+                if (s->backward)
+                    rc = bench_train(ctx, s, &a, iters, flops, &row, fmt);
             }
             free(times);
             free(walls);
@@ -801,12 +1009,41 @@ static int cmd_run(int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* --flag=value becomes --flag value, so every command takes both forms. */
+static char **split_equals(int argc, char **argv, int *out_argc)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    char **v = calloc((size_t)argc * 2 + 1, sizeof *v);
+    int n = 0;
+    for (int i = 0; v && i < argc; i++) {
+        char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
+        if (i > 0 && eq) {
+            *eq = '\0';
+            v[n++] = argv[i];
+            v[n++] = eq + 1;
+        } else {
+            v[n++] = argv[i];
+        }
+    }
+    *out_argc = n;
+    return v;
+}
+
+static int dispatch_command(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("%s\n", aule_version_string());
+        return 0;
+    }
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            if (command_usage(argv[1]) == 0)
+                return 0;
+            break;
+        }
     if (getenv("AULE_VERBOSE"))
         verbosity = AULE_LOG_DEBUG;
     if (strcmp(argv[1], "info") == 0)
@@ -820,4 +1057,19 @@ int main(int argc, char **argv)
     fprintf(stderr, "aule: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    /* Line by line, even into a pipe: rows of a long bench appear as they finish. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int n;
+    char **v = split_equals(argc, argv, &n);
+    if (!v) {
+        fprintf(stderr, "aule: out of memory\n");
+        return EXIT_INTERNAL;
+    }
+    int rc = dispatch_command(n, v);
+    free(v);
+    return rc;
 }

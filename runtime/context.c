@@ -48,6 +48,21 @@ void *aule__fault_realloc(void *p, size_t n)
 
 bool aule__fault_vk(void) { return fault_now(&fault_vk_every, &fault_vk_count); }
 
+static char version_text[160];
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+
+static void version_fill(void)
+{
+    snprintf(version_text, sizeof version_text, "aule %s (auegen %s, %s, SPIRV-Tools %s)", AULE_VERSION_STRING,
+             AUEGEN_VERSION_STRING, auegen_compiler_version(), auegen_spirv_tools_version());
+}
+
+const char *aule_version_string(void)
+{
+    pthread_once(&version_once, version_fill);
+    return version_text;
+}
+
 const char *aule_status_string(aule_status status)
 {
     switch (status) {
