@@ -37,9 +37,11 @@ static const struct command_help {
      "forward + backward counted as 3.5x the forward); decode: GB/s of K/V read.\n"
      "Rows are printed as they finish; --csv and --json give the same columns"},
     {"run", "aule run --spec FILE [--kernel NAME] --q Q.npy --k K.npy --v V.npy --out O.npy\n"
-            "         [--lse LSE.npy] [--scale X] [--bshd] [--causal] [--window L,R] [--softcap X]",
+            "         [--lse LSE.npy] [--scale X] [--bshd] [--causal] [--window L,R] [--softcap X]\n"
+            "         [--do DO.npy --dq DQ.npy --dk DK.npy --dv DV.npy]",
      "attention on .npy arrays [B][H][S][D] (--bshd: [B][S][H][D]) in the spec's dtype\n"
-     "(f32 <f4, f16 <f2, bf16 stored as <u2); O in the same layout, LSE fp32 [B][H][Sq]"},
+     "(f32 <f4, f16 <f2, bf16 stored as <u2); O in the same layout, LSE fp32 [B][H][Sq];\n"
+     "with --do (a spec with backward = true) also the gradients of sum(dO * O)"},
     {"version", "aule --version", "the versions of aule, its generator and its compiler"},
 };
 
@@ -855,12 +857,14 @@ static bool write_output(const aule_tensor *t, const char *path, const char *tmp
 }
 
 /* An output may only replace a regular file, and --out and --lse must differ. */
-static bool outputs_ok(const char *op, const char *lp)
+/* Every output is a new or regular file, and no two outputs are the same file. */
+static bool outputs_ok(const char *const *paths, const char *const *flags, int n)
 {
-    const char *paths[2] = {op, lp};
-    struct stat st[2];
-    bool exists[2] = {false, false};
-    for (int i = 0; i < 2 && paths[i]; i++) {
+    struct stat st[8];
+    bool exists[8] = {false};
+    for (int i = 0; i < n && i < 8; i++) {
+        if (!paths[i])
+            continue;
         if (lstat(paths[i], &st[i]) == 0) {
             exists[i] = true;
             if (!S_ISREG(st[i].st_mode)) {
@@ -868,11 +872,12 @@ static bool outputs_ok(const char *op, const char *lp)
                 return false;
             }
         }
-    }
-    if (lp && (strcmp(op, lp) == 0
-               || (exists[0] && exists[1] && st[0].st_dev == st[1].st_dev && st[0].st_ino == st[1].st_ino))) {
-        fprintf(stderr, "aule run: --out and --lse name the same file (%s)\n", op);
-        return false;
+        for (int j = 0; j < i; j++)
+            if (paths[j] && (strcmp(paths[i], paths[j]) == 0
+                             || (exists[i] && exists[j] && st[i].st_dev == st[j].st_dev && st[i].st_ino == st[j].st_ino))) {
+                fprintf(stderr, "aule run: %s and %s name the same file (%s)\n", flags[j], flags[i], paths[i]);
+                return false;
+            }
     }
     return true;
 }
@@ -881,6 +886,7 @@ static int cmd_run(int argc, char **argv)
 {
     common_opts o = {0};
     const char *qp = NULL, *kp = NULL, *vp = NULL, *op = NULL, *lp = NULL;
+    const char *dop = NULL, *dqp = NULL, *dkp = NULL, *dvp = NULL;   /* backward specs */
     bool bshd = false, causal = false;
     const char *window = NULL;
     double softcap = -1, scale = 0;
@@ -898,6 +904,10 @@ static int cmd_run(int argc, char **argv)
         else if (strcmp(a, "--v") == 0) vp = v;
         else if (strcmp(a, "--out") == 0) op = v;
         else if (strcmp(a, "--lse") == 0) lp = v;
+        else if (strcmp(a, "--do") == 0) dop = v;
+        else if (strcmp(a, "--dq") == 0) dqp = v;
+        else if (strcmp(a, "--dk") == 0) dkp = v;
+        else if (strcmp(a, "--dv") == 0) dvp = v;
         else if (strcmp(a, "--window") == 0) window = v;
         else if (strcmp(a, "--softcap") == 0) {
             if (!parse_double("run", "--softcap", v, 0.0, false, 1e30, &softcap))   /* 0: no softcap */
@@ -914,7 +924,13 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "aule run: --spec, --q, --k, --v and --out are required\n");
         return EXIT_USAGE;
     }
-    if (!outputs_ok(op, lp))
+    if (!dop != !(dqp && dkp && dvp) || (!dop && (dqp || dkp || dvp))) {
+        fprintf(stderr, "aule run: the backward takes --do with all of --dq, --dk and --dv\n");
+        return EXIT_USAGE;
+    }
+    const char *const out_paths[5] = {op, lp, dqp, dkp, dvp};
+    const char *const out_flags[5] = {"--out", "--lse", "--dq", "--dk", "--dv"};
+    if (!outputs_ok(out_paths, out_flags, 5))
         return EXIT_USAGE;
     auegen_spec_file *f = load_specs(o.spec);
     if (!f)
@@ -928,6 +944,10 @@ static int cmd_run(int argc, char **argv)
     }
     auegen_spec spec = *found;
     auegen_spec_file_destroy(f);
+    if (dop && !spec.backward) {
+        fprintf(stderr, "aule run: --do needs a spec with backward = true (%s has none)\n", spec.name);
+        return EXIT_USAGE;
+    }
     /* Mask overrides, validated like the spec itself. */
     if (causal)
         spec.window_right = 0;
@@ -968,38 +988,74 @@ static int cmd_run(int argc, char **argv)
         if (st)
             fprintf(stderr, "aule run: %s: %s\n", op, aule_context_last_error(ctx));
     }
-    if (!st && lp) {
+    if (!st && (lp || dop)) {        /* the backward needs the forward's LSE */
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {b, h, sq}};
         st = aule_tensor_create(ctx, &ld, &lse);
         if (st)
-            fprintf(stderr, "aule run: %s: %s\n", lp, aule_context_last_error(ctx));
+            fprintf(stderr, "aule run: %s: %s\n", lp ? lp : "lse", aule_context_last_error(ctx));
+    }
+    aule_tensor *dout = NULL, *grads[3] = {NULL, NULL, NULL};
+    int64_t dos[4];
+    if (!st && dop) {
+        st = load_tensor(ctx, dop, spec.dtype, bshd, &dout, dos);
+        const aule_tensor *like[3] = {q, k, v};
+        for (int g = 0; g < 3 && !st; g++) {
+            aule_tensor_desc gd = *aule_tensor_get_desc(like[g]);
+            st = aule_tensor_create(ctx, &gd, &grads[g]);
+        }
+        if (st)
+            fprintf(stderr, "aule run: %s: %s\n", dop, aule_context_last_error(ctx));
     }
     if (!st) {
         aule_forward_args a = {.q = q, .k = k, .v = v, .o = out, .lse = lse, .scale = (float)scale};
         st = aule_attention_forward(ctx, &spec, &a);
+        if (!st && dop) {
+            aule_backward_args ba = {.q = q, .k = k, .v = v, .o = out, .dout = dout, .lse = lse, .dq = grads[0],
+                                     .dk = grads[1], .dv = grads[2], .scale = (float)scale};
+            st = aule_attention_backward(ctx, &spec, &ba);
+        }
         if (st)
             fprintf(stderr, "aule run: %s: %s\n", aule_status_string(st), aule_context_last_error(ctx));
     }
     int rc = st ? EXIT_FAIL : 0;
     if (!st) {
-        /* Both outputs are written to temp names first and renamed into place only
-         * when both are complete: a failure leaves neither changed. */
-        char otmp[4200], ltmp[4200];
-        snprintf(otmp, sizeof otmp, "%s.aule-out.%ld", op, (long)getpid());
-        snprintf(ltmp, sizeof ltmp, "%s.aule-lse.%ld", lp ? lp : "", (long)getpid());
+        /* Every output is written to a temp name first and renamed into place only
+         * when all are complete: a failure leaves none changed. */
         int64_t shape[4] = {b, bshd ? sq : h, bshd ? h : sq, dv};
         int64_t lshape[3] = {b, h, sq};
-        bool o_done = write_output(out, op, otmp, npy_dtype_for(spec.dtype), 4, shape);
-        bool l_done = o_done && (!lse || write_output(lse, lp, ltmp, "<f4", 3, lshape));
-        if (!l_done || rename(otmp, op) != 0 || (lse && rename(ltmp, lp) != 0)) {
-            if (o_done && l_done)
-                fprintf(stderr, "aule run: renaming the outputs into place: %s\n", strerror(errno));
-            rc = EXIT_FAIL;
+        const aule_tensor *tensors[5] = {out, lp ? lse : NULL, grads[0], grads[1], grads[2]};
+        int64_t gshape[3][4];
+        for (int g = 0; g < 3; g++) {
+            const int64_t *s4 = grads[g] ? aule_tensor_get_desc(grads[g])->shape : shape;
+            gshape[g][0] = s4[0], gshape[g][1] = bshd ? s4[2] : s4[1], gshape[g][2] = bshd ? s4[1] : s4[2];
+            gshape[g][3] = s4[3];
         }
-        unlink(otmp);
-        if (lse)
-            unlink(ltmp);
+        const int64_t *shapes[5] = {shape, lshape, gshape[0], gshape[1], gshape[2]};
+        char tmps[5][4200];
+        bool done = true;
+        int written = 0;
+        for (int i = 0; i < 5 && done; i++) {
+            if (!tensors[i])
+                continue;
+            snprintf(tmps[i], sizeof tmps[i], "%s.aule-tmp.%ld", out_paths[i], (long)getpid());
+            done = write_output(tensors[i], out_paths[i], tmps[i], i == 1 ? "<f4" : npy_dtype_for(spec.dtype),
+                                i == 1 ? 3 : 4, shapes[i]);
+            written = i + 1;
+        }
+        for (int i = 0; i < 5 && done; i++)
+            if (tensors[i] && rename(tmps[i], out_paths[i]) != 0) {
+                fprintf(stderr, "aule run: renaming %s into place: %s\n", out_paths[i], strerror(errno));
+                done = false;
+            }
+        if (!done)
+            rc = EXIT_FAIL;
+        for (int i = 0; i < written; i++)
+            if (tensors[i])
+                unlink(tmps[i]);
     }
+    aule_tensor_destroy(dout);
+    for (int g = 0; g < 3; g++)
+        aule_tensor_destroy(grads[g]);
     aule_tensor_destroy(q);
     aule_tensor_destroy(k);
     aule_tensor_destroy(v);

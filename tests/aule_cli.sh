@@ -48,4 +48,42 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 keys = sys.argv[2].split(",")
 assert rows and all(list(r) == keys for r in rows), rows
 ' "$tmp/json" "$header" || fail "json lines: $(cat "$tmp/json")"
-echo "aule cli: --version, --help x4, --flag=value, csv and json columns, progress on stderr"
+# aule run with gradients: the files, their shapes, determinism, and dO = 0 giving zero gradients.
+cat >"$tmp/train.lua" <<'SPEC'
+attention { name = "t", head_dim = 16, gqa = 2, causal = true, dtype = "f32", backward = true }
+SPEC
+python3 - "$tmp" <<'PY'
+import struct, sys, random
+def npy(path, shape, vals):
+    hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % "".join("%d, " % s for s in shape)
+    hdr += " " * (63 - (len(hdr) + 10) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+        f.write(struct.pack("<%df" % len(vals), *vals))
+random.seed(5)
+for name, shape in [("q", (1, 4, 9, 16)), ("k", (1, 2, 13, 16)), ("v", (1, 2, 13, 16)), ("do", (1, 4, 9, 16))]:
+    n = 1
+    for s in shape: n *= s
+    npy(f"{sys.argv[1]}/{name}.npy", shape, [random.uniform(-1, 1) for _ in range(n)])
+    if name == "do": npy(f"{sys.argv[1]}/zero.npy", shape, [0.0] * n)
+PY
+r() { "$aule" run --spec "$tmp/train.lua" --q "$tmp/q.npy" --k "$tmp/k.npy" --v "$tmp/v.npy" --out "$tmp/o$1.npy" \
+        --do "$tmp/$2.npy" --dq "$tmp/dq$1.npy" --dk "$tmp/dk$1.npy" --dv "$tmp/dv$1.npy" 2>"$tmp/err"; }
+r 1 do || fail "run --do: $(cat "$tmp/err")"
+r 2 do || fail "run --do again: $(cat "$tmp/err")"
+for g in dq dk dv; do cmp -s "$tmp/${g}1.npy" "$tmp/${g}2.npy" || fail "$g differs between two runs"; done
+head -c 80 "$tmp/dk1.npy" | grep -q "(1, 2, 13, 16)" || fail "dk shape: $(head -c 80 "$tmp/dk1.npy")"
+r 3 zero || fail "run with dO = 0: $(cat "$tmp/err")"
+python3 - "$tmp" <<'PY' || fail "dO = 0: gradients not zero, or dO != 0: gradients zero"
+import struct, sys
+def vals(p):
+    b = open(p, "rb").read(); n = struct.unpack("<H", b[8:10])[0]
+    return struct.unpack("<%df" % ((len(b) - 10 - n) // 4), b[10 + n:])
+t = sys.argv[1]
+assert all(x == 0 for g in ("dq3", "dk3", "dv3") for x in vals(f"{t}/{g}.npy"))
+assert all(any(x != 0 for x in vals(f"{t}/{g}1.npy")) for g in ("dq", "dk", "dv"))
+PY
+"$aule" run --spec "$tmp/train.lua" --q "$tmp/q.npy" --k "$tmp/k.npy" --v "$tmp/v.npy" --out "$tmp/o4.npy" \
+    --do "$tmp/do.npy" --dq "$tmp/dq4.npy" 2>/dev/null && fail "--do without --dk and --dv accepted"
+
+echo "aule cli: --version, --help x4, --flag=value, csv and json columns, progress on stderr, run --do"
