@@ -42,18 +42,18 @@ const auegen_family_abi *auegen_family_abi_get(auegen_family family)
     return (unsigned)family < AUEGEN_FAMILY_COUNT ? &abis[family] : NULL;
 }
 
-void abi_glsl(auegen_family family, strbuf *out)
+void auegen__abi_glsl(auegen_family family, strbuf *out)
 {
     const auegen_family_abi *a = auegen_family_abi_get(family);
     if (!a)
         return;
-    sb_printf(out, "// The %s family's interface (include/auegen_abi.h).\n", a->name);
-    sb_puts(out, "layout(push_constant) uniform Push {\n");
+    auegen__sb_printf(out, "// The %s family's interface (include/auegen_abi.h).\n", a->name);
+    auegen__sb_puts(out, "layout(push_constant) uniform Push {\n");
     for (int i = 0; i < a->push_count; i++)
-        sb_printf(out, "    %s %s;\n", a->push[i].glsl_type, a->push[i].name);
-    sb_puts(out, "} p;\n");
+        auegen__sb_printf(out, "    %s %s;\n", a->push[i].glsl_type, a->push[i].name);
+    auegen__sb_puts(out, "} p;\n");
     for (int i = 0; i < a->binding_count; i++)
-        sb_printf(out, "#define BINDING_%s %d\n", a->bindings[i].name, i);
+        auegen__sb_printf(out, "#define BINDING_%s %d\n", a->bindings[i].name, i);
     for (int i = 0; i < a->flag_count; i++)
-        sb_printf(out, "const uint %s = %uu;\n", a->flags[i].name, a->flags[i].value);
+        auegen__sb_printf(out, "const uint %s = %uu;\n", a->flags[i].name, a->flags[i].value);
 }

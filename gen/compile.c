@@ -10,6 +10,9 @@
 #include <glslang/Public/resource_limits_c.h>
 #include <glslang/build_info.h>
 #include <pthread.h>
+/* libspirv.h defines a non-static constant: under our prefix, so a static
+ * archive of auegen exports only auegen_* names. */
+#define kDefaultMaxIdBound auegen__kDefaultMaxIdBound
 #include <spirv-tools/libspirv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +54,7 @@ static void copy_log(char *log, size_t log_size, const char *what, const char *t
     snprintf(log, log_size, "%s%s%s", what, text && *text ? ": " : "", text ? text : "");
 }
 
-auegen_status glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
+auegen_status auegen__glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
                            char *log, size_t log_size)
 {
     *words = NULL;
@@ -129,7 +132,7 @@ auegen_status auegen_compile_glsl(const char *glsl, uint32_t **words, size_t *co
 {
     if (!glsl || !words || !count)
         return AUEGEN_ERROR_USAGE;
-    return glsl_compile(glsl, "(glsl)", words, count, log, log_size);
+    return auegen__glsl_compile(glsl, "(glsl)", words, count, log, log_size);
 }
 
 static spv_target_env env_for(const uint32_t *words, size_t count)
@@ -164,7 +167,7 @@ auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *l
     return r == SPV_SUCCESS ? AUEGEN_OK : AUEGEN_ERROR_VALIDATE;
 }
 
-bool spirv_optimizer_available(void)
+bool auegen__spirv_optimizer_available(void)
 {
 #ifdef AUEGEN_HAVE_SPV_OPTIMIZER
     return true;
@@ -173,7 +176,7 @@ bool spirv_optimizer_available(void)
 #endif
 }
 
-auegen_status spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size)
+auegen_status auegen__spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size)
 {
 #ifdef AUEGEN_HAVE_SPV_OPTIMIZER
     spv_optimizer_t *opt = spvOptimizerCreate(env_for(*words, *count));

@@ -23,7 +23,7 @@ static auegen_status plan_part(auegen_family family, const auegen_spec *s, const
     }
     p->storage16 = s->dtype != AUEGEN_DTYPE_F32;
     if (p->storage16 && !t->storage16) {
-        snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks", dtype_name(s->dtype),
+        snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks", auegen__dtype_name(s->dtype),
                  t->name);
         return AUEGEN_ERROR_PLAN;
     }
@@ -55,28 +55,28 @@ static auegen_status plan_bwd_dot(const auegen_spec *s, const auegen_target *t, 
                                   auegen_plan *p, char *why, size_t why_size)
 {
     (void)tools;
-    return plan_backward(AUEGEN_FAMILY_BWD_DOT, s, t, p, why, why_size);
+    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DOT, s, t, p, why, why_size);
 }
 
 static auegen_status plan_bwd_dkdv(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
                                    auegen_plan *p, char *why, size_t why_size)
 {
     (void)tools;
-    return plan_backward(AUEGEN_FAMILY_BWD_DKDV, s, t, p, why, why_size);
+    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DKDV, s, t, p, why, why_size);
 }
 
 static auegen_status plan_bwd_dq(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
                                  auegen_plan *p, char *why, size_t why_size)
 {
     (void)tools;
-    return plan_backward(AUEGEN_FAMILY_BWD_DQ, s, t, p, why, why_size);
+    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DQ, s, t, p, why, why_size);
 }
 
 static auegen_status plan_bwd_dsink(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
                                     auegen_plan *p, char *why, size_t why_size)
 {
     (void)tools;
-    return plan_backward(AUEGEN_FAMILY_BWD_DSINK, s, t, p, why, why_size);
+    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DSINK, s, t, p, why, why_size);
 }
 
 static const char *bwd_dsink_template(const auegen_spec *s, const auegen_plan *p)
@@ -135,7 +135,7 @@ static const family_desc families[] = {
 };
 _Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");
 
-const family_desc *family_find(auegen_kind kind, const char *part)
+const family_desc *auegen__family_find(auegen_kind kind, const char *part)
 {
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
         const family_desc *f = &families[i];

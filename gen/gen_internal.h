@@ -17,7 +17,7 @@
 
 /* Appends an error to diag (NULL diag: dropped). Past AUEGEN_MAX_ERRORS the
  * list is marked truncated. */
-void diag_add(auegen_diag *diag, const char *field, int line, const char *fmt, ...) AUEGEN_PRINTF(4, 5);
+void auegen__diag_add(auegen_diag *diag, const char *field, int line, const char *fmt, ...) AUEGEN_PRINTF(4, 5);
 
 /* A growable NUL-terminated string. Once an append fails, every later append
  * is a no-op and failed stays set, so a chain of appends checks once at the end. */
@@ -27,16 +27,16 @@ typedef struct strbuf {
     bool failed;
 } strbuf;
 
-void sb_append(strbuf *sb, const char *s, size_t n);
-void sb_puts(strbuf *sb, const char *s);
-void sb_printf(strbuf *sb, const char *fmt, ...) AUEGEN_PRINTF(2, 3);
-char *sb_take(strbuf *sb);  /* hands over data (NULL on failure) and resets */
-void sb_free(strbuf *sb);
+void auegen__sb_append(strbuf *sb, const char *s, size_t n);
+void auegen__sb_puts(strbuf *sb, const char *s);
+void auegen__sb_printf(strbuf *sb, const char *fmt, ...) AUEGEN_PRINTF(2, 3);
+char *auegen__sb_take(strbuf *sb);  /* hands over data (NULL on failure) and resets */
+void auegen__sb_free(strbuf *sb);
 
-const char *dtype_name(auegen_dtype dtype);   /* "f16" for DEFAULT too */
-const char *coopmat_name(auegen_coopmat mode);
-const char *kind_name(auegen_kind kind);
-const char *scalar_type_name(auegen_scalar_type t);
+const char *auegen__dtype_name(auegen_dtype dtype);   /* "f16" for DEFAULT too */
+const char *auegen__coopmat_name(auegen_coopmat mode);
+const char *auegen__kind_name(auegen_kind kind);
+const char *auegen__scalar_type_name(auegen_scalar_type t);
 
 /* --- the spec field table (include/auegen_spec_fields.h), expanded in spec.c --- */
 
@@ -112,26 +112,26 @@ typedef struct template_file {
 } template_file;
 extern const template_file auegen_templates[];
 extern const int auegen_template_count;
-const char *template_find(const char *name);
+const char *auegen__template_find(const char *name);
 /* Hash of every template's name and text, as 32 hex digits. */
-const char *templates_hash(void);
+const char *auegen__templates_hash(void);
 
 /* Expands a template ({{expr}}, {% lua %}) with the variables in a Lua table
  * built from plan and spec. On failure returns NULL and fills err. */
-char *template_expand(const char *name, const auegen_spec *spec, const auegen_plan *plan,
+char *auegen__template_expand(const char *name, const auegen_spec *spec, const auegen_plan *plan,
                       const auegen_target *target, char *err, size_t err_size);
 
 /* The same, for template text that is not among the embedded templates (tests). */
-char *template_expand_text(const char *name, const char *text, const auegen_spec *spec, const auegen_plan *plan,
+char *auegen__template_expand_text(const char *name, const char *text, const auegen_spec *spec, const auegen_plan *plan,
                            char *err, size_t err_size);
 
 /* glslang -> SPIR-V. On failure returns AUEGEN_ERROR_COMPILE with the log. */
-auegen_status glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
+auegen_status auegen__glsl_compile(const char *glsl, const char *name, uint32_t **words, size_t *count,
                            char *log, size_t log_size);
 /* libspirv.h defines a non-static constant: only compile.c may include it. */
 /* SPIRV-Tools performance passes; on failure the input is kept and the log says why. */
-bool spirv_optimizer_available(void);
-auegen_status spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size);
+bool auegen__spirv_optimizer_available(void);
+auegen_status auegen__spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size);
 
 /* The kernel families (family.c): which spec kind and part each serves, its
  * planner and its template. */
@@ -145,27 +145,27 @@ typedef struct family_desc {
     const char *(*template_for)(const auegen_spec *spec, const auegen_plan *plan);
 } family_desc;
 /* The family of a spec kind's part (NULL part: the main kernel); NULL when none. */
-const family_desc *family_find(auegen_kind kind, const char *part);
+const family_desc *auegen__family_find(auegen_kind kind, const char *part);
 
 /* The backward kernels' planner (plan.c): f is one of the AUEGEN_FAMILY_BWD_*. */
-auegen_status plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
+auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
                             size_t why_size);
 
 /* The GLSL block of a family's push constants, binding numbers and flags (abi.c). */
-void abi_glsl(auegen_family family, strbuf *out);
+void auegen__abi_glsl(auegen_family family, strbuf *out);
 
 /* 128-bit XXH3 of data as 32 hex digits. */
-void hash_hex(const void *data, size_t size, char out[33]);
+void auegen__hash_hex(const void *data, size_t size, char out[33]);
 
 /* Lua sandbox shared by spec files and templates: an allow-list of base,
  * string, table and math (sandbox.c says what and why); capped memory,
  * instruction count and wall-clock seconds, none of which Lua code can catch. */
 struct lua_State;
-struct lua_State *sandbox_new(size_t memory_limit, long instruction_limit, double seconds);
+struct lua_State *auegen__sandbox_new(size_t memory_limit, long instruction_limit, double seconds);
 /* When the run ended because the time or instruction budget ran out: the
  * message (in buf); else NULL. An allocation refused after the deadline
  * reads as "not enough memory" to Lua; this says what it was. */
-const char *sandbox_budget_error(struct lua_State *L, char *buf, size_t size);
-void sandbox_close(struct lua_State *L);
+const char *auegen__sandbox_budget_error(struct lua_State *L, char *buf, size_t size);
+void auegen__sandbox_close(struct lua_State *L);
 
 #endif

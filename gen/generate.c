@@ -35,7 +35,7 @@ static void target_caps(const auegen_target *t, char *buf, size_t size)
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,
-                      scalar_type_name(c->a_type), scalar_type_name(c->c_type));
+                      auegen__scalar_type_name(c->a_type), auegen__scalar_type_name(c->c_type));
     }
 }
 
@@ -59,15 +59,15 @@ static int plan_string(const auegen_plan *p, char *buf, size_t size)
 /* The plan's lane layout as a C initializer. */
 static void lane_initializer(strbuf *c, const auegen_lane_layout *l)
 {
-    sb_printf(c, "{.lanes = %d, .cluster = %d, .row_step = %d, .col_step = %d, .elems = %d", l->lanes, l->cluster,
+    auegen__sb_printf(c, "{.lanes = %d, .cluster = %d, .row_step = %d, .col_step = %d, .elems = %d", l->lanes, l->cluster,
               l->row_step, l->col_step, l->elems);
     for (int pass = 0; pass < 2 && l->lanes > 0; pass++) {
-        sb_puts(c, pass ? ",\n                      .col_off = {" : ",\n                      .row_off = {");
+        auegen__sb_puts(c, pass ? ",\n                      .col_off = {" : ",\n                      .row_off = {");
         for (int i = 0; i < l->elems && i < AUEGEN_LANE_MAX_ELEMS; i++)
-            sb_printf(c, "%s%d", i ? ", " : "", pass ? l->col_off[i] : l->row_off[i]);
-        sb_puts(c, "}");
+            auegen__sb_printf(c, "%s%d", i ? ", " : "", pass ? l->col_off[i] : l->row_off[i]);
+        auegen__sb_puts(c, "}");
     }
-    sb_puts(c, "}");
+    auegen__sb_puts(c, "}");
 }
 
 /* A C identifier from a target name ("nvidia-hopper" -> "nvidia_hopper"). */
@@ -85,7 +85,7 @@ static void spec_initializer(strbuf *c, const auegen_spec *s)
 {
     static const char *const break_after[] = {"gqa", "dtype"};
     const char *sep = "";
-    sb_puts(c, "    .spec = {");
+    auegen__sb_puts(c, "    .spec = {");
     for (int i = 0; i < AUEGEN__SPEC_FIELD_COUNT; i++) {
         const auegen__spec_field *f = &auegen__spec_fields[i];
         char item[160] = "";
@@ -123,13 +123,13 @@ static void spec_initializer(strbuf *c, const auegen_spec *s)
         }
         if (!item[0])
             continue;
-        sb_printf(c, "%s%s", sep, item);
+        auegen__sb_printf(c, "%s%s", sep, item);
         sep = ", ";
         for (size_t k = 0; k < sizeof break_after / sizeof break_after[0]; k++)
             if (strcmp(f->name, break_after[k]) == 0)
                 sep = ",\n             ";
     }
-    sb_puts(c, "},\n");
+    auegen__sb_puts(c, "},\n");
 }
 
 static const char *type_enum(auegen_scalar_type t)
@@ -158,22 +158,22 @@ static void typed_launcher(strbuf *h, const auegen_kernel *k, const char *kname,
         break;
     case AUEGEN_FAMILY_BWD_DQ:
         /* The backward's three parts run together: the launcher sits on its last one. */
-        sb_puts(h, "#ifdef AULE_H\n/* Typed backward through libaule: dQ, dK, dV as in aule_backward_args (its three\n"
+        auegen__sb_puts(h, "#ifdef AULE_H\n/* Typed backward through libaule: dQ, dK, dV as in aule_backward_args (its three\n"
                    " * parts found among the linked-in kernels, or generated when JIT is on). */\n");
-        sb_printf(h, "static inline aule_status aule_%s_backward_%s(aule_context *ctx, const aule_backward_args *args)\n",
+        auegen__sb_printf(h, "static inline aule_status aule_%s_backward_%s(aule_context *ctx, const aule_backward_args *args)\n",
                   k->spec.name, tid);
-        sb_printf(h, "{\n    return aule_attention_backward(ctx, &%s.spec, args);\n}\n#endif\n\n", sym);
+        auegen__sb_printf(h, "{\n    return aule_attention_backward(ctx, &%s.spec, args);\n}\n#endif\n\n", sym);
         return;
     case AUEGEN_FAMILY_REDUCE:
-        sb_puts(h, "/* No launcher of its own: the decode launcher runs it after the split kernel. */\n\n");
+        auegen__sb_puts(h, "/* No launcher of its own: the decode launcher runs it after the split kernel. */\n\n");
         return;
     default:
-        sb_puts(h, "/* No launcher of its own: aule_attention_backward runs it with the other backward parts. */\n\n");
+        auegen__sb_puts(h, "/* No launcher of its own: aule_attention_backward runs it with the other backward parts. */\n\n");
         return;
     }
-    sb_printf(h, "#ifdef AULE_H\n/* Typed launch through libaule: %s;\n * shapes are checked against this kernel. */\n", what);
-    sb_printf(h, "static inline aule_status aule_%s_%s(aule_context *ctx, const %s *args)\n", kname, tid, args);
-    sb_printf(h, "{\n    return %s(ctx, &%s, args);\n}\n#endif\n\n", launch, sym);
+    auegen__sb_printf(h, "#ifdef AULE_H\n/* Typed launch through libaule: %s;\n * shapes are checked against this kernel. */\n", what);
+    auegen__sb_printf(h, "static inline aule_status aule_%s_%s(aule_context *ctx, const %s *args)\n", kname, tid, args);
+    auegen__sb_printf(h, "{\n    return %s(ctx, &%s, args);\n}\n#endif\n\n", launch, sym);
 }
 
 static const char *family_enum(auegen_family f)
@@ -204,31 +204,31 @@ static void build_stubs(auegen_kernel *k, const char *spec_file, const char *par
     static const char spdx[] = "/* SPDX-License-Identifier: MIT */\n";
 
     strbuf h = {0};
-    sb_puts(&h, first);
-    sb_puts(&h, spdx);
-    sb_printf(&h, "#ifndef %s\n#define %s\n\n#include \"auegen.h\"\n\n", guard, guard);
-    sb_printf(&h, "/* %s */\n", k->canonical);
-    sb_printf(&h, "extern const auegen_kernel_info %s;\n\n", sym);
+    auegen__sb_puts(&h, first);
+    auegen__sb_puts(&h, spdx);
+    auegen__sb_printf(&h, "#ifndef %s\n#define %s\n\n#include \"auegen.h\"\n\n", guard, guard);
+    auegen__sb_printf(&h, "/* %s */\n", k->canonical);
+    auegen__sb_printf(&h, "extern const auegen_kernel_info %s;\n\n", sym);
     typed_launcher(&h, k, kname, tid, sym);
-    sb_puts(&h, "#endif\n");
+    auegen__sb_puts(&h, "#endif\n");
 
     strbuf c = {0};
-    sb_puts(&c, first);
-    sb_puts(&c, spdx);
+    auegen__sb_puts(&c, first);
+    auegen__sb_puts(&c, spdx);
     /* The module's array is named after the kernel, so that several stubs can
      * share one translation unit (auegen --register). */
-    sb_printf(&c, "#include \"%s.h\"\n\nstatic const uint32_t %s_spirv[%zu] = {", base, sym, k->spirv_words);
+    auegen__sb_printf(&c, "#include \"%s.h\"\n\nstatic const uint32_t %s_spirv[%zu] = {", base, sym, k->spirv_words);
     for (size_t i = 0; i < k->spirv_words; i++)
-        sb_printf(&c, "%s0x%08xu,", i % 8 ? " " : "\n    ", k->spirv[i]);
-    sb_puts(&c, "\n};\n\n");
+        auegen__sb_printf(&c, "%s0x%08xu,", i % 8 ? " " : "\n    ", k->spirv[i]);
+    auegen__sb_puts(&c, "\n};\n\n");
     const auegen_spec *s = &k->spec;
     const auegen_plan *p = &k->plan;
-    sb_printf(&c, "const auegen_kernel_info %s = {\n", sym);
-    sb_printf(&c, "    .name = \"%s\",\n    .target = \"%s\",\n    .canonical = \"%s\",\n    .key = \"%s\",\n"
+    auegen__sb_printf(&c, "const auegen_kernel_info %s = {\n", sym);
+    auegen__sb_printf(&c, "    .name = \"%s\",\n    .target = \"%s\",\n    .canonical = \"%s\",\n    .key = \"%s\",\n"
                   "    .module_key = \"%s\",\n",
               s->name, k->target.name, k->canonical, k->key, k->module_key);
     spec_initializer(&c, s);
-    sb_printf(&c, "    .plan = {.family = %s, .variant = %s, .workgroup_size = %d, .subgroup_size = %d, .tile_q = %d, "
+    auegen__sb_printf(&c, "    .plan = {.family = %s, .variant = %s, .workgroup_size = %d, .subgroup_size = %d, .tile_q = %d, "
                   ".tile_kv = %d,\n             .d_pad = %d, .dv_pad = %d, .q_stride = %d, .k_stride = %d, "
                   ".v_stride = %d,\n             .shared_memory_bytes = %d, .out_per_thread = %d, "
                   ".scores_per_thread = %d,\n             .mma = {%d, %d, %d, %s, %s}, .subgroups = %d, "
@@ -244,20 +244,20 @@ static void build_stubs(auegen_kernel *k, const char *spec_file, const char *par
               p->storage16 ? "true" : "false");
     lane_initializer(&c, &p->lane);
     if (p->kv_rows)
-        sb_printf(&c, ",\n             .kv_rows = %d", p->kv_rows);
+        auegen__sb_printf(&c, ",\n             .kv_rows = %d", p->kv_rows);
     if (p->lane_slots > 0 && p->lane_slots <= AUEGEN_LANE_MAX_ELEMS) {
-        sb_printf(&c, ",\n             .lane_slots = %d, .lane_slot = {", p->lane_slots);
+        auegen__sb_printf(&c, ",\n             .lane_slots = %d, .lane_slot = {", p->lane_slots);
         for (int i = 0; i < p->lane.elems && i < AUEGEN_LANE_MAX_ELEMS; i++)
-            sb_printf(&c, "%s%d", i ? ", " : "", p->lane_slot[i]);
-        sb_puts(&c, "}, .slot_row = {");
+            auegen__sb_printf(&c, "%s%d", i ? ", " : "", p->lane_slot[i]);
+        auegen__sb_puts(&c, "}, .slot_row = {");
         for (int i = 0; i < p->lane_slots; i++)
-            sb_printf(&c, "%s%d", i ? ", " : "", p->slot_row[i]);
-        sb_puts(&c, "}");
+            auegen__sb_printf(&c, "%s%d", i ? ", " : "", p->slot_row[i]);
+        auegen__sb_puts(&c, "}");
     }
-    sb_puts(&c, "},\n");
-    sb_printf(&c, "    .spirv = %s_spirv,\n    .spirv_words = %zu,\n};\n", sym, k->spirv_words);
-    k->stub_h = sb_take(&h);
-    k->stub_c = sb_take(&c);
+    auegen__sb_puts(&c, "},\n");
+    auegen__sb_printf(&c, "    .spirv = %s_spirv,\n    .spirv_words = %zu,\n};\n", sym, k->spirv_words);
+    k->stub_h = auegen__sb_take(&h);
+    k->stub_c = auegen__sb_take(&c);
 }
 
 auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *target,
@@ -280,9 +280,9 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
         return AUEGEN_ERROR_SPEC;
     }
     k->target = *target;
-    const family_desc *family = family_find(k->spec.kind, opts->part);
+    const family_desc *family = auegen__family_find(k->spec.kind, opts->part);
     if (!family) {
-        snprintf(k->log, sizeof k->log, "kind \"%s\" has no part \"%s\"", kind_name(k->spec.kind),
+        snprintf(k->log, sizeof k->log, "kind \"%s\" has no part \"%s\"", auegen__kind_name(k->spec.kind),
                  opts->part ? opts->part : "(main)");
         return AUEGEN_ERROR_USAGE;
     }
@@ -301,27 +301,27 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
     int n = snprintf(k->key_input, sizeof k->key_input,
                      "aule-key/1\n%s\ntarget %s\ngenerator auegen %s\ntemplates %s\ncompiler %s\n"
                      "spirv-tools %s\noptimize %d\npart %s\n",
-                     k->canonical, caps, AUEGEN_VERSION_STRING, templates_hash(), auegen_compiler_version(),
-                     auegen_spirv_tools_version(), opts->optimize && spirv_optimizer_available() ? 1 : 0, opts->part ? opts->part : "kernel");
+                     k->canonical, caps, AUEGEN_VERSION_STRING, auegen__templates_hash(), auegen_compiler_version(),
+                     auegen_spirv_tools_version(), opts->optimize && auegen__spirv_optimizer_available() ? 1 : 0, opts->part ? opts->part : "kernel");
     if (n < 0 || (size_t)n >= sizeof k->key_input) {
         snprintf(k->log, sizeof k->log, "key input too long");
         return AUEGEN_ERROR_INTERNAL;
     }
-    hash_hex(k->key_input, (size_t)n, k->key);
+    auegen__hash_hex(k->key_input, (size_t)n, k->key);
 
     char plan[1000], module[2048];
     plan_string(&k->plan, plan, sizeof plan);
     n = snprintf(module, sizeof module,
                  "aule-module/1\n%s\nplan %s\ngenerator auegen %s\ntemplates %s\ncompiler %s\nspirv-tools %s\n"
                  "optimize %d\npart %s\n",
-                 k->canonical, plan, AUEGEN_VERSION_STRING, templates_hash(), auegen_compiler_version(),
-                 auegen_spirv_tools_version(), opts->optimize && spirv_optimizer_available() ? 1 : 0,
+                 k->canonical, plan, AUEGEN_VERSION_STRING, auegen__templates_hash(), auegen_compiler_version(),
+                 auegen_spirv_tools_version(), opts->optimize && auegen__spirv_optimizer_available() ? 1 : 0,
                  opts->part ? opts->part : "kernel");
     if (n < 0 || (size_t)n >= sizeof module) {
         snprintf(k->log, sizeof k->log, "module key input too long");
         return AUEGEN_ERROR_INTERNAL;
     }
-    hash_hex(module, (size_t)n, k->module_key);
+    auegen__hash_hex(module, (size_t)n, k->module_key);
     return AUEGEN_OK;
 }
 
@@ -334,17 +334,17 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     auegen_generate_options defaults = {.optimize = true};
     if (!opts)
         opts = &defaults;
-    const char *tname = family_find(k->spec.kind, opts->part)->template_for(&k->spec, &k->plan);
-    k->glsl = template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
+    const char *tname = auegen__family_find(k->spec.kind, opts->part)->template_for(&k->spec, &k->plan);
+    k->glsl = auegen__template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
     if (!k->glsl)
         return AUEGEN_ERROR_INTERNAL;
-    st = glsl_compile(k->glsl, tname, &k->spirv, &k->spirv_words, k->log, sizeof k->log);
+    st = auegen__glsl_compile(k->glsl, tname, &k->spirv, &k->spirv_words, k->log, sizeof k->log);
     if (st != AUEGEN_OK)
         return st;
     /* The key says whether the module is optimized: a failed optimization is an
      * error, never an unoptimized module under an optimized key. */
-    if (opts->optimize && spirv_optimizer_available()) {
-        st = spirv_optimize(&k->spirv, &k->spirv_words, k->log, sizeof k->log);
+    if (opts->optimize && auegen__spirv_optimizer_available()) {
+        st = auegen__spirv_optimize(&k->spirv, &k->spirv_words, k->log, sizeof k->log);
         if (st != AUEGEN_OK)
             return st;
     }

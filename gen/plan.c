@@ -299,13 +299,13 @@ static auegen_status plan_main(const auegen_spec *spec, const auegen_target *t, 
     }
     memset(out, 0, sizeof *out);
     if (spec->kind == AUEGEN_KIND_BACKWARD) {
-        snprintf(why, why_size, "kind \"%s\" has no kernel template yet", kind_name(spec->kind));
+        snprintf(why, why_size, "kind \"%s\" has no kernel template yet", auegen__kind_name(spec->kind));
         return AUEGEN_ERROR_PLAN;
     }
     bool sixteen = spec->dtype != AUEGEN_DTYPE_F32;
     if (sixteen && !t->storage16) {
         snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks",
-                 dtype_name(spec->dtype), t->name);
+                 auegen__dtype_name(spec->dtype), t->name);
         return AUEGEN_ERROR_PLAN;
     }
     out->storage16 = sixteen;
@@ -343,7 +343,7 @@ static auegen_status plan_main(const auegen_spec *spec, const auegen_target *t, 
         }
         if (!dtype_ok) {
             snprintf(why, why_size, "coopmat = \"khr\" is generated for dtype f16 only in this version "
-                     "(got %s); use coopmat = \"auto\" or \"none\"", dtype_name(spec->dtype));
+                     "(got %s); use coopmat = \"auto\" or \"none\"", auegen__dtype_name(spec->dtype));
             return AUEGEN_ERROR_PLAN;
         }
         return plan_coopmat(spec, t, mma, out, why, why_size);
@@ -380,7 +380,7 @@ static int backward_shared(auegen_family f, bool sinks, int br, int bc, int d, i
     return 4 * floats;
 }
 
-auegen_status plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
+auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
                             size_t why_size)
 {
     memset(p, 0, sizeof *p);
@@ -388,7 +388,7 @@ auegen_status plan_backward(auegen_family f, const auegen_spec *s, const auegen_
     p->variant = AUEGEN_VARIANT_SCALAR;
     p->storage16 = s->dtype != AUEGEN_DTYPE_F32;
     if (p->storage16 && !t->storage16) {
-        snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks", dtype_name(s->dtype),
+        snprintf(why, why_size, "dtype %s needs 16-bit storage buffers, which target '%s' lacks", auegen__dtype_name(s->dtype),
                  t->name);
         return AUEGEN_ERROR_PLAN;
     }

@@ -226,7 +226,7 @@ static void trim_library(lua_State *L, const char *lib, const char *const *allow
     lua_pop(L, 1);
 }
 
-lua_State *sandbox_new(size_t memory_limit, long instruction_limit, double seconds)
+lua_State *auegen__sandbox_new(size_t memory_limit, long instruction_limit, double seconds)
 {
     sandbox_limits *lim = calloc(1, sizeof *lim);
     if (!lim)
@@ -271,7 +271,7 @@ lua_State *sandbox_new(size_t memory_limit, long instruction_limit, double secon
     return L;
 }
 
-const char *sandbox_budget_error(lua_State *L, char *buf, size_t size)
+const char *auegen__sandbox_budget_error(lua_State *L, char *buf, size_t size)
 {
     sandbox_limits *lim = limits_of(L);
     if (!lim->tripped)
@@ -283,7 +283,7 @@ const char *sandbox_budget_error(lua_State *L, char *buf, size_t size)
     return buf;
 }
 
-void sandbox_close(lua_State *L)
+void auegen__sandbox_close(lua_State *L)
 {
     if (!L)
         return;

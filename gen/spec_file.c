@@ -182,7 +182,7 @@ static void call_flush(call_state *c)
     qsort(c->err, (size_t)c->nerr, sizeof c->err[0], compare_errors);
     auegen_diag *d = &c->file->diag;
     for (int i = 0; i < c->nerr; i++)
-        diag_add(d, c->err[i].e.field, c->err[i].e.line, "%s", c->err[i].e.message);
+        auegen__diag_add(d, c->err[i].e.field, c->err[i].e.line, "%s", c->err[i].e.message);
     if (c->overflow)
         d->truncated = true;
     c->nerr = 0;
@@ -639,11 +639,11 @@ static void add_lua_error(auegen_spec_file *f, int rc, lua_State *L)
     if (!*text)
         text = "error (with an empty message)";
     char budget[120];
-    if (sandbox_budget_error(L, budget, sizeof budget))
+    if (auegen__sandbox_budget_error(L, budget, sizeof budget))
         text = budget;
     else if (rc == LUA_ERRMEM || strcmp(text, "not enough memory") == 0)
         text = "memory limit exceeded (" SPEC_MEMORY_LIMIT_TEXT ")";
-    diag_add(&f->diag, NULL, line, "%s", text);
+    auegen__diag_add(&f->diag, NULL, line, "%s", text);
 }
 
 auegen_status auegen_spec_file_load_string(const char *text, size_t len, const char *display_name,
@@ -669,10 +669,10 @@ auegen_status auegen_spec_file_load_string(const char *text, size_t len, const c
     *out = f;
 
     if (len > SPEC_FILE_MAX_BYTES) {
-        diag_add(&f->diag, NULL, 0, "spec file is larger than %d bytes", SPEC_FILE_MAX_BYTES);
+        auegen__diag_add(&f->diag, NULL, 0, "spec file is larger than %d bytes", SPEC_FILE_MAX_BYTES);
         return AUEGEN_ERROR_SPEC;
     }
-    lua_State *L = sandbox_new(SPEC_MEMORY_LIMIT, SPEC_INSTRUCTION_LIMIT, SPEC_SECONDS);
+    lua_State *L = auegen__sandbox_new(SPEC_MEMORY_LIMIT, SPEC_INSTRUCTION_LIMIT, SPEC_SECONDS);
     if (!L)
         return AUEGEN_ERROR_OUT_OF_MEMORY;
     lua_pushlightuserdata(L, f);
@@ -691,11 +691,11 @@ auegen_status auegen_spec_file_load_string(const char *text, size_t len, const c
     if (rc != LUA_OK) {
         add_lua_error(f, rc, L);
         if (f->diag.count == 0)         /* a run that failed is never accepted */
-            diag_add(&f->diag, NULL, f->error_line, "the spec stopped with an error");
+            auegen__diag_add(&f->diag, NULL, f->error_line, "the spec stopped with an error");
     }
-    sandbox_close(L);
+    auegen__sandbox_close(L);
     if (f->diag.count == 0 && f->count == 0)
-        diag_add(&f->diag, NULL, 0, "declares no kernel (write attention { name = ..., head_dim = ... })");
+        auegen__diag_add(&f->diag, NULL, 0, "declares no kernel (write attention { name = ..., head_dim = ... })");
     return f->diag.count ? AUEGEN_ERROR_SPEC : AUEGEN_OK;
 }
 
@@ -744,7 +744,7 @@ auegen_status auegen_spec_file_load(const char *path, const char *display_name, 
             return AUEGEN_ERROR_OUT_OF_MEMORY;
         f->name = strdup(name);
         f->source = strdup("");
-        diag_add(&f->diag, NULL, 0, "cannot read spec file: %s", strerror(err ? err : EIO));
+        auegen__diag_add(&f->diag, NULL, 0, "cannot read spec file: %s", strerror(err ? err : EIO));
         *out = f;
         return AUEGEN_ERROR_IO;
     }

@@ -25,7 +25,7 @@ enum { TEMPLATE_MEMORY_LIMIT = 64 << 20 };
 #define TEMPLATE_INSTRUCTION_LIMIT 50000000L
 #define TEMPLATE_SECONDS 30.0      /* far above any real template, even under valgrind */
 
-const char *template_find(const char *name)
+const char *auegen__template_find(const char *name)
 {
     for (int i = 0; name && i < auegen_template_count; i++)
         if (strcmp(auegen_templates[i].name, name) == 0)
@@ -33,7 +33,7 @@ const char *template_find(const char *name)
     return NULL;
 }
 
-void hash_hex(const void *data, size_t size, char out[33])
+void auegen__hash_hex(const void *data, size_t size, char out[33])
 {
     XXH128_hash_t h = XXH3_128bits(data, size);
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
@@ -57,10 +57,10 @@ static void templates_hash_compute(void)
     /* The ABI blocks are part of every kernel's text too. */
     for (int f = 0; f < AUEGEN_FAMILY_COUNT; f++) {
         strbuf abi = {0};
-        abi_glsl((auegen_family)f, &abi);
+        auegen__abi_glsl((auegen_family)f, &abi);
         if (abi.data)
             XXH3_128bits_update(st, abi.data, abi.len);
-        sb_free(&abi);
+        auegen__sb_free(&abi);
     }
     XXH128_hash_t h = XXH3_128bits_digest(st);
     XXH3_freeState(st);
@@ -68,7 +68,7 @@ static void templates_hash_compute(void)
              (unsigned long long)h.low64);
 }
 
-const char *templates_hash(void)
+const char *auegen__templates_hash(void)
 {
     pthread_once(&templates_once, templates_hash_compute);
     return templates_hex;
@@ -78,19 +78,19 @@ static void emit_string(strbuf *lua, const char *s, size_t n)
 {
     if (n == 0)
         return;
-    sb_puts(lua, "out(\"");
+    auegen__sb_puts(lua, "out(\"");
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '\n')
-            sb_puts(lua, "\\n");
+            auegen__sb_puts(lua, "\\n");
         else if (c == '"' || c == '\\')
-            sb_printf(lua, "\\%c", c);
+            auegen__sb_printf(lua, "\\%c", c);
         else if ((unsigned char)c < 32)
-            sb_printf(lua, "\\%03d", (unsigned char)c);
+            auegen__sb_printf(lua, "\\%03d", (unsigned char)c);
         else
-            sb_append(lua, &c, 1);
+            auegen__sb_append(lua, &c, 1);
     }
-    sb_puts(lua, "\")\n");
+    auegen__sb_puts(lua, "\")\n");
 }
 
 static int count_lines(const char *s, const char *end)
@@ -105,7 +105,7 @@ static int count_lines(const char *s, const char *end)
 static char *translate(const char *name, const char *text, int depth, char *err, size_t err_size)
 {
     strbuf lua = {0};
-    sb_puts(&lua, "local out, sync, at = ...\n");
+    auegen__sb_puts(&lua, "local out, sync, at = ...\n");
     const char *p = text;
     int line = 1;
     while (*p) {
@@ -120,7 +120,7 @@ static char *translate(const char *name, const char *text, int depth, char *err,
         const char *close = strstr(tag + 2, code ? "%}" : "}}");
         if (!close) {
             snprintf(err, err_size, "%s:%d: unclosed %s", name, line + count_lines(p, tag), code ? "{%" : "{{");
-            sb_free(&lua);
+            auegen__sb_free(&lua);
             return NULL;
         }
         /* A {% %} alone on its line takes the line with it. */
@@ -147,32 +147,32 @@ static char *translate(const char *name, const char *text, int depth, char *err,
         char inc[64];
         if (code && sscanf(tag + 2, " include \"%63[^\"]\" %%", inc) == 1) {
             /* {% include "name" %}: another template's text, expanded in place. */
-            const char *itext = depth < 4 ? template_find(inc) : NULL;
+            const char *itext = depth < 4 ? auegen__template_find(inc) : NULL;
             char *ichunk = itext ? translate(inc, itext, depth + 1, err, err_size) : NULL;
             if (!ichunk) {
                 if (!itext)
                     snprintf(err, err_size, "%s:%d: %s \"%s\"", name, tag_line,
                              depth < 4 ? "no template named" : "includes nest too deep at", inc);
-                sb_free(&lua);
+                auegen__sb_free(&lua);
                 return NULL;
             }
-            sb_puts(&lua, strchr(ichunk, '\n') + 1);     /* less its header line */
+            auegen__sb_puts(&lua, strchr(ichunk, '\n') + 1);     /* less its header line */
             free(ichunk);
-            sb_printf(&lua, "sync(%d)\n", line);
+            auegen__sb_printf(&lua, "sync(%d)\n", line);
         } else if (code) {
-            sb_printf(&lua, "at(\"%s\", %d) ", name, tag_line);
-            sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
-            sb_puts(&lua, "\n");
+            auegen__sb_printf(&lua, "at(\"%s\", %d) ", name, tag_line);
+            auegen__sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
+            auegen__sb_puts(&lua, "\n");
             if (alone)
-                sb_printf(&lua, "sync(%d)\n", line);
+                auegen__sb_printf(&lua, "sync(%d)\n", line);
         } else {
-            sb_printf(&lua, "at(\"%s\", %d) out(tostring(", name, tag_line);
-            sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
-            sb_printf(&lua, "))  -- line %d\n", tag_line);
+            auegen__sb_printf(&lua, "at(\"%s\", %d) out(tostring(", name, tag_line);
+            auegen__sb_append(&lua, tag + 2, (size_t)(close - tag - 2));
+            auegen__sb_printf(&lua, "))  -- line %d\n", tag_line);
         }
         p = after;
     }
-    char *chunk = sb_take(&lua);
+    char *chunk = auegen__sb_take(&lua);
     if (!chunk)
         snprintf(err, err_size, "out of memory translating %s", name);
     return chunk;
@@ -191,7 +191,7 @@ typedef struct expand_state {
 static void flush_line(expand_state *st)
 {
     if (st->pending > 0 && st->pending != st->line && (st->out.len == 0 || st->out.data[st->out.len - 1] == '\n')) {
-        sb_printf(&st->out, "#line %d\n", st->pending);
+        auegen__sb_printf(&st->out, "#line %d\n", st->pending);
         st->line = st->pending;
     }
     st->pending = 0;
@@ -204,7 +204,7 @@ static int lua_out(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &n);
     if (n)
         flush_line(st);
-    sb_append(&st->out, s, n);
+    auegen__sb_append(&st->out, s, n);
     st->line += count_lines(s, s + n);
     if (st->out.failed)
         return luaL_error(L, "out of memory");
@@ -308,9 +308,9 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
 {
     lua_newtable(L);
     strbuf abi = {0};
-    abi_glsl(p->family, &abi);
+    auegen__abi_glsl(p->family, &abi);
     set_str(L, "ABI", abi.data ? abi.data : "");   /* written by {% out(ABI) %} */
-    sb_free(&abi);
+    auegen__sb_free(&abi);
     spec_globals(L, s);
     set_int(L, "DPAD", p->d_pad);
     set_int(L, "DVPAD", p->dv_pad);
@@ -366,25 +366,25 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     lua_setmetatable(L, -2);
 }
 
-char *template_expand(const char *name, const auegen_spec *spec, const auegen_plan *plan,
+char *auegen__template_expand(const char *name, const auegen_spec *spec, const auegen_plan *plan,
                       const auegen_target *target, char *err, size_t err_size)
 {
     (void)target;
-    const char *text = template_find(name);
+    const char *text = auegen__template_find(name);
     if (!text) {
         snprintf(err, err_size, "no template named %s", name);
         return NULL;
     }
-    return template_expand_text(name, text, spec, plan, err, err_size);
+    return auegen__template_expand_text(name, text, spec, plan, err, err_size);
 }
 
-char *template_expand_text(const char *name, const char *text, const auegen_spec *spec, const auegen_plan *plan,
+char *auegen__template_expand_text(const char *name, const char *text, const auegen_spec *spec, const auegen_plan *plan,
                            char *err, size_t err_size)
 {
     char *chunk = translate(name, text, 0, err, err_size);
     if (!chunk)
         return NULL;
-    lua_State *L = sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT, TEMPLATE_SECONDS);
+    lua_State *L = auegen__sandbox_new(TEMPLATE_MEMORY_LIMIT, TEMPLATE_INSTRUCTION_LIMIT, TEMPLATE_SECONDS);
     if (!L) {
         free(chunk);
         snprintf(err, err_size, "out of memory");
@@ -418,12 +418,12 @@ char *template_expand_text(const char *name, const char *text, const auegen_spec
             snprintf(err, err_size, "template %s:%d: %s", st.at_name, st.at_line, msg);
         else
             snprintf(err, err_size, "template %s: %s", name, msg);
-        sb_free(&st.out);
+        auegen__sb_free(&st.out);
     } else {
-        result = sb_take(&st.out);
+        result = auegen__sb_take(&st.out);
         if (!result)
             snprintf(err, err_size, "out of memory expanding %s", name);
     }
-    sandbox_close(L);
+    auegen__sandbox_close(L);
     return result;
 }

@@ -222,7 +222,7 @@ static aule_status layouts_create(aule_context *ctx)
     r = ctx->vk.vkCreatePipelineLayout(ctx->device, &pl, NULL, &ctx->pipeline_layout);
     if (r != VK_SUCCESS)
         return aule_fail(ctx, aule_vk_status(r), "vkCreatePipelineLayout: %s", aule_vk_result_string(r));
-    return buffer_create(ctx, 256, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0,
+    return aule__buffer_create(ctx, 256, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0,
                          &ctx->dummy, &ctx->dummy_memory, NULL);
 }
 
@@ -286,18 +286,18 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     pthread_cond_init(&ctx->slot_free, NULL);
 
     const char *selector = desc->device ? desc->device : getenv("AULE_DEVICE");
-    aule_status st = device_open(ctx, selector);
+    aule_status st = aule__device_open(ctx, selector);
     if (st == AULE_OK)
         st = layouts_create(ctx);
     if (st == AULE_OK) {
-        if (!desc->disable_disk_cache && disk_cache_open(desc->cache_dir, &ctx->disk) != 0) {
+        if (!desc->disable_disk_cache && aule__disk_cache_open(desc->cache_dir, &ctx->disk) != 0) {
             aule_log(ctx, AULE_LOG_WARN, "disk cache unavailable; kernels are compiled in every process");
             ctx->disk = NULL;
         }
-        st = kernels_init(ctx);
+        st = aule__kernels_init(ctx);
     }
     if (st == AULE_OK)
-        st = dispatch_init(ctx);
+        st = aule__dispatch_init(ctx);
     if (st == AULE_OK) {
         /* $AULE_COOPMAT_EMULATE: unset, empty or "0" off; "2", "3" the levels above; else on. */
         const char *emu = getenv("AULE_COOPMAT_EMULATE");
@@ -306,7 +306,7 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
             level = 1;
         if (level > 0)
             emulate_coopmat(ctx, level);
-        kernels_probe_layout(ctx);
+        aule__kernels_probe_layout(ctx);
     }
     if (st != AULE_OK) {
         char keep[sizeof create_error];
@@ -325,21 +325,21 @@ void aule_context_destroy(aule_context *ctx)
         return;
     if (ctx->device) {
         ctx->vk.vkDeviceWaitIdle(ctx->device);
-        int orphans = tensors_orphan(ctx);
+        int orphans = aule__tensors_orphan(ctx);
         if (orphans)
             aule_log(ctx, AULE_LOG_WARN, "%d tensors outlive their context: their device memory is freed now; "
                      "any later use is an error, aule_tensor_destroy only frees the handle", orphans);
-        dispatch_release(ctx);
-        kernels_release(ctx);
-        buffer_destroy(ctx, ctx->dummy, ctx->dummy_memory);
-        buffer_destroy(ctx, ctx->workspace, ctx->workspace_memory);
+        aule__dispatch_release(ctx);
+        aule__kernels_release(ctx);
+        aule__buffer_destroy(ctx, ctx->dummy, ctx->dummy_memory);
+        aule__buffer_destroy(ctx, ctx->workspace, ctx->workspace_memory);
         if (ctx->pipeline_layout)
             ctx->vk.vkDestroyPipelineLayout(ctx->device, ctx->pipeline_layout, NULL);
         if (ctx->set_layout)
             ctx->vk.vkDestroyDescriptorSetLayout(ctx->device, ctx->set_layout, NULL);
     }
-    device_close(ctx);
-    disk_cache_close(ctx->disk);
+    aule__device_close(ctx);
+    aule__disk_cache_close(ctx->disk);
     pthread_cond_destroy(&ctx->slot_free);
     pthread_mutex_destroy(&ctx->transfer_lock);
     pthread_mutex_destroy(&ctx->workspace_lock);

@@ -345,7 +345,7 @@ aule_status aule_devices_list(aule_device_info *out, int max, int *count)
     return st;
 }
 
-int device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want)
+int aule__device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want)
 {
     for (uint32_t i = 0; i < ctx->memory.memoryTypeCount; i++)
         if ((type_bits & (1u << i)) && (ctx->memory.memoryTypes[i].propertyFlags & want) == want)
@@ -353,7 +353,7 @@ int device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryProp
     return -1;
 }
 
-aule_status device_open(aule_context *ctx, const char *selector)
+aule_status aule__device_open(aule_context *ctx, const char *selector)
 {
     aule_status st = instance_create(ctx, &ctx->instance);
     if (st != AULE_OK)
@@ -458,7 +458,7 @@ aule_status device_open(aule_context *ctx, const char *selector)
     return AULE_OK;
 }
 
-void device_close(aule_context *ctx)
+void aule__device_close(aule_context *ctx)
 {
     if (ctx->device)
         ctx->vk.vkDestroyDevice(ctx->device, NULL);

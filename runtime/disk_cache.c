@@ -154,7 +154,7 @@ static bool is_lower_hex(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
 }
 
-bool disk_cache_key_valid(const char *key_hex)
+bool aule__disk_cache_key_valid(const char *key_hex)
 {
     if (!key_hex)
         return false;
@@ -164,7 +164,7 @@ bool disk_cache_key_valid(const char *key_hex)
     return key_hex[DISK_CACHE_KEY_HEX] == '\0';
 }
 
-bool disk_cache_blob_name_valid(const char *name)
+bool aule__disk_cache_blob_name_valid(const char *name)
 {
     if (!name || name[0] == '\0' || name[0] == '.')
         return false;
@@ -305,7 +305,7 @@ static char *resolve_root(const char *root, bool *oom)
     return r;
 }
 
-int disk_cache_open(const char *root, disk_cache **out)
+int aule__disk_cache_open(const char *root, disk_cache **out)
 {
     if (!out)
         return EINVAL;
@@ -331,7 +331,7 @@ int disk_cache_open(const char *root, disk_cache **out)
         oom = !c->spirv_dir || !c->pipeline_dir;
     }
     if (oom) {
-        disk_cache_close(c);
+        aule__disk_cache_close(c);
         return ENOMEM;
     }
     if (!c->root)
@@ -342,7 +342,7 @@ int disk_cache_open(const char *root, disk_cache **out)
     return 0;
 }
 
-void disk_cache_close(disk_cache *c)
+void aule__disk_cache_close(disk_cache *c)
 {
     if (!c)
         return;
@@ -354,12 +354,12 @@ void disk_cache_close(disk_cache *c)
     free(c);
 }
 
-const char *disk_cache_root(const disk_cache *c)
+const char *aule__disk_cache_root(const disk_cache *c)
 {
     return c ? c->root : NULL;
 }
 
-const char *disk_cache_last_error(const disk_cache *c)
+const char *aule__disk_cache_last_error(const disk_cache *c)
 {
     if (!c)
         return "";
@@ -370,7 +370,7 @@ const char *disk_cache_last_error(const disk_cache *c)
     return thread_error;
 }
 
-void disk_cache_set_limit(disk_cache *c, uint64_t bytes)
+void aule__disk_cache_set_limit(disk_cache *c, uint64_t bytes)
 {
     if (!c)
         return;
@@ -379,7 +379,7 @@ void disk_cache_set_limit(disk_cache *c, uint64_t bytes)
     pthread_mutex_unlock(&c->lock);
 }
 
-void disk_cache_set_fsync(disk_cache *c, bool on)
+void aule__disk_cache_set_fsync(disk_cache *c, bool on)
 {
     if (!c)
         return;
@@ -743,7 +743,7 @@ static void after_store(disk_cache *c, uint64_t added, const char *keep)
 
 static bool check_args(disk_cache *c, const char *key_hex, const char *key_input)
 {
-    if (!disk_cache_key_valid(key_hex)) {
+    if (!aule__disk_cache_key_valid(key_hex)) {
         set_error(c, "invalid cache key (want %d lowercase hex digits)", DISK_CACHE_KEY_HEX);
         return false;
     }
@@ -754,7 +754,7 @@ static bool check_args(disk_cache *c, const char *key_hex, const char *key_input
     return c->root != NULL;
 }
 
-bool disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, uint32_t **words, size_t *count)
+bool aule__disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, uint32_t **words, size_t *count)
 {
     if (words)
         *words = NULL;
@@ -780,18 +780,18 @@ bool disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, 
     return true;
 }
 
-void disk_cache_entry_path(const disk_cache *c, const char *key_hex, char *buf, size_t size)
+void aule__disk_cache_entry_path(const disk_cache *c, const char *key_hex, char *buf, size_t size)
 {
     if (size == 0)
         return;
     buf[0] = '\0';
-    if (c && c->root && disk_cache_key_valid(key_hex))
+    if (c && c->root && aule__disk_cache_key_valid(key_hex))
         snprintf(buf, size, "%s/%.2s/%s.spv", c->spirv_dir, key_hex, key_hex + 2);
 }
 
-bool disk_cache_remove(disk_cache *c, const char *key_hex)
+bool aule__disk_cache_remove(disk_cache *c, const char *key_hex)
 {
-    if (!c || !c->root || !disk_cache_key_valid(key_hex))
+    if (!c || !c->root || !aule__disk_cache_key_valid(key_hex))
         return false;
     char *path = format_path("%s/%.2s/%s.spv", c->spirv_dir, key_hex, key_hex + 2);
     if (!path) {
@@ -805,7 +805,7 @@ bool disk_cache_remove(disk_cache *c, const char *key_hex)
     return removed;
 }
 
-bool disk_cache_store(disk_cache *c, const char *key_hex, const char *key_input, const uint32_t *words, size_t count)
+bool aule__disk_cache_store(disk_cache *c, const char *key_hex, const char *key_input, const uint32_t *words, size_t count)
 {
     if (!c || !check_args(c, key_hex, key_input))
         return false;
@@ -833,7 +833,7 @@ bool disk_cache_store(disk_cache *c, const char *key_hex, const char *key_input,
 
 static char *blob_path(disk_cache *c, const char *name)
 {
-    if (!disk_cache_blob_name_valid(name)) {
+    if (!aule__disk_cache_blob_name_valid(name)) {
         set_error(c, "invalid blob name (want 1..%d of [A-Za-z0-9._-], not starting with '.')",
                   DISK_CACHE_MAX_BLOB_NAME);
         return NULL;
@@ -846,7 +846,7 @@ static char *blob_path(disk_cache *c, const char *name)
     return path;
 }
 
-bool disk_cache_load_blob(disk_cache *c, const char *name, void **data, size_t *size)
+bool aule__disk_cache_load_blob(disk_cache *c, const char *name, void **data, size_t *size)
 {
     if (data)
         *data = NULL;
@@ -862,7 +862,7 @@ bool disk_cache_load_blob(disk_cache *c, const char *name, void **data, size_t *
     return hit;
 }
 
-bool disk_cache_store_blob(disk_cache *c, const char *name, const void *data, size_t size)
+bool aule__disk_cache_store_blob(disk_cache *c, const char *name, const void *data, size_t size)
 {
     if (!c)
         return false;

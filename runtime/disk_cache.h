@@ -52,24 +52,24 @@ typedef struct disk_cache disk_cache;
  * Failing to create the folders, or finding no root at all (no variable set),
  * is not a failure: the cache then only reads what is there, or always
  * misses, and disk_cache_last_error says why. */
-int disk_cache_open(const char *root, disk_cache **out);
+int aule__disk_cache_open(const char *root, disk_cache **out);
 
 /* Closes the cache; NULL is a no-op. */
-void disk_cache_close(disk_cache *c);
+void aule__disk_cache_close(disk_cache *c);
 
 /* The resolved root folder, or NULL when none could be resolved. */
-const char *disk_cache_root(const disk_cache *c);
+const char *aule__disk_cache_root(const disk_cache *c);
 
 /* The last failure's message ("" when none). The text is copied into a
  * per-thread buffer, valid until this thread calls disk_cache_last_error again. */
-const char *disk_cache_last_error(const disk_cache *c);
+const char *aule__disk_cache_last_error(const disk_cache *c);
 
 /* True when key_hex is exactly 32 lowercase hex digits. Any other key is
  * rejected by every call below and never becomes part of a path. */
-bool disk_cache_key_valid(const char *key_hex);
+bool aule__disk_cache_key_valid(const char *key_hex);
 
 /* True when name is 1..128 characters of [A-Za-z0-9._-] not starting with '.'. */
-bool disk_cache_blob_name_valid(const char *name);
+bool aule__disk_cache_blob_name_valid(const char *name);
 
 /* Looks up the SPIR-V stored under key_hex for key_input (the text the key
  * hashes). On a hit, *words (malloc'd; the caller frees it) holds *count
@@ -77,38 +77,38 @@ bool disk_cache_blob_name_valid(const char *name);
  * eviction drops the least recently used entries first. Any miss returns
  * false and leaves *words NULL and *count 0; an absent entry records nothing,
  * a rejected one records why. */
-bool disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, uint32_t **words, size_t *count);
+bool aule__disk_cache_load(disk_cache *c, const char *key_hex, const char *key_input, uint32_t **words, size_t *count);
 
 /* The path of key_hex's SPIR-V entry, for messages ("" when the key is
  * invalid or there is no root). */
-void disk_cache_entry_path(const disk_cache *c, const char *key_hex, char *buf, size_t size);
+void aule__disk_cache_entry_path(const disk_cache *c, const char *key_hex, char *buf, size_t size);
 
 /* Deletes key_hex's SPIR-V entry (one that loaded but proved unusable), so it
  * is a miss from now on. Returns true when there was one to delete. */
-bool disk_cache_remove(disk_cache *c, const char *key_hex);
+bool aule__disk_cache_remove(disk_cache *c, const char *key_hex);
 
 /* Stores count words of SPIR-V (count > 0, count * 4 <= 64 MiB, words[0] ==
  * 0x07230203) under key_hex, replacing any entry there, then evicts old
  * entries if the spirv/ tree is over the size cap. Returns false, with a
  * message, when the entry could not be written. */
-bool disk_cache_store(disk_cache *c, const char *key_hex, const char *key_input, const uint32_t *words, size_t count);
+bool aule__disk_cache_store(disk_cache *c, const char *key_hex, const char *key_input, const uint32_t *words, size_t count);
 
 /* Named blobs at <root>/v1/pipeline/<name>.bin, for Vulkan pipeline-cache
  * data (which carries its own device header; the driver checks it). Load
  * returns a malloc'd copy in *data (caller frees) and its size (> 0). */
-bool disk_cache_load_blob(disk_cache *c, const char *name, void **data, size_t *size);
-bool disk_cache_store_blob(disk_cache *c, const char *name, const void *data, size_t size);
+bool aule__disk_cache_load_blob(disk_cache *c, const char *name, void **data, size_t *size);
+bool aule__disk_cache_store_blob(disk_cache *c, const char *name, const void *data, size_t size);
 
 /* Size cap of the spirv/ tree in bytes (sum of entry file sizes); 0 means no
  * cap. After a store that takes the tree over the cap, the least recently
  * used entries are deleted until it is at most 90% of the cap (the entry just
  * stored is kept). Eviction tolerates other processes deleting or replacing
  * files at the same time. Default DISK_CACHE_DEFAULT_LIMIT. */
-void disk_cache_set_limit(disk_cache *c, uint64_t bytes);
+void aule__disk_cache_set_limit(disk_cache *c, uint64_t bytes);
 
 /* When on, each entry is fsync'ed before it is renamed into place (durable
  * across a power cut; slower). Off by default: a torn entry after a crash is
  * caught by its checksum and is just a miss. */
-void disk_cache_set_fsync(disk_cache *c, bool on);
+void aule__disk_cache_set_fsync(disk_cache *c, bool on);
 
 #endif

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-aule_status dispatch_init(aule_context *ctx)
+aule_status aule__dispatch_init(aule_context *ctx)
 {
     VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -33,7 +33,7 @@ aule_status dispatch_init(aule_context *ctx)
     return AULE_OK;
 }
 
-void dispatch_release(aule_context *ctx)
+void aule__dispatch_release(aule_context *ctx)
 {
     for (int i = 0; i < ctx->slot_count; i++) {
         dispatch_slot *s = &ctx->slots[i];
@@ -49,7 +49,7 @@ void dispatch_release(aule_context *ctx)
     ctx->slot_count = 0;
     if (ctx->transfer_fence)
         ctx->vk.vkDestroyFence(ctx->device, ctx->transfer_fence, NULL);
-    buffer_destroy(ctx, ctx->staging, ctx->staging_memory);
+    aule__buffer_destroy(ctx, ctx->staging, ctx->staging_memory);
     if (ctx->command_pool)
         ctx->vk.vkDestroyCommandPool(ctx->device, ctx->command_pool, NULL);
 }
@@ -165,9 +165,9 @@ static aule_status slot_sets(aule_context *ctx, dispatch_slot *s, int n)
 }
 
 
-aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim)
+aule_status aule__check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim)
 {
-    aule_status st = tensor_check_live(ctx, t, name);   /* before anything reads *t */
+    aule_status st = aule__tensor_check_live(ctx, t, name);   /* before anything reads *t */
     if (st != AULE_OK)
         return st;
     if ((int)t->desc.dtype != (int)dtype)
@@ -184,21 +184,21 @@ aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *na
     return AULE_OK;
 }
 
-aule_status check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads)
+aule_status aule__check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads)
 {
     if (!spec->sinks)
         return sinks ? aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "sinks given, but the spec has no sinks = true")
                      : AULE_OK;
     if (!sinks)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "the spec has sinks = true: pass sinks, fp32 [H]");
-    aule_status st = check_tensor(ctx, sinks, "sinks", AULE_DTYPE_F32, 1);
+    aule_status st = aule__check_tensor(ctx, sinks, "sinks", AULE_DTYPE_F32, 1);
     if (st == AULE_OK && sinks->desc.shape[0] != heads)
         st = aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "sinks must be [%lld] (one per query head; got [%lld])",
                        (long long)heads, (long long)sinks->desc.shape[0]);
     return st;
 }
 
-void call_init(aule_context *ctx, prepared_call *c, auegen_family f)
+void aule__call_init(aule_context *ctx, prepared_call *c, auegen_family f)
 {
     memset(c, 0, sizeof *c);
     c->push_bytes = auegen_family_abi_get(f)->push_bytes;
@@ -309,12 +309,12 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
     return AULE_OK;
 }
 
-aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count)
+aule_status aule__dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count)
 {
     return run(ctx, e, calls, count, false);
 }
 
-aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer)
+aule_status aule__dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer)
 {
     prepared_call c = {.groups_x = 1, .groups_y = 1, .groups_z = 1};
     for (int b = 0; b < AUEGEN_BINDING_MAX; b++)
@@ -327,7 +327,7 @@ aule_status aule_empty_dispatch(aule_context *ctx, int count)
     if (!ctx || count < 0)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_empty_dispatch: bad argument");
     kernel_entry *e;
-    aule_status st = kernel_empty(ctx, &e);
+    aule_status st = aule__kernel_empty(ctx, &e);
     prepared_call c = {0};
     for (int i = 0; i < count && st == AULE_OK; i++)
         st = run(ctx, e, &c, 1, true);

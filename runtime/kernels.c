@@ -22,13 +22,13 @@ static void pipeline_cache_name(const aule_context *ctx, char *out, size_t size)
         n += snprintf(out + n, size - (size_t)n, "%02x", p.pipelineCacheUUID[i]);
 }
 
-aule_status kernels_init(aule_context *ctx)
+aule_status aule__kernels_init(aule_context *ctx)
 {
     void *data = NULL;
     size_t size = 0;
     pipeline_cache_name(ctx, ctx->pipeline_cache_name, sizeof ctx->pipeline_cache_name);
     if (ctx->disk)
-        disk_cache_load_blob(ctx->disk, ctx->pipeline_cache_name, &data, &size);
+        aule__disk_cache_load_blob(ctx->disk, ctx->pipeline_cache_name, &data, &size);
     VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                                     .initialDataSize = data ? size : 0, .pInitialData = data};
     VkResult r = ctx->vk.vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pipeline_cache);
@@ -44,7 +44,7 @@ aule_status kernels_init(aule_context *ctx)
     return AULE_OK;
 }
 
-void entry_destroy(aule_context *ctx, kernel_entry *e)
+void aule__entry_destroy(aule_context *ctx, kernel_entry *e)
 {
     if (!e)
         return;
@@ -55,23 +55,23 @@ void entry_destroy(aule_context *ctx, kernel_entry *e)
     free(e);
 }
 
-void kernels_release(aule_context *ctx)
+void aule__kernels_release(aule_context *ctx)
 {
     if (ctx->pipeline_cache && ctx->disk) {
         size_t size = 0;
         if (ctx->vk.vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, NULL) == VK_SUCCESS && size) {
             void *data = malloc(size);
             if (data && ctx->vk.vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, data) == VK_SUCCESS)
-                disk_cache_store_blob(ctx->disk, ctx->pipeline_cache_name, data, size);
+                aule__disk_cache_store_blob(ctx->disk, ctx->pipeline_cache_name, data, size);
             free(data);
         }
     }
     for (int i = 0; i < ctx->kernel_count; i++)
-        entry_destroy(ctx, ctx->kernels[i]);
+        aule__entry_destroy(ctx, ctx->kernels[i]);
     free(ctx->kernels);
     ctx->kernels = NULL;
     ctx->kernel_count = ctx->kernel_cap = 0;
-    entry_destroy(ctx, ctx->empty_kernel);
+    aule__entry_destroy(ctx, ctx->empty_kernel);
     ctx->empty_kernel = NULL;
     if (ctx->pipeline_cache)
         ctx->vk.vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
@@ -79,7 +79,7 @@ void kernels_release(aule_context *ctx)
 }
 
 /* Shader module + compute pipeline; pins the subgroup size a cooperative-matrix plan needs. */
-aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count)
+aule_status aule__pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count)
 {
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                    .codeSize = count * sizeof *words, .pCode = words};
@@ -112,7 +112,7 @@ aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *
     return AULE_OK;
 }
 
-const char *kernel_part_name(int part)
+const char *aule__kernel_part_name(int part)
 {
     static const char *const names[] = {NULL, "reduce", "append", "bwd_dot", "bwd_dkdv", "bwd_dq", "bwd_dsink"};
     return part > 0 && part < (int)(sizeof names / sizeof *names) ? names[part] : NULL;
@@ -203,7 +203,7 @@ static bool disk_entry_usable(aule_context *ctx, kernel_entry *e, const char *ke
     char log[256] = "";
     char path[512];
     bool ok = auegen_spirv_validate(words, count, log, sizeof log) == AUEGEN_OK;
-    if (ok && pipeline_create(ctx, e, words, count) != AULE_OK) {
+    if (ok && aule__pipeline_create(ctx, e, words, count) != AULE_OK) {
         pthread_mutex_lock(&ctx->error_lock);
         snprintf(log, sizeof log, "%.200s", ctx->last_error);
         pthread_mutex_unlock(&ctx->error_lock);
@@ -214,12 +214,12 @@ static bool disk_entry_usable(aule_context *ctx, kernel_entry *e, const char *ke
     }
     if (ok)
         return true;
-    disk_cache_entry_path(ctx->disk, key, path, sizeof path);
+    aule__disk_cache_entry_path(ctx->disk, key, path, sizeof path);
     for (char *nl = strchr(log, '\n'); nl; nl = strchr(nl, '\n'))
         *nl = ' ';
     aule_log(ctx, AULE_LOG_WARN, "disk cache entry %s is not a usable kernel (%s): removed; %s", path, log,
              ctx->disable_jit ? "JIT is disabled" : "generating it again");
-    disk_cache_remove(ctx->disk, key);
+    aule__disk_cache_remove(ctx->disk, key);
     return false;
 }
 
@@ -227,7 +227,7 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
 {
     auegen_kernel k;
     auegen_generate_options opts = {.optimize = true, .skip_stub = true,
-                                    .part = kernel_part_name(part)};
+                                    .part = aule__kernel_part_name(part)};
     auegen_status gs = auegen_prepare(key, &ctx->info.caps, &opts, &k);
     if (gs != AUEGEN_OK)
         return aule_fail(ctx, gs == AUEGEN_ERROR_PLAN || gs == AUEGEN_ERROR_UNSUPPORTED ? AULE_ERROR_UNSUPPORTED
@@ -249,8 +249,8 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
     double t0 = aule_now_ms(), t_found = t0;
     if (builtin) {
         e->source = AULE_SOURCE_BUILTIN;
-        st = pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
-    } else if (ctx->disk && disk_cache_load(ctx->disk, k.key, k.key_input, &words, &count)
+        st = aule__pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
+    } else if (ctx->disk && aule__disk_cache_load(ctx->disk, k.key, k.key_input, &words, &count)
                && disk_entry_usable(ctx, e, k.key, words, count)) {
         e->source = AULE_SOURCE_DISK;
         t_found = aule_now_ms();
@@ -265,12 +265,12 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
             st = aule_fail(ctx, AULE_ERROR_GENERATOR, "generating the kernel failed: %s", full.log);
         } else {
             e->source = AULE_SOURCE_JIT;
-            st = pipeline_create(ctx, e, full.spirv, full.spirv_words);
+            st = aule__pipeline_create(ctx, e, full.spirv, full.spirv_words);
             if (st == AULE_OK && ctx->disk) {
-                if (disk_cache_store(ctx->disk, k.key, k.key_input, full.spirv, full.spirv_words))
+                if (aule__disk_cache_store(ctx->disk, k.key, k.key_input, full.spirv, full.spirv_words))
                     stored = true;
                 else
-                    aule_log(ctx, AULE_LOG_WARN, "disk cache: %s", disk_cache_last_error(ctx->disk));
+                    aule_log(ctx, AULE_LOG_WARN, "disk cache: %s", aule__disk_cache_last_error(ctx->disk));
             }
         }
         auegen_kernel_release(&full);
@@ -285,11 +285,11 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
         } else {
             e->source = AULE_SOURCE_BUILTIN;
             e->plan = builtin->plan;
-            st = pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
+            st = aule__pipeline_create(ctx, e, builtin->spirv, builtin->spirv_words);
         }
     }
     if (st != AULE_OK) {
-        entry_destroy(ctx, e);
+        aule__entry_destroy(ctx, e);
         return st;
     }
     aule_log(ctx, AULE_LOG_DEBUG, "kernel %s (%s, %s): %.2f ms to find or generate, %.2f ms to create the pipeline",
@@ -308,12 +308,12 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
     return AULE_OK;
 }
 
-aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report)
+aule_status aule__kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report)
 {
-    return kernel_get_part(ctx, spec, KERNEL_MAIN, out, report);
+    return aule__kernel_get_part(ctx, spec, KERNEL_MAIN, out, report);
 }
 
-aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part, kernel_entry **out,
+aule_status aule__kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part, kernel_entry **out,
                             aule_kernel_report *report)
 {
     double t0 = aule_now_ms();
@@ -345,7 +345,7 @@ aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part
             made = st == AULE_OK ? NULL : made;
         }
         pthread_mutex_unlock(&ctx->lock);
-        entry_destroy(ctx, made);       /* lost the race, or could not be added */
+        aule__entry_destroy(ctx, made);       /* lost the race, or could not be added */
         if (st != AULE_OK)
             return st;
     }
@@ -367,7 +367,7 @@ static kernel_entry *builtin_memo_find(aule_context *ctx, const char *key)
     return NULL;
 }
 
-aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out)
+aule_status aule__kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out)
 {
     if (!plan_runs_here(ctx, &info->plan))
         return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "kernel %s (planned for %s) cannot run on %s", info->name,
@@ -392,9 +392,9 @@ aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, k
     made->plan = info->plan;
     made->source = AULE_SOURCE_BUILTIN;
     memcpy(made->key, info->key, sizeof made->key);
-    st = pipeline_create(ctx, made, info->spirv, info->spirv_words);
+    st = aule__pipeline_create(ctx, made, info->spirv, info->spirv_words);
     if (st != AULE_OK) {
-        entry_destroy(ctx, made);
+        aule__entry_destroy(ctx, made);
         return st;
     }
     pthread_mutex_lock(&ctx->lock);
@@ -405,12 +405,12 @@ aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, k
         ctx->stats.builtin_hits++;
     }
     pthread_mutex_unlock(&ctx->lock);
-    entry_destroy(ctx, made);
+    aule__entry_destroy(ctx, made);
     *out = e;
     return st;
 }
 
-aule_status kernel_empty(aule_context *ctx, kernel_entry **out)
+aule_status aule__kernel_empty(aule_context *ctx, kernel_entry **out)
 {
     pthread_mutex_lock(&ctx->lock);
     aule_status st = AULE_OK;
@@ -428,11 +428,11 @@ aule_status kernel_empty(aule_context *ctx, kernel_entry **out)
         } else {
             e->plan.workgroup_size = 1;
             e->plan.tile_q = 1;
-            st = pipeline_create(ctx, e, words, count);
+            st = aule__pipeline_create(ctx, e, words, count);
             if (st == AULE_OK)
                 ctx->empty_kernel = e;
             else
-                entry_destroy(ctx, e);
+                aule__entry_destroy(ctx, e);
         }
         free(words);
     }
@@ -446,7 +446,7 @@ aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule
     if (!ctx || !spec)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_kernel_prepare: NULL argument");
     kernel_entry *e;
-    return kernel_get(ctx, spec, &e, report);
+    return aule__kernel_get(ctx, spec, &e, report);
 }
 
 aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size)
@@ -458,7 +458,7 @@ aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, c
         return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "pipeline statistics need a profiling context on a device "
                          "with VK_KHR_pipeline_executable_properties");
     kernel_entry *e;
-    aule_status st = kernel_get(ctx, spec, &e, NULL);
+    aule_status st = aule__kernel_get(ctx, spec, &e, NULL);
     if (st != AULE_OK)
         return st;
     VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Reads an int32 tensor to the host (lengths and block tables are small). */
-aule_status read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out)
+aule_status aule__read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out)
 {
     *out = malloc(t->bytes ? t->bytes : 4);
     if (!*out)
@@ -27,7 +27,7 @@ aule_status read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out)
 /* The cache layout of a decode spec: paged [pages][page_size][Hkv][D] with a
  * block table [B][max_pages], or contiguous [B][Hkv][S_max][D]. Gives the
  * tokens a sequence can hold and the number of pages. */
-aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const aule_tensor *kc, const aule_tensor *vc,
+aule_status aule__check_cache(aule_context *ctx, const auegen_spec *spec, const aule_tensor *kc, const aule_tensor *vc,
                                const aule_tensor *table, int64_t batch, int64_t kv_heads, int64_t *capacity,
                                int64_t *pages)
 {
@@ -47,7 +47,7 @@ aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const aule_t
         aule_status st;
         if (!table)
             return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "a paged cache needs block_table");
-        if ((st = check_tensor(ctx, table, "block_table", AULE_DTYPE_I32, 2)))
+        if ((st = aule__check_tensor(ctx, table, "block_table", AULE_DTYPE_I32, 2)))
             return st;
         if (table->desc.shape[0] != batch)
             return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "block_table has %lld rows for %lld sequences",
@@ -66,7 +66,7 @@ aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const aule_t
 }
 
 /* An int8 cache's scales: fp32 [pages][Hkv][D] and [pages][Hkv][Dv], contiguous. */
-aule_status check_scales(aule_context *ctx, const auegen_spec *spec, const aule_tensor *ks, const aule_tensor *vs,
+aule_status aule__check_scales(aule_context *ctx, const auegen_spec *spec, const aule_tensor *ks, const aule_tensor *vs,
                                 int64_t pages, int64_t kv_heads)
 {
     if (!spec->kv_int8)
@@ -74,7 +74,7 @@ aule_status check_scales(aule_context *ctx, const auegen_spec *spec, const aule_
     if (!ks || !vs)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "an int8 KV cache needs k_scale and v_scale");
     aule_status st;
-    if ((st = check_tensor(ctx, ks, "k_scale", AULE_DTYPE_F32, 3)) || (st = check_tensor(ctx, vs, "v_scale", AULE_DTYPE_F32, 3)))
+    if ((st = aule__check_tensor(ctx, ks, "k_scale", AULE_DTYPE_F32, 3)) || (st = aule__check_tensor(ctx, vs, "v_scale", AULE_DTYPE_F32, 3)))
         return st;
     const int64_t *a = ks->desc.shape, *b = vs->desc.shape, *sa = ks->desc.strides, *sb = vs->desc.strides;
     if (a[0] != pages || a[1] != kv_heads || a[2] != spec->head_dim || b[0] != pages || b[1] != kv_heads
@@ -86,7 +86,7 @@ aule_status check_scales(aule_context *ctx, const auegen_spec *spec, const aule_
 }
 
 /* Every page that positions [first, first + count) of sequence b use must exist. */
-aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table,
+aule_status aule__check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table,
                                const int32_t *entries, int64_t b, int64_t first, int64_t count, int64_t pages)
 {
     if (spec->page_size == 0 || count <= 0)
@@ -103,7 +103,7 @@ aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const aule_t
 }
 
 /* The spec of a decode entry point (`what`), validated again and of kind decode. */
-aule_status decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out)
+aule_status aule__decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out)
 {
     auegen_diag diag = {0};
     if (auegen_spec_normalize(in, out, &diag) != AUEGEN_OK)
@@ -114,7 +114,7 @@ aule_status decode_spec(aule_context *ctx, const auegen_spec *in, const char *wh
 }
 
 /* A linked-in kernel of family f (a typed launcher's), ready in this context. */
-aule_status linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
+aule_status aule__linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
                                  kernel_entry **e)
 {
     if (!ctx || !info)
@@ -123,5 +123,5 @@ aule_status linked_kernel(aule_context *ctx, const auegen_kernel_info *info, aue
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "kernel %s is a %s kernel, not a %s kernel", info->name,
                          auegen_family_abi_get(info->plan.family) ? auegen_family_abi_get(info->plan.family)->name : "?",
                          auegen_family_abi_get(f)->name);
-    return kernel_for_info(ctx, info, e);
+    return aule__kernel_for_info(ctx, info, e);
 }

@@ -16,15 +16,15 @@ static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, 
     if (!ctx || !spec_in || !a || !a->k_new || !a->v_new || !a->k_cache || !a->v_cache || !a->positions)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append: k_new, v_new, the caches and positions are required");
     auegen_spec spec;
-    aule_status st = decode_spec(ctx, spec_in, "append", &spec);
+    aule_status st = aule__decode_spec(ctx, spec_in, "append", &spec);
     if (st != AULE_OK)
         return st;
     aule_dtype dt = (aule_dtype)spec.dtype;
     aule_dtype cache_dt = spec.kv_int8 ? AULE_DTYPE_I8 : dt;
-    if ((st = check_tensor(ctx, a->k_new, "k_new", dt, 4)) || (st = check_tensor(ctx, a->v_new, "v_new", dt, 4))
-        || (st = check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
-        || (st = check_tensor(ctx, a->v_cache, "v_cache", cache_dt, 4))
-        || (st = check_tensor(ctx, a->positions, "positions", AULE_DTYPE_I32, 1)))
+    if ((st = aule__check_tensor(ctx, a->k_new, "k_new", dt, 4)) || (st = aule__check_tensor(ctx, a->v_new, "v_new", dt, 4))
+        || (st = aule__check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
+        || (st = aule__check_tensor(ctx, a->v_cache, "v_cache", cache_dt, 4))
+        || (st = aule__check_tensor(ctx, a->positions, "positions", AULE_DTYPE_I32, 1)))
         return st;
     const int64_t *kn = a->k_new->desc.shape, *vn = a->v_new->desc.shape;
     int64_t batch = kn[0], kv_heads = kn[1], n = kn[2];
@@ -35,13 +35,13 @@ static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "positions has %lld entries for %lld sequences",
                          (long long)a->positions->desc.shape[0], (long long)batch);
     int64_t capacity, pages;
-    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages))
-        || (st = check_scales(ctx, &spec, a->k_scale, a->v_scale, pages, kv_heads)))
+    if ((st = aule__check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages))
+        || (st = aule__check_scales(ctx, &spec, a->k_scale, a->v_scale, pages, kv_heads)))
         return st;
     int32_t *pos = NULL, *table = NULL;
-    if ((st = read_ints(ctx, a->positions, &pos)))
+    if ((st = aule__read_ints(ctx, a->positions, &pos)))
         return st;
-    if (spec.page_size && (st = read_ints(ctx, a->block_table, &table))) {
+    if (spec.page_size && (st = aule__read_ints(ctx, a->block_table, &table))) {
         free(pos);
         return st;
     }
@@ -53,16 +53,16 @@ static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, 
                            first, first, (long long)(first + n - 1), (long long)capacity,
                            spec.page_size ? "block table" : "cache");
         else
-            st = check_pages(ctx, &spec, a->block_table, table, b, first, n, pages);
+            st = aule__check_pages(ctx, &spec, a->block_table, table, b, first, n, pages);
     }
     free(pos);
     free(table);
     if (st != AULE_OK)
         return st;
-    if (!e && (st = kernel_get_part(ctx, &spec, KERNEL_APPEND, &e, NULL)))
+    if (!e && (st = aule__kernel_get_part(ctx, &spec, KERNEL_APPEND, &e, NULL)))
         return st;
     prepared_call c;
-    call_init(ctx, &c, AUEGEN_FAMILY_APPEND);
+    aule__call_init(ctx, &c, AUEGEN_FAMILY_APPEND);
     auegen_append_push *p = &c.push.append;
     p->batch = (uint32_t)batch;
     p->kv_heads = (uint32_t)kv_heads;
@@ -94,7 +94,7 @@ static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, 
         c.groups_x = (uint32_t)((n + spec.page_size - 1) / spec.page_size + 1);
         c.groups_y = (uint32_t)kv_heads;
         c.groups_z = (uint32_t)batch;
-        return dispatch_run(ctx, e, &c, 1);
+        return aule__dispatch_run(ctx, e, &c, 1);
     }
     uint64_t dmax = (uint64_t)(spec.head_dim > spec.head_dim_v ? spec.head_dim : spec.head_dim_v);
     uint64_t total = (uint64_t)batch * (uint64_t)kv_heads * (uint64_t)n * dmax;
@@ -103,7 +103,7 @@ static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "append too large for one launch");
     c.groups_x = (uint32_t)((total + wg - 1) / wg);
     c.groups_y = c.groups_z = 1;
-    return dispatch_run(ctx, e, &c, 1);
+    return aule__dispatch_run(ctx, e, &c, 1);
 }
 
 aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aule_append_args *args)
@@ -114,6 +114,6 @@ aule_status aule_kv_append(aule_context *ctx, const auegen_spec *spec, const aul
 aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_append_args *args)
 {
     kernel_entry *e;
-    aule_status st = linked_kernel(ctx, kernel, AUEGEN_FAMILY_APPEND, "aule_append_launch", &e);
+    aule_status st = aule__linked_kernel(ctx, kernel, AUEGEN_FAMILY_APPEND, "aule_append_launch", &e);
     return st == AULE_OK ? append_launch(ctx, &kernel->spec, e, args) : st;
 }

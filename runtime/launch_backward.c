@@ -17,7 +17,7 @@ static aule_status check_like(aule_context *ctx, const aule_tensor *t, const cha
 {
     if (!t)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "backward: %s is required", name);
-    aule_status st = check_tensor(ctx, t, name, like->desc.dtype, 4);
+    aule_status st = aule__check_tensor(ctx, t, name, like->desc.dtype, 4);
     if (st != AULE_OK)
         return st;
     for (int i = 0; i < 4; i++)
@@ -53,7 +53,7 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
                             .max_seqlen_q = a->max_seqlen_q, .max_seqlen_k = a->max_seqlen_k, .scale = a->scale,
                             .sinks = a->sinks};
     prepared_call fc;
-    aule_status st = forward_prepare(ctx, spec, &e[2]->plan, &fa, &fc);
+    aule_status st = aule__forward_prepare(ctx, spec, &e[2]->plan, &fa, &fc);
     if (st != AULE_OK)
         return st;
     if ((st = check_like(ctx, a->dout, "dout", a->o, "o")) || (st = check_like(ctx, a->dq, "dq", a->q, "q"))
@@ -65,7 +65,7 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     *d_floats = rows;
 
     /* bwd_dot: every row of O, D contiguous [B][H][Sq] (B = 1 for varlen). */
-    call_init(ctx, &c[0], AUEGEN_FAMILY_BWD_DOT);
+    aule__call_init(ctx, &c[0], AUEGEN_FAMILY_BWD_DOT);
     c[0].kernel = e[0];
     auegen_bwd_dot_push *dp = &c[0].push.bwd_dot;
     dp->batch = (uint32_t)os[0];
@@ -85,7 +85,7 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
 
     /* bwd_dkdv and bwd_dq: the forward's shapes and strides, plus dO's and D's. */
     for (int i = 1; i < 3; i++) {
-        call_init(ctx, &c[i], i == 1 ? AUEGEN_FAMILY_BWD_DKDV : AUEGEN_FAMILY_BWD_DQ);
+        aule__call_init(ctx, &c[i], i == 1 ? AUEGEN_FAMILY_BWD_DKDV : AUEGEN_FAMILY_BWD_DQ);
         c[i].kernel = e[i];
         VkBuffer *bind = c[i].buffers;
         bind[AUEGEN_BWD_DKDV_BINDING_Q] = a->q->buffer;    /* the two families share these binding numbers */
@@ -143,11 +143,11 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
                          : AULE_OK;
     if (!a->dsinks)
         return AULE_OK;              /* the sinks are frozen: no gradient asked */
-    if ((st = check_tensor(ctx, a->dsinks, "dsinks", AULE_DTYPE_F32, 1)))
+    if ((st = aule__check_tensor(ctx, a->dsinks, "dsinks", AULE_DTYPE_F32, 1)))
         return st;
     if (a->dsinks->desc.shape[0] != f->heads)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "dsinks must be [%u] (one per query head)", f->heads);
-    call_init(ctx, &c[3], AUEGEN_FAMILY_BWD_DSINK);
+    aule__call_init(ctx, &c[3], AUEGEN_FAMILY_BWD_DSINK);
     c[3].kernel = e[3];
     auegen_bwd_dsink_push *sp = &c[3].push.bwd_dsink;
     sp->batch = (uint32_t)os[0];
@@ -187,7 +187,7 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
     static const int parts[4] = {KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ, KERNEL_BWD_DSINK};
     aule_status st = AULE_OK;
     for (int i = 0; i < (spec.sinks ? 4 : 3) && st == AULE_OK; i++)
-        st = kernel_get_part(ctx, &spec, parts[i], &e[i], NULL);
+        st = aule__kernel_get_part(ctx, &spec, parts[i], &e[i], NULL);
     if (st != AULE_OK)
         return st;
     if ((size_t)count > SIZE_MAX / (4 * sizeof(prepared_call)))
@@ -212,7 +212,7 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
     if (st == AULE_OK) {
         /* One D region serves every call: each call's three kernels run in order, with barriers between. */
         pthread_mutex_lock(&ctx->workspace_lock);
-        st = workspace_reserve(ctx, d_floats * sizeof(float));
+        st = aule__workspace_reserve(ctx, d_floats * sizeof(float));
         if (st == AULE_OK) {
             for (int i = 0; i < total; i++) {
                 VkBuffer *b = calls[i].buffers;
@@ -227,7 +227,7 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
                 default: break;
                 }
             }
-            st = dispatch_run(ctx, e[0], calls, total);
+            st = aule__dispatch_run(ctx, e[0], calls, total);
         }
         pthread_mutex_unlock(&ctx->workspace_lock);
     }

@@ -14,16 +14,16 @@
 
 enum { DECODE_MAX_SQ = 16, DECODE_MAX_SPLITS = 128 };
 
-aule_status workspace_reserve(aule_context *ctx, VkDeviceSize bytes)
+aule_status aule__workspace_reserve(aule_context *ctx, VkDeviceSize bytes)
 {
     if (ctx->workspace_size >= bytes)
         return AULE_OK;
-    buffer_destroy(ctx, ctx->workspace, ctx->workspace_memory);
+    aule__buffer_destroy(ctx, ctx->workspace, ctx->workspace_memory);
     ctx->workspace = VK_NULL_HANDLE;
     ctx->workspace_memory = VK_NULL_HANDLE;
     ctx->workspace_size = 0;
     VkDeviceSize size = bytes < (1 << 20) ? (1 << 20) : bytes;
-    aule_status st = buffer_create(ctx, size, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
+    aule_status st = aule__buffer_create(ctx, size, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
                                    0, &ctx->workspace, &ctx->workspace_memory, NULL);
     if (st == AULE_OK)
         ctx->workspace_size = size;
@@ -39,16 +39,16 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     if (!ctx || !spec_in || !a || !a->q || !a->k_cache || !a->v_cache || !a->seq_lens || !a->o)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "decode: q, k_cache, v_cache, seq_lens and o are required");
     auegen_spec spec;
-    aule_status st = decode_spec(ctx, spec_in, "decode", &spec);
+    aule_status st = aule__decode_spec(ctx, spec_in, "decode", &spec);
     if (st != AULE_OK)
         return st;
     aule_dtype dt = (aule_dtype)spec.dtype;
     bool paged = spec.page_size > 0;
     aule_dtype cache_dt = spec.kv_int8 ? AULE_DTYPE_I8 : dt;
-    if ((st = check_tensor(ctx, a->q, "q", dt, 4)) || (st = check_tensor(ctx, a->o, "o", dt, 4))
-        || (st = check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
-        || (st = check_tensor(ctx, a->v_cache, "v_cache", cache_dt, 4))
-        || (st = check_tensor(ctx, a->seq_lens, "seq_lens", AULE_DTYPE_I32, 1)))
+    if ((st = aule__check_tensor(ctx, a->q, "q", dt, 4)) || (st = aule__check_tensor(ctx, a->o, "o", dt, 4))
+        || (st = aule__check_tensor(ctx, a->k_cache, "k_cache", cache_dt, 4))
+        || (st = aule__check_tensor(ctx, a->v_cache, "v_cache", cache_dt, 4))
+        || (st = aule__check_tensor(ctx, a->seq_lens, "seq_lens", AULE_DTYPE_I32, 1)))
         return st;
     const int64_t *qs = a->q->desc.shape, *ks = a->k_cache->desc.shape;
     int64_t batch = qs[0], heads = qs[1], sq = qs[2], d = spec.head_dim, dv = spec.head_dim_v;
@@ -63,8 +63,8 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "q has %lld heads and the cache %lld: gqa = %d needs H = Hkv * %d",
                          (long long)heads, (long long)kv_heads, spec.gqa, spec.gqa);
     int64_t capacity, pages;
-    if ((st = check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages))
-        || (st = check_scales(ctx, &spec, a->k_scale, a->v_scale, pages, kv_heads)))
+    if ((st = aule__check_cache(ctx, &spec, a->k_cache, a->v_cache, a->block_table, batch, kv_heads, &capacity, &pages))
+        || (st = aule__check_scales(ctx, &spec, a->k_scale, a->v_scale, pages, kv_heads)))
         return st;
     if (a->seq_lens->desc.shape[0] != batch)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "seq_lens has %lld entries for %lld sequences",
@@ -74,7 +74,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "o must be [%lld][%lld][%lld][%lld]", (long long)batch,
                          (long long)heads, (long long)sq, (long long)dv);
     if (a->lse) {
-        if ((st = check_tensor(ctx, a->lse, "lse", AULE_DTYPE_F32, 3)))
+        if ((st = aule__check_tensor(ctx, a->lse, "lse", AULE_DTYPE_F32, 3)))
             return st;
         const int64_t *ls = a->lse->desc.shape;
         if (ls[0] != batch || ls[1] != heads || ls[2] != sq)
@@ -83,7 +83,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     }
     if (batch > 65535 || kv_heads > 65535)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "too many sequences or KV heads for one launch");
-    if ((st = check_sinks(ctx, &spec, a->sinks, heads)))
+    if ((st = aule__check_sinks(ctx, &spec, a->sinks, heads)))
         return st;
     if (a->num_splits < 0 || a->num_splits > DECODE_MAX_SPLITS)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "num_splits must be 0 (auto) or 1..%d", DECODE_MAX_SPLITS);
@@ -93,9 +93,9 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
 
     /* Lengths and block tables, checked before any kernel runs. */
     int32_t *lens = NULL, *table = NULL;
-    if ((st = read_ints(ctx, a->seq_lens, &lens)))
+    if ((st = aule__read_ints(ctx, a->seq_lens, &lens)))
         return st;
-    if (paged && (st = read_ints(ctx, a->block_table, &table))) {
+    if (paged && (st = aule__read_ints(ctx, a->block_table, &table))) {
         free(lens);
         return st;
     }
@@ -108,7 +108,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
             break;
         }
         longest = len > longest ? len : longest;
-        st = check_pages(ctx, &spec, a->block_table, table, b, 0, len, pages);
+        st = aule__check_pages(ctx, &spec, a->block_table, table, b, 0, len, pages);
     }
     free(lens);
     free(table);
@@ -116,7 +116,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         return st;
 
     kernel_entry *reduce = NULL;
-    if (!e && (st = kernel_get(ctx, &spec, &e, NULL)))
+    if (!e && (st = aule__kernel_get(ctx, &spec, &e, NULL)))
         return st;
     uint32_t rows = (uint32_t)(sq * spec.gqa);
     uint32_t row_tiles = (rows + (uint32_t)e->plan.tile_q - 1) / (uint32_t)e->plan.tile_q;
@@ -139,11 +139,11 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         split_len = bc;
     if ((uint64_t)row_tiles * (uint64_t)splits > UINT32_MAX)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "decode problem too large for one launch");
-    if (splits > 1 && (st = kernel_get_part(ctx, &spec, KERNEL_REDUCE, &reduce, NULL)))
+    if (splits > 1 && (st = aule__kernel_get_part(ctx, &spec, KERNEL_REDUCE, &reduce, NULL)))
         return st;
 
     prepared_call calls[2];
-    call_init(ctx, &calls[0], AUEGEN_FAMILY_DECODE);
+    aule__call_init(ctx, &calls[0], AUEGEN_FAMILY_DECODE);
     auegen_decode_push *p = &calls[0].push.decode;
     p->batch = (uint32_t)batch;
     p->heads = (uint32_t)heads;
@@ -194,7 +194,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     calls[0].groups_y = (uint32_t)kv_heads;
     calls[0].groups_z = (uint32_t)batch;
     if (splits == 1)
-        return dispatch_run(ctx, e, calls, 1);
+        return aule__dispatch_run(ctx, e, calls, 1);
 
     /* Split: partials into the workspace, then the merge; the workspace is shared by the context. */
     uint64_t ws_bytes = partial_rows * (uint64_t)(dv + 1) * sizeof(float);
@@ -202,11 +202,11 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "the split-K workspace (%llu bytes) exceeds the device's "
                          "buffer range: pass a smaller num_splits", (unsigned long long)ws_bytes);
     pthread_mutex_lock(&ctx->workspace_lock);
-    st = workspace_reserve(ctx, ws_bytes);
+    st = aule__workspace_reserve(ctx, ws_bytes);
     if (st == AULE_OK) {
         bind[AUEGEN_DECODE_BINDING_LSE] = ctx->workspace;
         prepared_call *m = &calls[1];
-        call_init(ctx, m, AUEGEN_FAMILY_REDUCE);
+        aule__call_init(ctx, m, AUEGEN_FAMILY_REDUCE);
         m->kernel = reduce;
         auegen_reduce_push *r = &m->push.reduce;
         r->batch = p->batch;
@@ -228,7 +228,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         m->groups_x = (uint32_t)((out_rows + wg - 1) / wg);
         m->groups_y = 1;
         m->groups_z = 1;
-        st = dispatch_run(ctx, e, calls, 2);
+        st = aule__dispatch_run(ctx, e, calls, 2);
     }
     pthread_mutex_unlock(&ctx->workspace_lock);
     return st;
@@ -242,6 +242,6 @@ aule_status aule_attention_decode(aule_context *ctx, const auegen_spec *spec, co
 aule_status aule_decode_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_decode_args *args)
 {
     kernel_entry *e;
-    aule_status st = linked_kernel(ctx, kernel, AUEGEN_FAMILY_DECODE, "aule_decode_launch", &e);
+    aule_status st = aule__linked_kernel(ctx, kernel, AUEGEN_FAMILY_DECODE, "aule_decode_launch", &e);
     return st == AULE_OK ? decode_launch(ctx, &kernel->spec, e, args) : st;
 }

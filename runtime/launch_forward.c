@@ -21,7 +21,7 @@ static bool dims_are(const aule_tensor *t, int64_t a, int64_t b, int64_t c, int6
 static aule_status check_seqlens(aule_context *ctx, const aule_tensor *t, const char *name, int64_t total,
                                  int64_t *batch, int64_t *max_len)
 {
-    aule_status st = check_tensor(ctx, t, name, AULE_DTYPE_I32, 1);
+    aule_status st = aule__check_tensor(ctx, t, name, AULE_DTYPE_I32, 1);
     if (st != AULE_OK)
         return st;
     int64_t n = t->desc.shape[0];
@@ -48,15 +48,15 @@ static aule_status check_seqlens(aule_context *ctx, const aule_tensor *t, const 
     return st;
 }
 
-aule_status forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
+aule_status aule__forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
                             const aule_forward_args *a, prepared_call *c)
 {
     if (!a || !a->q || !a->k || !a->v || !a->o)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "attention: q, k, v and o are required");
     aule_dtype dt = (aule_dtype)spec->dtype;
     aule_status st;
-    if ((st = check_tensor(ctx, a->q, "q", dt, 4)) || (st = check_tensor(ctx, a->k, "k", dt, 4))
-        || (st = check_tensor(ctx, a->v, "v", dt, 4)) || (st = check_tensor(ctx, a->o, "o", dt, 4)))
+    if ((st = aule__check_tensor(ctx, a->q, "q", dt, 4)) || (st = aule__check_tensor(ctx, a->k, "k", dt, 4))
+        || (st = aule__check_tensor(ctx, a->v, "v", dt, 4)) || (st = aule__check_tensor(ctx, a->o, "o", dt, 4)))
         return st;
     const int64_t *qs = a->q->desc.shape, *ks = a->k->desc.shape;
     int64_t heads = qs[1], kv_heads = ks[1], sq = qs[2], sk = ks[2];
@@ -102,14 +102,14 @@ aule_status forward_prepare(aule_context *ctx, const auegen_spec *spec, const au
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "q has batch %lld, k has %lld", (long long)batch,
                          (long long)ks[0]);
     if (a->lse) {
-        if ((st = check_tensor(ctx, a->lse, "lse", AULE_DTYPE_F32, 3)))
+        if ((st = aule__check_tensor(ctx, a->lse, "lse", AULE_DTYPE_F32, 3)))
             return st;
         const int64_t *ls = a->lse->desc.shape;
         if (ls[0] != qs[0] || ls[1] != heads || ls[2] != sq)
             return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "lse must be [%lld][%lld][%lld]", (long long)qs[0],
                              (long long)heads, (long long)sq);
     }
-    if ((st = check_sinks(ctx, spec, a->sinks, heads)))
+    if ((st = aule__check_sinks(ctx, spec, a->sinks, heads)))
         return st;
     float scale = a->scale;
     if (scale == 0.0f)
@@ -122,7 +122,7 @@ aule_status forward_prepare(aule_context *ctx, const auegen_spec *spec, const au
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "problem too large for one launch (rows %llu, Hkv %lld, B %lld)",
                          (unsigned long long)rows, (long long)kv_heads, (long long)batch);
 
-    call_init(ctx, c, AUEGEN_FAMILY_FORWARD);
+    aule__call_init(ctx, c, AUEGEN_FAMILY_FORWARD);
     auegen_forward_push *p = &c->push.forward;
     p->batch = (uint32_t)batch;
     p->heads = (uint32_t)heads;
@@ -177,16 +177,16 @@ aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *s
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
                          "aule_attention_forward needs a spec of kind = \"forward\" (decode: aule_attention_decode)");
     kernel_entry *e;
-    aule_status st = kernel_get(ctx, spec, &e, NULL);
+    aule_status st = aule__kernel_get(ctx, spec, &e, NULL);
     if (st != AULE_OK)
         return st;
     prepared_call one, *calls = count == 1 ? &one : malloc((size_t)count * sizeof *calls);
     if (!calls)
         return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < count && st == AULE_OK; i++)
-        st = forward_prepare(ctx, &e->spec, &e->plan, &args[i], &calls[i]);
+        st = aule__forward_prepare(ctx, &e->spec, &e->plan, &args[i], &calls[i]);
     if (st == AULE_OK)
-        st = dispatch_run(ctx, e, calls, count);
+        st = aule__dispatch_run(ctx, e, calls, count);
     if (calls != &one)
         free(calls);
     return st;
@@ -204,10 +204,10 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
     if (kernel->plan.family != AUEGEN_FAMILY_FORWARD)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "kernel %s is not a forward kernel", kernel->name);
     kernel_entry *e;
-    aule_status st = kernel_for_info(ctx, kernel, &e);
+    aule_status st = aule__kernel_for_info(ctx, kernel, &e);
     if (st != AULE_OK)
         return st;
     prepared_call c;
-    st = forward_prepare(ctx, &kernel->spec, &e->plan, args, &c);
-    return st == AULE_OK ? dispatch_run(ctx, e, &c, 1) : st;
+    st = aule__forward_prepare(ctx, &kernel->spec, &e->plan, args, &c);
+    return st == AULE_OK ? aule__dispatch_run(ctx, e, &c, 1) : st;
 }

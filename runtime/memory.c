@@ -13,7 +13,7 @@
 
 enum { STAGING_MAX = 64 << 20 };   /* larger transfers go in pieces */
 
-aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFlags usage, VkMemoryPropertyFlags want,
+aule_status aule__buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFlags usage, VkMemoryPropertyFlags want,
                           VkMemoryPropertyFlags fallback, VkBuffer *buffer, VkDeviceMemory *memory, void **map)
 {
     *buffer = VK_NULL_HANDLE;
@@ -28,10 +28,10 @@ aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFla
                          aule_vk_result_string(r));
     VkMemoryRequirements req;
     ctx->vk.vkGetBufferMemoryRequirements(ctx->device, *buffer, &req);
-    int type = device_find_memory(ctx, req.memoryTypeBits, want);
+    int type = aule__device_find_memory(ctx, req.memoryTypeBits, want);
     VkMemoryPropertyFlags got = want;
     if (type < 0 && fallback) {
-        type = device_find_memory(ctx, req.memoryTypeBits, fallback);
+        type = aule__device_find_memory(ctx, req.memoryTypeBits, fallback);
         got = fallback;
     }
     if (type < 0) {
@@ -50,7 +50,7 @@ aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFla
             r = ctx->vk.vkMapMemory(ctx->device, *memory, 0, VK_WHOLE_SIZE, 0, map);
     }
     if (r != VK_SUCCESS) {
-        buffer_destroy(ctx, *buffer, *memory);
+        aule__buffer_destroy(ctx, *buffer, *memory);
         *buffer = VK_NULL_HANDLE;
         *memory = VK_NULL_HANDLE;
         return aule_fail(ctx, aule_vk_status(r), "allocating %llu bytes of device memory: %s",
@@ -59,7 +59,7 @@ aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFla
     return AULE_OK;
 }
 
-void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory)
+void aule__buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory)
 {
     if (buffer)
         ctx->vk.vkDestroyBuffer(ctx->device, buffer, NULL);
@@ -135,7 +135,7 @@ static bool live_add(aule_tensor *t)
     return true;
 }
 
-aule_status tensor_check_live(aule_context *ctx, const aule_tensor *t, const char *name)
+aule_status aule__tensor_check_live(aule_context *ctx, const aule_tensor *t, const char *name)
 {
     pthread_mutex_lock(&live_lock);
     bool found = live_find(t) != SIZE_MAX;
@@ -151,14 +151,14 @@ aule_status tensor_check_live(aule_context *ctx, const aule_tensor *t, const cha
     return AULE_OK;
 }
 
-int tensors_orphan(aule_context *ctx)
+int aule__tensors_orphan(aule_context *ctx)
 {
     int n = 0;
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < live_cap; i++) {
         aule_tensor *t = live[i];
         if (t && t != TOMBSTONE && t->ctx == ctx) {
-            buffer_destroy(ctx, t->buffer, t->memory);
+            aule__buffer_destroy(ctx, t->buffer, t->memory);
             t->buffer = VK_NULL_HANDLE;
             t->memory = VK_NULL_HANDLE;
             t->map = NULL;
@@ -245,12 +245,12 @@ aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, 
     VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     aule_status st;
     if (ctx->info.unified_memory)
-        st = buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | host,
+        st = aule__buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | host,
                            VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, &t->buffer, &t->memory, &t->map);
     else
-        st = buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &t->buffer, &t->memory, NULL);
+        st = aule__buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &t->buffer, &t->memory, NULL);
     if (st == AULE_OK && !live_add(t)) {
-        buffer_destroy(ctx, t->buffer, t->memory);
+        aule__buffer_destroy(ctx, t->buffer, t->memory);
         st = aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     }
     if (st != AULE_OK) {
@@ -280,7 +280,7 @@ void aule_tensor_destroy(aule_tensor *t)
         pthread_mutex_lock(&ctx->slot_lock);
         ctx->buffer_epoch++;
         pthread_mutex_unlock(&ctx->slot_lock);
-        buffer_destroy(ctx, t->buffer, t->memory);
+        aule__buffer_destroy(ctx, t->buffer, t->memory);
     }
     free(t);
 }
@@ -303,11 +303,11 @@ static aule_status staged_copy(aule_context *ctx, VkBuffer device_buffer, void *
     aule_status st = AULE_OK;
     VkDeviceSize chunk = bytes < STAGING_MAX ? bytes : STAGING_MAX;
     if (ctx->staging_size < chunk) {
-        buffer_destroy(ctx, ctx->staging, ctx->staging_memory);
+        aule__buffer_destroy(ctx, ctx->staging, ctx->staging_memory);
         ctx->staging = VK_NULL_HANDLE;
         ctx->staging_memory = VK_NULL_HANDLE;
         ctx->staging_size = 0;
-        st = buffer_create(ctx, chunk, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        st = aule__buffer_create(ctx, chunk, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT
                                | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
                            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,

@@ -56,14 +56,14 @@ static bool probe_run(aule_context *ctx, int lanes, auegen_lane_layout *out, boo
     VkDeviceMemory mem = VK_NULL_HANDLE;
     void *map = NULL;
     bool ok = auegen_compile_glsl(glsl, &words, &count, log, sizeof log) == AUEGEN_OK
-        && pipeline_create(ctx, &e, words, count) == AULE_OK
-        && buffer_create(ctx, floats * sizeof(float), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+        && aule__pipeline_create(ctx, &e, words, count) == AULE_OK
+        && aule__buffer_create(ctx, floats * sizeof(float), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                          VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0, &buf, &mem,
                          &map) == AULE_OK
         && map;
     if (ok) {
         memset(map, 0, floats * sizeof(float));
-        ok = dispatch_raw(ctx, &e, buf) == AULE_OK;
+        ok = aule__dispatch_raw(ctx, &e, buf) == AULE_OK;
     }
     int elems = 0;
     int cell[256];
@@ -84,7 +84,7 @@ static bool probe_run(aule_context *ctx, int lanes, auegen_lane_layout *out, boo
     }
     ok = ok && auegen_lane_layout_fit(cell, lanes, elems, out);
     *a_same = ok && same;
-    buffer_destroy(ctx, buf, mem);
+    aule__buffer_destroy(ctx, buf, mem);
     if (e.pipeline)
         ctx->vk.vkDestroyPipeline(ctx->device, e.pipeline, NULL);
     if (e.module)
@@ -93,7 +93,7 @@ static bool probe_run(aule_context *ctx, int lanes, auegen_lane_layout *out, boo
     return ok;
 }
 
-void kernels_probe_layout(aule_context *ctx)
+void aule__kernels_probe_layout(aule_context *ctx)
 {
     auegen_target *t = &ctx->info.caps;
     if (t->coopmat_emulated)

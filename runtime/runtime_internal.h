@@ -59,7 +59,7 @@ typedef struct kernel_entry {
 
 enum { KERNEL_MAIN = 0, KERNEL_REDUCE, KERNEL_APPEND, KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ, KERNEL_BWD_DSINK };
 /* The generator's name of a part ("reduce", ...; NULL for KERNEL_MAIN). */
-const char *kernel_part_name(int part);
+const char *aule__kernel_part_name(int part);
 
 /* One command buffer with its fence and descriptor sets, for one submission. */
 typedef struct dispatch_slot {
@@ -146,38 +146,38 @@ aule_status aule_vk_status(VkResult r);
 const char *aule_vk_result_string(VkResult r);
 
 /* device.c */
-aule_status device_open(aule_context *ctx, const char *selector);
-void device_close(aule_context *ctx);
-int device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want);
+aule_status aule__device_open(aule_context *ctx, const char *selector);
+void aule__device_close(aule_context *ctx);
+int aule__device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want);
 
 /* memory.c */
-aule_status buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFlags usage,
+aule_status aule__buffer_create(aule_context *ctx, VkDeviceSize size, VkBufferUsageFlags usage,
                           VkMemoryPropertyFlags want, VkMemoryPropertyFlags fallback, VkBuffer *buffer,
                           VkDeviceMemory *memory, void **map);
-void buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory);
+void aule__buffer_destroy(aule_context *ctx, VkBuffer buffer, VkDeviceMemory memory);
 /* AULE_OK when t is a live tensor of ctx; else an error naming the argument. */
-aule_status tensor_check_live(aule_context *ctx, const aule_tensor *t, const char *name);
+aule_status aule__tensor_check_live(aule_context *ctx, const aule_tensor *t, const char *name);
 /* Frees the device memory of ctx's tensors that are still alive and detaches
  * them (at context destroy); returns how many there were. */
-int tensors_orphan(aule_context *ctx);
+int aule__tensors_orphan(aule_context *ctx);
 
 /* kernels.c */
-aule_status pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count);
-void entry_destroy(aule_context *ctx, kernel_entry *e);
-aule_status kernels_init(aule_context *ctx);
-void kernels_release(aule_context *ctx);
-aule_status kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report);
-aule_status kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part, kernel_entry **out,
+aule_status aule__pipeline_create(aule_context *ctx, kernel_entry *e, const uint32_t *words, size_t count);
+void aule__entry_destroy(aule_context *ctx, kernel_entry *e);
+aule_status aule__kernels_init(aule_context *ctx);
+void aule__kernels_release(aule_context *ctx);
+aule_status aule__kernel_get(aule_context *ctx, const auegen_spec *spec, kernel_entry **out, aule_kernel_report *report);
+aule_status aule__kernel_get_part(aule_context *ctx, const auegen_spec *spec, int part, kernel_entry **out,
                             aule_kernel_report *report);
-aule_status kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
-aule_status kernel_empty(aule_context *ctx, kernel_entry **out);
+aule_status aule__kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out);
+aule_status aule__kernel_empty(aule_context *ctx, kernel_entry **out);
 /* probe.c: finds how the device lays a 16x16 f32 accumulator over a subgroup (sets caps.lane_layout). */
-void kernels_probe_layout(aule_context *ctx);
+void aule__kernels_probe_layout(aule_context *ctx);
 
 /* dispatch.c */
-aule_status dispatch_init(aule_context *ctx);
+aule_status aule__dispatch_init(aule_context *ctx);
 /* One workgroup of e with every binding set to buffer (probes). */
-aule_status dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer);
+aule_status aule__dispatch_raw(aule_context *ctx, const kernel_entry *e, VkBuffer buffer);
 
 /* A checked call: its kernel, push constants, buffers and grid. The push
  * block and the bindings are those of the kernel's family (auegen_abi.h);
@@ -202,34 +202,34 @@ typedef struct prepared_call {
 
 /* launch_forward.c: checks a forward call's arguments and prepares it (the backward
  * launcher checks the arguments it shares with the forward through it). */
-aule_status forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
+aule_status aule__forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
                             const aule_forward_args *a, prepared_call *c);
 
 /* Starts a call of family f: push constants zeroed, every binding the dummy buffer. */
-void call_init(aule_context *ctx, prepared_call *c, auegen_family f);
+void aule__call_init(aule_context *ctx, prepared_call *c, auegen_family f);
 
 /* Records the calls in one command buffer (a barrier between each), submits, waits. */
-aule_status dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count);
+aule_status aule__dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count);
 /* Shared checks of a tensor argument. */
-aule_status check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim);
+aule_status aule__check_tensor(aule_context *ctx, const aule_tensor *t, const char *name, aule_dtype dtype, int ndim);
 /* The sinks tensor a spec needs (fp32 [H], contiguous), or none when it has none. */
-aule_status check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads);
-void dispatch_release(aule_context *ctx);
+aule_status aule__check_sinks(aule_context *ctx, const auegen_spec *spec, const aule_tensor *sinks, int64_t heads);
+void aule__dispatch_release(aule_context *ctx);
 
 /* launch_decode.c: grows the context's workspace (split-K partials, the backward's D)
  * to at least bytes; the caller holds workspace_lock while it uses it. */
-aule_status workspace_reserve(aule_context *ctx, VkDeviceSize bytes);
+aule_status aule__workspace_reserve(aule_context *ctx, VkDeviceSize bytes);
 
 /* kv_cache.c: the decode and append launchers' shared checks. */
-aule_status read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out);
-aule_status check_cache(aule_context *ctx, const auegen_spec *spec, const aule_tensor *kc, const aule_tensor *vc,
+aule_status aule__read_ints(aule_context *ctx, const aule_tensor *t, int32_t **out);
+aule_status aule__check_cache(aule_context *ctx, const auegen_spec *spec, const aule_tensor *kc, const aule_tensor *vc,
                         const aule_tensor *table, int64_t batch, int64_t kv_heads, int64_t *capacity, int64_t *pages);
-aule_status check_scales(aule_context *ctx, const auegen_spec *spec, const aule_tensor *ks, const aule_tensor *vs,
+aule_status aule__check_scales(aule_context *ctx, const auegen_spec *spec, const aule_tensor *ks, const aule_tensor *vs,
                          int64_t pages, int64_t kv_heads);
-aule_status check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table, const int32_t *entries,
+aule_status aule__check_pages(aule_context *ctx, const auegen_spec *spec, const aule_tensor *table, const int32_t *entries,
                         int64_t b, int64_t first, int64_t count, int64_t pages);
-aule_status decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out);
-aule_status linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
+aule_status aule__decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out);
+aule_status aule__linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
                           kernel_entry **e);
 
 /* The kernels linked in from generated/ (index.c). */

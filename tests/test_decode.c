@@ -27,7 +27,7 @@ static aule_context *ctx;
 static int checks;
 static float normalf(uint64_t *r);
 
-static auegen_spec decode_spec(int d, int gqa, int page, auegen_dtype dt, bool causal, int left, double cap)
+static auegen_spec aule__decode_spec(int d, int gqa, int page, auegen_dtype dt, bool causal, int left, double cap)
 {
     auegen_spec_desc desc = {.name = "dec", .kind = AUEGEN_KIND_DECODE, .head_dim = d, .gqa = gqa, .dtype = dt,
                              .page_size = page, .causal = causal, .softcap = cap};
@@ -66,13 +66,13 @@ static void test_lengths_and_pages(void **state)
     static const int pages[] = {16, 64, 256, 0};
     static const int lens1[] = {1}, lens3[] = {17, 1000, 4099}, lens8[] = {1, 17, 1000, 33, 4099, 250, 64, 129};
     for (int p = 0; p < 4; p++) {
-        auegen_spec s = decode_spec(64, 4, pages[p], AUEGEN_DTYPE_F16, true, -1, 0);
+        auegen_spec s = aule__decode_spec(64, 4, pages[p], AUEGEN_DTYPE_F16, true, -1, 0);
         check(&s, 1, 8, 1, lens1, 0, 10 + (uint64_t)p);
         check(&s, 3, 8, 4, lens3, 0, 20 + (uint64_t)p);
         check(&s, 8, 4, 1, lens8, 0, 30 + (uint64_t)p);
     }
     static const int longest[] = {65536};
-    auegen_spec s = decode_spec(64, 4, 64, AUEGEN_DTYPE_F16, true, -1, 0);
+    auegen_spec s = aule__decode_spec(64, 4, 64, AUEGEN_DTYPE_F16, true, -1, 0);
     check(&s, 1, 4, 1, longest, 0, 40);
 }
 
@@ -84,7 +84,7 @@ static void test_gqa_and_query_tokens(void **state)
     static const int lens[] = {300, 77};
     for (int g = 0; g < 4; g++)
         for (int q = 0; q < 3; q++) {
-            auegen_spec s = decode_spec(g % 2 ? 128 : 80, gqas[g], q == 1 ? 0 : 16,
+            auegen_spec s = aule__decode_spec(g % 2 ? 128 : 80, gqas[g], q == 1 ? 0 : 16,
                                         q == 2 ? AUEGEN_DTYPE_BF16 : AUEGEN_DTYPE_F16, true, -1, 0);
             check(&s, 2, gqas[g], sqs[q], lens, 0, 50 + (uint64_t)(g * 3 + q));
         }
@@ -94,7 +94,7 @@ static void test_split_equals_unsplit(void **state)
 {
     (void)state;
     static const int lens[] = {2000, 513, 1};
-    auegen_spec s = decode_spec(96, 2, 16, AUEGEN_DTYPE_F32, true, -1, 0);
+    auegen_spec s = aule__decode_spec(96, 2, 16, AUEGEN_DTYPE_F32, true, -1, 0);
     for (int splits = 1; splits <= 16; splits *= 4)
         check(&s, 3, 4, 2, lens, splits, 60);   /* same seed: same inputs */
 }
@@ -103,11 +103,11 @@ static void test_masks_and_dtypes(void **state)
 {
     (void)state;
     static const int lens[] = {900, 40};
-    auegen_spec window = decode_spec(64, 4, 64, AUEGEN_DTYPE_F16, true, 256, 0);
+    auegen_spec window = aule__decode_spec(64, 4, 64, AUEGEN_DTYPE_F16, true, 256, 0);
     check(&window, 2, 8, 4, lens, 0, 70);
-    auegen_spec capped = decode_spec(256, 2, 16, AUEGEN_DTYPE_BF16, true, 127, 50.0);
+    auegen_spec capped = aule__decode_spec(256, 2, 16, AUEGEN_DTYPE_BF16, true, 127, 50.0);
     check(&capped, 2, 4, 1, lens, 0, 71);
-    auegen_spec open = decode_spec(32, 1, 0, AUEGEN_DTYPE_F32, false, -1, 0);
+    auegen_spec open = aule__decode_spec(32, 1, 0, AUEGEN_DTYPE_F32, false, -1, 0);
     check(&open, 2, 2, 3, lens, 0, 72);
     static const int empty[] = {0, 5};
     check(&open, 2, 2, 1, empty, 0, 73);   /* a sequence with no keys: O = 0, LSE = -inf */
@@ -264,7 +264,7 @@ static void test_linked_without_jit(void **state)
 static void test_bad_tables(void **state)
 {
     (void)state;
-    auegen_spec s = decode_spec(16, 1, 16, AUEGEN_DTYPE_F32, true, -1, 0);
+    auegen_spec s = aule__decode_spec(16, 1, 16, AUEGEN_DTYPE_F32, true, -1, 0);
     aule_tensor *q, *k, *v, *o, *bt, *lens;
     aule_tensor_desc qd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {2, 1, 1, 16}};
     aule_tensor_desc kd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {4, 16, 1, 16}};
@@ -325,7 +325,7 @@ static void test_bad_tables(void **state)
 static void append_case(int page)
 {
     enum { B = 3, HKV = 2, D = 24, DV = 8, MAXP = 4 };
-    auegen_spec s = decode_spec(D, 2, page, AUEGEN_DTYPE_F32, true, -1, 0);
+    auegen_spec s = aule__decode_spec(D, 2, page, AUEGEN_DTYPE_F32, true, -1, 0);
     auegen_spec_desc dd = {.name = "a", .kind = AUEGEN_KIND_DECODE, .head_dim = D, .head_dim_v = DV, .gqa = 2,
                            .causal = true, .page_size = page, .dtype = AUEGEN_DTYPE_F32};
     assert_int_equal(auegen_spec_validate(&dd, &s, NULL), AUEGEN_OK);

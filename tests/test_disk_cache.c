@@ -73,7 +73,7 @@ static int setup(void **state)
         return -1;
     }
     snprintf(f->root, sizeof f->root, "%s/cache", f->dir);
-    if (disk_cache_open(f->root, &f->c) != 0) {
+    if (aule__disk_cache_open(f->root, &f->c) != 0) {
         remove_tree(f->dir);
         free(f);
         return -1;
@@ -85,7 +85,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    disk_cache_close(f->c);
+    aule__disk_cache_close(f->c);
     remove_tree(f->dir);
     free(f);
     return 0;
@@ -158,7 +158,7 @@ static void store_one(fixture *f, const char *input, char key[33], char *path, s
 {
     key_of(input, key);
     uint32_t *w = fake_spirv(7, 100);
-    assert_true(disk_cache_store(f->c, key, input, w, 100));
+    assert_true(aule__disk_cache_store(f->c, key, input, w, 100));
     free(w);
     entry_path(f, key, path, path_size);
 }
@@ -167,7 +167,7 @@ static bool loads(fixture *f, const char *key, const char *input)
 {
     uint32_t *w = (uint32_t *)1;
     size_t n = 99;
-    bool hit = disk_cache_load(f->c, key, input, &w, &n);
+    bool hit = aule__disk_cache_load(f->c, key, input, &w, &n);
     if (!hit) {
         assert_null(w);
         assert_int_equal(n, 0);
@@ -231,7 +231,7 @@ static void test_round_trip(void **state)
     char key[33], path[512];
     key_of(input, key);
     uint32_t *w = fake_spirv(1, 1000);
-    assert_true(disk_cache_store(f->c, key, input, w, 1000));
+    assert_true(aule__disk_cache_store(f->c, key, input, w, 1000));
     entry_path(f, key, path, sizeof path);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -239,21 +239,21 @@ static void test_round_trip(void **state)
 
     uint32_t *got = NULL;
     size_t n = 0;
-    assert_true(disk_cache_load(f->c, key, input, &got, &n));
+    assert_true(aule__disk_cache_load(f->c, key, input, &got, &n));
     assert_int_equal(n, 1000);
     assert_memory_equal(got, w, 4000);
     free(got);
 
     /* A second store replaces the entry. */
     uint32_t *w2 = fake_spirv(2, 37);
-    assert_true(disk_cache_store(f->c, key, input, w2, 37));
-    assert_true(disk_cache_load(f->c, key, input, &got, &n));
+    assert_true(aule__disk_cache_store(f->c, key, input, w2, 37));
+    assert_true(aule__disk_cache_load(f->c, key, input, &got, &n));
     assert_int_equal(n, 37);
     assert_memory_equal(got, w2, 37 * 4);
     free(got);
     free(w);
     free(w2);
-    assert_string_equal(disk_cache_root(f->c), f->root);
+    assert_string_equal(aule__disk_cache_root(f->c), f->root);
     assert_int_equal(count_files(f->root, ".tmp-"), 0);
 }
 
@@ -263,7 +263,7 @@ static void test_absent_is_miss(void **state)
     char key[33];
     key_of("never stored", key);
     assert_false(loads(f, key, "never stored"));
-    assert_string_equal(disk_cache_last_error(f->c), "");   /* absence is not an error */
+    assert_string_equal(aule__disk_cache_last_error(f->c), "");   /* absence is not an error */
 }
 
 static void test_corrupt_byte_is_miss(void **state)
@@ -279,13 +279,13 @@ static void test_corrupt_byte_is_miss(void **state)
         b[spots[i]] ^= 0x10;
         write_file(path, b, size);
         assert_false(loads(f, key, "corrupt me"));
-        assert_true(strlen(disk_cache_last_error(f->c)) > 0);
+        assert_true(strlen(aule__disk_cache_last_error(f->c)) > 0);
         b[spots[i]] ^= 0x10;
     }
     b[size / 2] ^= 1;
     write_file(path, b, size);
     assert_false(loads(f, key, "corrupt me"));
-    assert_non_null(strstr(disk_cache_last_error(f->c), "checksum"));
+    assert_non_null(strstr(aule__disk_cache_last_error(f->c), "checksum"));
     b[size / 2] ^= 1;
     write_file(path, b, size);
     assert_true(loads(f, key, "corrupt me"));
@@ -386,7 +386,7 @@ static void test_foreign_entry_is_miss(void **state)
     mkdir(dir_b, 0755);
     write_file(path_b, b, size);
     assert_false(loads(f, key_b, "input B"));
-    assert_non_null(strstr(disk_cache_last_error(f->c), "key input differs"));
+    assert_non_null(strstr(aule__disk_cache_last_error(f->c), "key input differs"));
     free(b);
     /* A's key asked with another input (a hash collision), same length or not. */
     assert_false(loads(f, key_a, "input Z"));
@@ -394,7 +394,7 @@ static void test_foreign_entry_is_miss(void **state)
     assert_false(loads(f, key_a, ""));
     assert_true(loads(f, key_a, "input A"));
     /* A blob is not a SPIR-V entry, even under the right input. */
-    assert_true(disk_cache_store_blob(f->c, "x", "\x03\x02\x23\x07zzzz", 8));
+    assert_true(aule__disk_cache_store_blob(f->c, "x", "\x03\x02\x23\x07zzzz", 8));
     char blob[512];
     snprintf(blob, sizeof blob, "%s/v1/pipeline/x.bin", f->root);
     b = read_file(blob, &size);
@@ -432,20 +432,20 @@ static void test_garbage_and_empty_are_misses(void **state)
     snprintf(inner, sizeof inner, "%s/x", path);
     write_file(inner, "x", 1);
     uint32_t w4[4] = {SPIRV_MAGIC, 1, 2, 3};
-    assert_false(disk_cache_store(f->c, key, "garbage", w4, 4));
-    assert_non_null(strstr(disk_cache_last_error(f->c), "rename"));
+    assert_false(aule__disk_cache_store(f->c, key, "garbage", w4, 4));
+    assert_non_null(strstr(aule__disk_cache_last_error(f->c), "rename"));
     assert_int_equal(count_files(f->root, ".tmp-"), 0);
     unlink(inner);
     rmdir(path);
     /* A FIFO there: a miss, without blocking. */
     assert_int_equal(mkfifo(path, 0644), 0);
     assert_false(loads(f, key, "garbage"));
-    assert_non_null(strstr(disk_cache_last_error(f->c), "not a regular file"));
+    assert_non_null(strstr(aule__disk_cache_last_error(f->c), "not a regular file"));
     unlink(path);
     /* A store over garbage repairs the entry. */
     write_file(path, junk, 100);
     uint32_t *w = fake_spirv(9, 10);
-    assert_true(disk_cache_store(f->c, key, "garbage", w, 10));
+    assert_true(aule__disk_cache_store(f->c, key, "garbage", w, 10));
     free(w);
     assert_true(loads(f, key, "garbage"));
 }
@@ -461,29 +461,29 @@ static void test_bad_keys_rejected(void **state)
     };
     uint32_t w[4] = {SPIRV_MAGIC, 1, 2, 3};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_false(disk_cache_key_valid(bad[i]));
-        assert_false(disk_cache_store(f->c, bad[i], "in", w, 4));
-        assert_non_null(strstr(disk_cache_last_error(f->c), "invalid cache key"));
+        assert_false(aule__disk_cache_key_valid(bad[i]));
+        assert_false(aule__disk_cache_store(f->c, bad[i], "in", w, 4));
+        assert_non_null(strstr(aule__disk_cache_last_error(f->c), "invalid cache key"));
         assert_false(loads(f, bad[i], "in"));
     }
     assert_int_equal(count_files(f->dir, ""), 0);   /* nothing was written anywhere */
-    assert_true(disk_cache_key_valid("0123456789abcdef0123456789abcdef"));
+    assert_true(aule__disk_cache_key_valid("0123456789abcdef0123456789abcdef"));
 
     /* Other bad arguments. */
     char key[33];
     key_of("k", key);
-    assert_false(disk_cache_store(f->c, key, NULL, w, 4));
-    assert_false(disk_cache_store(f->c, key, "k", NULL, 4));
-    assert_false(disk_cache_store(f->c, key, "k", w, 0));
+    assert_false(aule__disk_cache_store(f->c, key, NULL, w, 4));
+    assert_false(aule__disk_cache_store(f->c, key, "k", NULL, 4));
+    assert_false(aule__disk_cache_store(f->c, key, "k", w, 0));
     uint32_t not_spirv[2] = {0x12345678, 0};
-    assert_false(disk_cache_store(f->c, key, "k", not_spirv, 2));
-    assert_false(disk_cache_store(f->c, key, "k", w, DISK_CACHE_MAX_SPIRV_BYTES / 4 + 1));
-    assert_false(disk_cache_store(NULL, key, "k", w, 4));
+    assert_false(aule__disk_cache_store(f->c, key, "k", not_spirv, 2));
+    assert_false(aule__disk_cache_store(f->c, key, "k", w, DISK_CACHE_MAX_SPIRV_BYTES / 4 + 1));
+    assert_false(aule__disk_cache_store(NULL, key, "k", w, 4));
     uint32_t *got;
     size_t n;
-    assert_false(disk_cache_load(f->c, key, NULL, &got, &n));
-    assert_false(disk_cache_load(f->c, key, "k", NULL, &n));
-    assert_false(disk_cache_load(NULL, key, "k", &got, &n));
+    assert_false(aule__disk_cache_load(f->c, key, NULL, &got, &n));
+    assert_false(aule__disk_cache_load(f->c, key, "k", NULL, &n));
+    assert_false(aule__disk_cache_load(NULL, key, "k", &got, &n));
     assert_int_equal(count_files(f->dir, ""), 0);
 }
 
@@ -526,7 +526,7 @@ static int hammer(disk_cache *c, int worker)
         key_of(input, key);
         int v = (r * 7 + worker) % VARIANTS;
         uint32_t *w = fake_spirv((uint32_t)(k * 10 + v), variant_words(k, v));
-        if (!disk_cache_store(c, key, input, w, variant_words(k, v)))
+        if (!aule__disk_cache_store(c, key, input, w, variant_words(k, v)))
             bad = -1000;
         free(w);
         for (int j = 0; j < 3; j++) {
@@ -535,7 +535,7 @@ static int hammer(disk_cache *c, int worker)
             key_of(input, key);
             uint32_t *got = NULL;
             size_t n = 0;
-            if (disk_cache_load(c, key, input, &got, &n) && !matches_a_variant(lk, got, n))
+            if (aule__disk_cache_load(c, key, input, &got, &n) && !matches_a_variant(lk, got, n))
                 bad++;
             free(got);
         }
@@ -553,7 +553,7 @@ static void check_final_state(fixture *f, int workers)
         key_of(input, key);
         uint32_t *got = NULL;
         size_t n = 0;
-        assert_true(disk_cache_load(f->c, key, input, &got, &n));
+        assert_true(aule__disk_cache_load(f->c, key, input, &got, &n));
         assert_true(matches_a_variant(k, got, n));
         free(got);
     }
@@ -568,10 +568,10 @@ static void test_processes(void **state)
         assert_true(pids[p] >= 0);
         if (pids[p] == 0) {
             disk_cache *c;
-            if (disk_cache_open(f->root, &c) != 0)
+            if (aule__disk_cache_open(f->root, &c) != 0)
                 _exit(3);
             int bad = hammer(c, p);
-            disk_cache_close(c);
+            aule__disk_cache_close(c);
             _exit(bad == 0 ? 0 : bad < 0 ? 2 : 1);
         }
     }
@@ -595,7 +595,7 @@ static void *worker_main(void *p)
     worker_arg *a = p;
     a->bad = hammer(a->c, a->worker);
     /* Each thread reads the shared error text while others write it. */
-    (void)strlen(disk_cache_last_error(a->c));
+    (void)strlen(aule__disk_cache_last_error(a->c));
     return NULL;
 }
 
@@ -626,30 +626,30 @@ static void test_unwritable_root(void **state)
     write_file(file, "x", 1);
     snprintf(root, sizeof root, "%s/cache", file);   /* below a regular file: mkdir fails */
     disk_cache *c = NULL;
-    assert_int_equal(disk_cache_open(root, &c), 0);
+    assert_int_equal(aule__disk_cache_open(root, &c), 0);
     assert_non_null(c);
-    assert_non_null(strstr(disk_cache_last_error(c), "cannot create"));
+    assert_non_null(strstr(aule__disk_cache_last_error(c), "cannot create"));
     char key[33];
     key_of("k", key);
     uint32_t w[8] = {SPIRV_MAGIC, 1, 2, 3, 4, 5, 6, 7};
-    assert_false(disk_cache_store(c, key, "k", w, 8));
-    assert_non_null(strstr(disk_cache_last_error(c), "Not a directory"));
+    assert_false(aule__disk_cache_store(c, key, "k", w, 8));
+    assert_non_null(strstr(aule__disk_cache_last_error(c), "Not a directory"));
     uint32_t *got = (uint32_t *)1;
     size_t n = 5;
-    assert_false(disk_cache_load(c, key, "k", &got, &n));
+    assert_false(aule__disk_cache_load(c, key, "k", &got, &n));
     assert_null(got);
-    assert_false(disk_cache_store_blob(c, "pc", "abc", 3));
+    assert_false(aule__disk_cache_store_blob(c, "pc", "abc", 3));
     void *blob;
     size_t size;
-    assert_false(disk_cache_load_blob(c, "pc", &blob, &size));
-    disk_cache_close(c);
+    assert_false(aule__disk_cache_load_blob(c, "pc", &blob, &size));
+    aule__disk_cache_close(c);
 }
 
 static void test_eviction_keeps_under_cap(void **state)
 {
     fixture *f = *state;
     const uint64_t cap = 40000;
-    disk_cache_set_limit(f->c, cap);
+    aule__disk_cache_set_limit(f->c, cap);
     char spirv[256];
     snprintf(spirv, sizeof spirv, "%s/v1/spirv", f->root);
     char last_key[33] = "", last_input[64] = "";
@@ -658,7 +658,7 @@ static void test_eviction_keeps_under_cap(void **state)
         key_of(last_input, last_key);
         size_t n = 200 + (size_t)(i % 7) * 150;   /* 0.8 .. 4.4 KB */
         uint32_t *w = fake_spirv((uint32_t)i, n);
-        assert_true(disk_cache_store(f->c, last_key, last_input, w, n));
+        assert_true(aule__disk_cache_store(f->c, last_key, last_input, w, n));
         free(w);
         assert_true(tree_bytes(spirv) <= cap);
         assert_true(loads(f, last_key, last_input));   /* the newest entry stays */
@@ -675,7 +675,7 @@ static void test_eviction_drops_oldest(void **state)
         snprintf(inputs[i], sizeof inputs[i], "age %d", i);
         key_of(inputs[i], keys[i]);
         uint32_t *w = fake_spirv((uint32_t)i, 250);   /* entries of 1038 bytes */
-        assert_true(disk_cache_store(f->c, keys[i], inputs[i], w, 250));
+        assert_true(aule__disk_cache_store(f->c, keys[i], inputs[i], w, 250));
         free(w);
         entry_path(f, keys[i], paths[i], sizeof paths[i]);
         /* Entry i was last used at hour i of some old day: 0 is the oldest. */
@@ -686,11 +686,11 @@ static void test_eviction_drops_oldest(void **state)
     assert_true(loads(f, keys[1], inputs[1]));
     /* 11 entries against a cap of 8: the store walks the tree and trims it to 90%
      * of the cap (7.2 entries), so the 4 least recently used go. */
-    disk_cache_set_limit(f->c, 8 * 1038);
+    aule__disk_cache_set_limit(f->c, 8 * 1038);
     uint32_t *w = fake_spirv(99, 250);
     char key[33];
     key_of("age new", key);
-    assert_true(disk_cache_store(f->c, key, "age new", w, 250));
+    assert_true(aule__disk_cache_store(f->c, key, "age new", w, 250));
     free(w);
     struct stat st;
     for (int i = 0; i < N; i++) {
@@ -704,21 +704,21 @@ static void test_eviction_drops_oldest(void **state)
         unlink(paths[i]);
     w = fake_spirv(100, 250);
     key_of("age newer", key);
-    assert_true(disk_cache_store(f->c, key, "age newer", w, 250));
+    assert_true(aule__disk_cache_store(f->c, key, "age newer", w, 250));
     free(w);
     /* A cap of 0: no eviction. */
-    disk_cache_set_limit(f->c, 0);
+    aule__disk_cache_set_limit(f->c, 0);
     w = fake_spirv(101, 20000);
     key_of("big", key);
-    assert_true(disk_cache_store(f->c, key, "big", w, 20000));
+    assert_true(aule__disk_cache_store(f->c, key, "big", w, 20000));
     free(w);
     assert_true(loads(f, key, "big"));
     assert_true(loads(f, keys[1], inputs[1]));
     /* A cap below one entry: the entry just stored stays, every other goes. */
-    disk_cache_set_limit(f->c, 100);
+    aule__disk_cache_set_limit(f->c, 100);
     w = fake_spirv(102, 300);
     key_of("lone", key);
-    assert_true(disk_cache_store(f->c, key, "lone", w, 300));
+    assert_true(aule__disk_cache_store(f->c, key, "lone", w, 300));
     free(w);
     assert_true(loads(f, key, "lone"));
     char spirv[256];
@@ -741,11 +741,11 @@ static void test_stale_temp_files_removed(void **state)
     assert_int_equal(utimensat(AT_FDCWD, stale, old, 0), 0);
     /* A fresh cache walks the tree on its first store. */
     disk_cache *c;
-    assert_int_equal(disk_cache_open(f->root, &c), 0);
+    assert_int_equal(aule__disk_cache_open(f->root, &c), 0);
     uint32_t *w = fake_spirv(3, 16);
-    assert_true(disk_cache_store(c, key, "temps", w, 16));
+    assert_true(aule__disk_cache_store(c, key, "temps", w, 16));
     free(w);
-    disk_cache_close(c);
+    aule__disk_cache_close(c);
     struct stat st;
     assert_int_not_equal(stat(stale, &st), 0);
     assert_int_equal(stat(fresh, &st), 0);   /* maybe a live writer's */
@@ -759,14 +759,14 @@ static void test_blobs(void **state)
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (unsigned char)(i * 37);
     const char *name = "pipeline-10de-2335.v1_x";
-    assert_true(disk_cache_store_blob(f->c, name, data, sizeof data));
+    assert_true(aule__disk_cache_store_blob(f->c, name, data, sizeof data));
     void *got = NULL;
     size_t size = 0;
-    assert_true(disk_cache_load_blob(f->c, name, &got, &size));
+    assert_true(aule__disk_cache_load_blob(f->c, name, &got, &size));
     assert_int_equal(size, sizeof data);
     assert_memory_equal(got, data, sizeof data);
     free(got);
-    assert_false(disk_cache_load_blob(f->c, "absent", &got, &size));
+    assert_false(aule__disk_cache_load_blob(f->c, "absent", &got, &size));
     assert_null(got);
 
     /* Corrupt and truncated blobs miss. */
@@ -776,15 +776,15 @@ static void test_blobs(void **state)
     unsigned char *b = read_file(path, &fsize);
     b[fsize / 2] ^= 4;
     write_file(path, b, fsize);
-    assert_false(disk_cache_load_blob(f->c, name, &got, &size));
+    assert_false(aule__disk_cache_load_blob(f->c, name, &got, &size));
     write_file(path, b, fsize / 2);
-    assert_false(disk_cache_load_blob(f->c, name, &got, &size));
+    assert_false(aule__disk_cache_load_blob(f->c, name, &got, &size));
     b[fsize / 2] ^= 4;
     /* A blob renamed to another name misses (its name is its key input). */
     char other[512];
     snprintf(other, sizeof other, "%s/v1/pipeline/other.bin", f->root);
     write_file(other, b, fsize);
-    assert_false(disk_cache_load_blob(f->c, "other", &got, &size));
+    assert_false(aule__disk_cache_load_blob(f->c, "other", &got, &size));
     free(b);
 
     char long_name[DISK_CACHE_MAX_BLOB_NAME + 2];
@@ -792,19 +792,19 @@ static void test_blobs(void **state)
     long_name[sizeof long_name - 1] = '\0';
     const char *bad[] = {"", ".hidden", "..", "a/b", "../x", "sp ace", "a\\b", "ü", long_name, NULL};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_false(disk_cache_blob_name_valid(bad[i]));
-        assert_false(disk_cache_store_blob(f->c, bad[i], data, 10));
-        assert_non_null(strstr(disk_cache_last_error(f->c), "invalid blob name"));
-        assert_false(disk_cache_load_blob(f->c, bad[i], &got, &size));
+        assert_false(aule__disk_cache_blob_name_valid(bad[i]));
+        assert_false(aule__disk_cache_store_blob(f->c, bad[i], data, 10));
+        assert_non_null(strstr(aule__disk_cache_last_error(f->c), "invalid blob name"));
+        assert_false(aule__disk_cache_load_blob(f->c, bad[i], &got, &size));
     }
     long_name[DISK_CACHE_MAX_BLOB_NAME] = '\0';
-    assert_true(disk_cache_blob_name_valid(long_name));
-    assert_true(disk_cache_store_blob(f->c, long_name, data, 1));
-    assert_true(disk_cache_load_blob(f->c, long_name, &got, &size));
+    assert_true(aule__disk_cache_blob_name_valid(long_name));
+    assert_true(aule__disk_cache_store_blob(f->c, long_name, data, 1));
+    assert_true(aule__disk_cache_load_blob(f->c, long_name, &got, &size));
     assert_int_equal(size, 1);
     free(got);
-    assert_false(disk_cache_store_blob(f->c, "empty", data, 0));
-    assert_false(disk_cache_store_blob(f->c, "null", NULL, 5));
+    assert_false(aule__disk_cache_store_blob(f->c, "empty", data, 0));
+    assert_false(aule__disk_cache_store_blob(f->c, "null", NULL, 5));
     assert_int_equal(count_files(f->root, ".tmp-"), 0);
 }
 
@@ -820,12 +820,12 @@ static void set_env(const char *name, const char *value)
 static void expect_root(const char *want)
 {
     disk_cache *c = NULL;
-    assert_int_equal(disk_cache_open(NULL, &c), 0);
+    assert_int_equal(aule__disk_cache_open(NULL, &c), 0);
     if (want)
-        assert_string_equal(disk_cache_root(c), want);
+        assert_string_equal(aule__disk_cache_root(c), want);
     else
-        assert_null(disk_cache_root(c));
-    disk_cache_close(c);
+        assert_null(aule__disk_cache_root(c));
+    aule__disk_cache_close(c);
 }
 
 static void test_env_resolution(void **state)
@@ -868,24 +868,24 @@ static void test_env_resolution(void **state)
     set_env("HOME", NULL);
     expect_root(NULL);   /* nothing to go on: always miss */
     disk_cache *c;
-    assert_int_equal(disk_cache_open(NULL, &c), 0);
-    assert_non_null(strstr(disk_cache_last_error(c), "no cache folder"));
+    assert_int_equal(aule__disk_cache_open(NULL, &c), 0);
+    assert_non_null(strstr(aule__disk_cache_last_error(c), "no cache folder"));
     char key[33];
     key_of("k", key);
     uint32_t w[2] = {SPIRV_MAGIC, 0};
-    assert_false(disk_cache_store(c, key, "k", w, 2));
+    assert_false(aule__disk_cache_store(c, key, "k", w, 2));
     uint32_t *got;
     size_t n;
-    assert_false(disk_cache_load(c, key, "k", &got, &n));
-    disk_cache_close(c);
+    assert_false(aule__disk_cache_load(c, key, "k", &got, &n));
+    aule__disk_cache_close(c);
 
     /* An explicit root wins over everything; trailing slashes are dropped. */
     set_env("AULE_CACHE_DIR", aule);
     snprintf(want, sizeof want, "%s/explicit//", f->dir);
-    assert_int_equal(disk_cache_open(want, &c), 0);
+    assert_int_equal(aule__disk_cache_open(want, &c), 0);
     snprintf(want, sizeof want, "%s/explicit", f->dir);
-    assert_string_equal(disk_cache_root(c), want);
-    disk_cache_close(c);
+    assert_string_equal(aule__disk_cache_root(c), want);
+    aule__disk_cache_close(c);
 
     for (int i = 0; i < 3; i++) {
         set_env(names[i], saved[i]);
@@ -896,18 +896,18 @@ static void test_env_resolution(void **state)
 static void test_null_and_defaults(void **state)
 {
     (void)state;
-    disk_cache_close(NULL);
-    assert_null(disk_cache_root(NULL));
-    assert_string_equal(disk_cache_last_error(NULL), "");
-    disk_cache_set_limit(NULL, 1);
-    disk_cache_set_fsync(NULL, true);
-    assert_int_equal(disk_cache_open(NULL, NULL), EINVAL);
+    aule__disk_cache_close(NULL);
+    assert_null(aule__disk_cache_root(NULL));
+    assert_string_equal(aule__disk_cache_last_error(NULL), "");
+    aule__disk_cache_set_limit(NULL, 1);
+    aule__disk_cache_set_fsync(NULL, true);
+    assert_int_equal(aule__disk_cache_open(NULL, NULL), EINVAL);
 }
 
 static void test_fsync_store(void **state)
 {
     fixture *f = *state;
-    disk_cache_set_fsync(f->c, true);
+    aule__disk_cache_set_fsync(f->c, true);
     char key[33], path[512];
     store_one(f, "durable", key, path, sizeof path);
     assert_true(loads(f, key, "durable"));

@@ -507,12 +507,12 @@ static void test_template_lines(void **state)
     assert_int_equal(auegen_spec_validate(&d, &s, NULL), AUEGEN_OK);
     auegen_plan p = {.family = AUEGEN_FAMILY_FORWARD, .workgroup_size = 64};
     char err[512] = "";
-    char *out = template_expand_text("bad.comp", "// one\n{% if D == 64 then %}\nconst uint x = {{NOPE}};\n{% end %}\n",
+    char *out = auegen__template_expand_text("bad.comp", "// one\n{% if D == 64 then %}\nconst uint x = {{NOPE}};\n{% end %}\n",
                                      &s, &p, err, sizeof err);
     assert_null(out);
     if (!strstr(err, "template bad.comp:3:") || !strstr(err, "unknown name NOPE"))
         fail_msg("template error: %s", err);
-    out = template_expand_text("inc.comp", "// one\n{% include \"common_dtype.glsl\" %}\n{{DTYPE}}\n", &s, &p, err,
+    out = auegen__template_expand_text("inc.comp", "// one\n{% include \"common_dtype.glsl\" %}\n{{DTYPE}}\n", &s, &p, err,
                                sizeof err);
     assert_non_null(out);
     /* The include's lines, then a jump back: line 3 of inc.comp. */
@@ -520,7 +520,7 @@ static void test_template_lines(void **state)
         fail_msg("no #line back after the include:\n%s", out);
     assert_null(strstr(out, "#line 1\n#line"));
     free(out);
-    out = template_expand_text("loop.comp", "a\n{% for i = 1, 3 do %}\nx{{i}}\n{% end %}\nb\n", &s, &p, err, sizeof err);
+    out = auegen__template_expand_text("loop.comp", "a\n{% for i = 1, 3 do %}\nx{{i}}\n{% end %}\nb\n", &s, &p, err, sizeof err);
     assert_non_null(out);
     /* Each unrolled iteration jumps back to line 3; b is line 5, right after the third x. */
     assert_string_equal(out, "a\n#line 3\nx1\n#line 3\nx2\n#line 3\nx3\n#line 5\nb\n");

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!cache) {
         snprintf(root, sizeof root, "/tmp/aule-fuzz-cache-%ld", (long)getpid());
-        if (disk_cache_open(root, &cache) != 0)
+        if (aule__disk_cache_open(root, &cache) != 0)
             abort();
         snprintf(spv_path, sizeof spv_path, "%s/v1/spirv/%.2s", root, key);
         mkdir(spv_path, 0755);
@@ -81,14 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mode == 2) {
         void *blob = NULL;
         size_t blob_size = 0;
-        if (disk_cache_load_blob(cache, blob_name, &blob, &blob_size)
+        if (aule__disk_cache_load_blob(cache, blob_name, &blob, &blob_size)
             && (blob_size != n || memcmp(blob, rest, n) != 0))
             __builtin_trap();           /* a hit returns exactly what was stored */
         free(blob);
     } else {
         uint32_t *words = NULL;
         size_t count = 0;
-        bool hit = disk_cache_load(cache, key, key_input, &words, &count);
+        bool hit = aule__disk_cache_load(cache, key, key_input, &words, &count);
         if (hit && (mode != 1 || count * 4 != n || memcmp(words, rest, n) != 0 || words[0] != 0x07230203u))
             __builtin_trap();
         free(words);
