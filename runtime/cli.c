@@ -446,7 +446,7 @@ static void print_number(out_format f, double x, const char *sep)
     if (x < 0)
         printf(f == OUT_JSON ? "null%s" : "%s", sep);
     else
-        printf("%.4f%s", x, sep);
+        printf("%.6g%s", x, sep);
 }
 
 static void print_row(out_format f, const bench_row *r)
