@@ -10,11 +10,12 @@ source tree's build/, or the system's); one default aule.Context (one Vulkan
 device) is made on first use. aule.torch adds autograd and a drop-in
 scaled_dot_product_attention. docs/python.md describes it all.
 """
-from ._core import (Context, Error, KVCache, Spec, Tensor, attention, default_context, spec_for)  # noqa: F401
+from ._core import (Context, Error, KVCache, Spec, Tensor, attention, attention_backward,
+                    default_context, spec_for)  # noqa: F401
 from . import _lib
 
 __version__ = "0.1.0"
-__all__ = ["Context", "Error", "KVCache", "Spec", "Tensor", "attention", "default_context", "library_path"]
+__all__ = ["Context", "Error", "KVCache", "Spec", "Tensor", "attention", "attention_backward", "default_context", "library_path"]
 
 
 def library_path():

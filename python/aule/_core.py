@@ -569,6 +569,67 @@ def attention(q, k, v, *, causal=False, scale=None, window=None, softcap=None, s
         return res, lse.read().reshape(lse_shape)
 
 
+def attention_backward(dout, q, k, v, o, lse, *, causal=False, scale=None, window=None, softcap=None, sinks=None,
+                       layout="bhsd", spec=None, context=None):
+    """Gradients of attention (FlashAttention-2's backward on the device) on NumPy arrays:
+    dout, q, k, v, o as for attention() (o its output), lse its fp32 [B][H][Sq] log-sum-exp.
+    Returns (dq, dk, dv), or (dq, dk, dv, dsinks) with sinks. scale must be the forward's."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'bhsd' or 'bshd' (got {layout!r})")
+    arrs = {}
+    for x, n in ((dout, "dout"), (q, "q"), (k, "k"), (v, "v"), (o, "o")):
+        x = _as_input(x, n)
+        if isinstance(x, Tensor):
+            raise TypeError(f"{n}: attention_backward takes NumPy arrays")
+        if x.ndim != 4:
+            raise ValueError(f"{n} must have 4 dimensions (got shape {x.shape})")
+        arrs[n] = x
+    dt = dtype_of(q, "q")
+    for n, x in arrs.items():
+        if dtype_of(x, n) != dt:
+            raise TypeError(f"{n} has dtype {x.dtype}; q has {q.dtype}: one dtype for all")
+    (B, H, Sq, D), _ = _view(q.shape, layout)
+    (_, Hkv, Sk, _), _ = _view(k.shape, layout)
+    Dv = v.shape[-1]
+    if o.shape != dout.shape or o.shape != q.shape[:-1] + (Dv,):
+        raise ValueError(f"o {o.shape} and dout {dout.shape} must be {q.shape[:-1] + (Dv,)}")
+    if Hkv == 0 or H % Hkv != 0:
+        raise ValueError(f"q has {H} heads and k {Hkv}: the query heads must be a multiple of the KV heads")
+    lse = np.ascontiguousarray(lse, dtype=np.float32)
+    if lse.shape != (B, H, Sq):
+        raise ValueError(f"lse must be [B][H][Sq] = {(B, H, Sq)} (got {lse.shape})")
+    left, right = _window(causal, window)
+    if sinks is not None:
+        sinks = _f32_vector(sinks, H, "sinks")
+    if spec is None:
+        spec = spec_for(head_dim=D, head_dim_v=Dv, gqa=H // Hkv, window=(left, right), softcap=softcap or 0,
+                        dtype=dt, sinks=sinks is not None, backward=True)
+    ctx = context or default_context()
+    with ctx.lock:
+        a = _lib.BackwardArgs()
+        a.q = _stage(ctx, "q", q, layout).handle
+        a.k = _stage(ctx, "k", k, layout).handle
+        a.v = _stage(ctx, "v", v, layout).handle
+        a.o = _stage(ctx, "o", o, layout).handle
+        a.dout = _stage(ctx, "dout", dout, layout).handle
+        a.lse = _stage(ctx, "lse", lse, "plain").handle
+        dq = ctx.staged("dq", q.shape, dt, layout)
+        dk = ctx.staged("dk", k.shape, dt, layout)
+        dv = ctx.staged("dv", v.shape, dt, layout)
+        a.dq, a.dk, a.dv = dq.handle, dk.handle, dv.handle
+        ds = None
+        if sinks is not None:
+            a.sinks = _stage(ctx, "sinks", sinks, "plain").handle
+            ds = ctx.staged("dsinks", (H,), "f32")
+            a.dsinks = ds.handle
+        a.scale = float(scale) if scale else 0.0
+        _check(_lib.lib().aule_attention_backward(ctx.handle, spec._ptr, ctypes.byref(a)), ctx.handle,
+               "aule.attention_backward")
+        res = (dq.read(np.empty(q.shape, q.dtype)), dk.read(np.empty(k.shape, k.dtype)),
+               dv.read(np.empty(v.shape, v.dtype)))
+        return res + (ds.read(),) if ds is not None else res
+
+
 # --- decode over a paged KV cache ------------------------------------------------------
 
 class KVCache:

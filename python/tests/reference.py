@@ -98,3 +98,53 @@ def check_rule(out, q, k, v, dtype, factor=2.0, floor=1e-6, **kw):
     bound = factor * np.abs(naive - ref).max() + floor
     assert err <= bound, f"max|out - ref| = {err:.3g} > {factor} * max|naive - ref| + {floor} = {bound:.3g}"
     return err, bound
+
+
+def attention_backward(q, k, v, do, *, window=(-1, -1), softcap=0.0, scale=None, sinks=None, dtype=None,
+                       work=np.float64):
+    """dq, dk, dv (and dsinks) of attention. dtype set: the same-precision naive backward
+    (fp32; P, dP and dS rounded to the storage dtype, as FlashAttention's reference holds them)."""
+    q, k, v, do = (np.asarray(x, work) for x in (q, k, v, do))
+    rnd = (lambda x: round_to(x, dtype).astype(work)) if dtype else (lambda x: x)
+    B, H, Sq, D = q.shape
+    Hkv, Sk = k.shape[1], k.shape[2]
+    g = H // Hkv
+    kr, vr = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
+    scale = work(1.0 / np.sqrt(D) if scale is None else scale)
+    s = np.einsum("bhqd,bhkd->bhqk", q, kr) * scale
+    t = None
+    if softcap:
+        t = np.tanh(s / work(softcap))
+        s = work(softcap) * t
+    s = np.where(mask(Sq, Sk, *window), s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    sk = None if sinks is None else np.asarray(sinks, work).reshape(1, H, 1, 1)
+    if sk is not None:
+        m = np.maximum(m, sk)
+    m = np.where(np.isfinite(m), m, 0)
+    e = np.exp(s - m)
+    den = e.sum(axis=-1, keepdims=True) + (np.exp(sk - m) if sk is not None else 0)
+    safe = np.where(den > 0, den, 1)
+    p = rnd(np.where(den > 0, e / safe, 0))
+    o = rnd(np.einsum("bhqk,bhkd->bhqd", p, vr))
+    dvr = np.einsum("bhqk,bhqd->bhkd", p, do)
+    dp = rnd(np.einsum("bhqd,bhkd->bhqk", do, vr))
+    Dr = (do * o).sum(axis=-1, keepdims=True)
+    ds = rnd(p * (dp - Dr))
+    if t is not None:
+        ds = ds * (1 - t * t)
+    dq = np.einsum("bhqk,bhkd->bhqd", ds, kr) * scale
+    dkr = np.einsum("bhqk,bhqd->bhkd", ds, q) * scale
+    dk = dkr.reshape(B, Hkv, g, Sk, D).sum(axis=2)
+    dv = dvr.reshape(B, Hkv, g, Sk, v.shape[3]).sum(axis=2)
+    out = [rnd(dq), rnd(dk), rnd(dv)]
+    if sk is not None:
+        psink = np.where(den > 0, np.exp(sk - m) / safe, 0)
+        out.append(-(psink * Dr).sum(axis=(0, 2, 3)))
+    return out
+
+
+def check_grad_rule(got, ref_g, naive_g, name, factor=3.0, floor=1e-5):
+    err = np.abs(np.asarray(got, np.float64) - ref_g).max()
+    bound = factor * np.abs(np.asarray(naive_g, np.float64) - ref_g).max() + floor
+    assert err <= bound, f"{name}: max|got - ref| = {err:.3g} > {factor} * max|naive - ref| + {floor} = {bound:.3g}"
