@@ -134,7 +134,8 @@ def test_sdpa_fallback_warns_once():
         at.scaled_dot_product_attention(q, q, q, attn_mask=mask)
     assert sum("attn_mask" in str(x.message) for x in w) == 1
     assert torch.allclose(o1, at.math_sdpa(q, q, q, attn_mask=mask), atol=1e-6)
-    o64 = at.scaled_dot_product_attention(q.double(), q.double(), q.double())     # float64: torch's
+    with pytest.warns(RuntimeWarning, match="float64"):                           # float64: torch's
+        o64 = at.scaled_dot_product_attention(q.double(), q.double(), q.double())
     assert o64.dtype == torch.float64
 
 
