@@ -109,6 +109,7 @@ class Context:
         self._staging = collections.OrderedDict()
         self._staging_limit = staging_limit
         self._tensors = weakref.WeakSet()
+        self._plans = {}                # attention() on NumPy: arguments -> checked call, reused
         self.staging_created = 0        # device tensors made for staging (constant once warm)
         self.bytes_to_device = 0        # bytes copied host -> device by this binding
         self.bytes_from_device = 0      # bytes copied device -> host
@@ -152,6 +153,7 @@ class Context:
             for t in list(self._tensors):
                 t.close()
             self._staging.clear()
+            self._plans.clear()
             _lib.lib().aule_context_destroy(self._h)
             self._h = None
 
@@ -473,6 +475,22 @@ def attention(q, k, v, *, causal=False, scale=None, window=None, softcap=None, s
     defaults to 1/sqrt(D). Returns O, or (O, LSE) with return_lse: LSE fp32 [B][H][Sq]
     ([H][total_q] for varlen). spec: an explicit aule.Spec instead of the one built
     from these arguments."""
+    key = None
+    if (sinks is None and cu_seqlens_q is None and cu_seqlens_k is None and spec is None and out is None
+            and context is None and type(q) is np.ndarray and type(k) is np.ndarray and type(v) is np.ndarray):
+        try:
+            key = (q.shape, k.shape, v.shape, q.dtype, k.dtype, v.dtype, bool(causal), scale,
+                   None if window is None else tuple(window), softcap, bool(return_lse), layout)
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and q.flags.c_contiguous and k.flags.c_contiguous and v.flags.c_contiguous:
+            ctx = _default or default_context()
+            plan = ctx._plans.get(key)
+            if plan is not None:
+                res = _run_plan(ctx, plan, q, k, v)
+                if res is not None:
+                    return res
     varlen = cu_seqlens_q is not None or cu_seqlens_k is not None
     if varlen and (cu_seqlens_q is None or cu_seqlens_k is None):
         raise ValueError("varlen needs both cu_seqlens_q and cu_seqlens_k")
@@ -563,6 +581,11 @@ def attention(q, k, v, *, causal=False, scale=None, window=None, softcap=None, s
                "aule.attention")
         if tensors:
             return (o, lse) if return_lse else o
+        if key is not None and ctx is _default:
+            if len(ctx._plans) >= 256:
+                ctx._plans.clear()
+            ctx._plans[key] = (spec, tuple(ctx.staged(r, x.shape, dtype_of(x, r), lay) for r, x in
+                                           (("q", q), ("k", k), ("v", v))), o, lse, args, o_shape, lse_shape)
         res = o.read(np.empty(o_shape, q.dtype) if out is None else out)
         if not return_lse:
             return res
@@ -628,6 +651,23 @@ def attention_backward(dout, q, k, v, o, lse, *, causal=False, scale=None, windo
         res = (dq.read(np.empty(q.shape, q.dtype)), dk.read(np.empty(k.shape, k.dtype)),
                dv.read(np.empty(v.shape, v.dtype)))
         return res + (ds.read(),) if ds is not None else res
+
+
+def _run_plan(ctx, plan, q, k, v):
+    """attention() again with arguments already checked: write, run, read. None when a staged
+    tensor was evicted meanwhile (the caller then takes the full path)."""
+    spec, ins, o, lse, args, o_shape, lse_shape = plan
+    L = _lib.lib()
+    with ctx.lock:
+        if o._h is None or (lse is not None and lse._h is None) or any(t._h is None for t in ins):
+            return None
+        h = ctx._h
+        for t, x, name in zip(ins, (q, k, v), ("q", "k", "v")):
+            _check(L.aule_tensor_write(t._h, x.ctypes.data, x.nbytes), h, f"writing {name}")
+            ctx.bytes_to_device += x.nbytes
+        _check(L.aule_attention_forward(h, spec._ptr, ctypes.byref(args)), h, "aule.attention")
+        res = o.read(np.empty(o_shape, q.dtype))
+        return (res, lse.read().reshape(lse_shape)) if lse is not None else res
 
 
 # --- decode over a paged KV cache ------------------------------------------------------
