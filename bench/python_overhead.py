@@ -73,17 +73,22 @@ def main():
             c, p = np.median(cs), np.median(ps)
             print(f"{f'H{H} S{S} D{D}':>18} {c:10.1f} {p:15.1f} {p / c:7.2f}x")
 
-    print("\n2. 1000 calls of aule.attention, f16 [1][4][64][64]")
+    print("\n2. 1000 calls of aule.attention after 500 warm-up calls, f16 [1][4][64][64]")
     ctx = aule.default_context()
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((1, 4, 64, 64)).astype(np.float16) for _ in range(3))
-    for _ in range(100):
+    for _ in range(500):
         aule.attention(q, k, v)
     s0, r0 = ctx.stats(), rss_kib()
     for _ in range(1000):
         aule.attention(q, k, v)
     s1, r1 = ctx.stats(), rss_kib()
-    print(f"   RSS {r0} -> {r1} KiB ({r1 - r0:+d} KiB); staging tensors created {s1['staging_created'] - s0['staging_created']}"
+    after = []
+    for _ in range(3):                  # and three thousand more: RSS after each thousand
+        for _ in range(1000):
+            aule.attention(q, k, v)
+        after.append(rss_kib())
+    print(f"   RSS {r0} -> {r1} KiB ({r1 - r0:+d} KiB), then {after} KiB after each further 1000; staging tensors created {s1['staging_created'] - s0['staging_created']}"
           f", live tensors {s0['live_tensors']} -> {s1['live_tensors']}; bytes to device per call "
           f"{(s1['bytes_to_device'] - s0['bytes_to_device']) // 1000} (Q+K+V = {3 * q.nbytes}), back per call "
           f"{(s1['bytes_from_device'] - s0['bytes_from_device']) // 1000} (O = {q.nbytes})")
