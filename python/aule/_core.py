@@ -269,7 +269,7 @@ class Tensor:
 
     numpy = read
 
-    def __array__(self, dtype=None):
+    def __array__(self, dtype=None, copy=None):
         a = self.read()
         return a if dtype is None else a.astype(dtype)
 

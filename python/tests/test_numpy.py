@@ -128,3 +128,19 @@ def test_decode_paged():
     assert cache.lengths.tolist() == [24, 24]
     with pytest.raises(ValueError, match="max_seq"):
         cache.append(np.zeros((B, Hkv, 41, D), np.float16), np.zeros((B, Hkv, 41, D), np.float16))
+
+
+def test_decode_sinks_f32():
+    rng = np.random.default_rng(8)
+    B, H, Hkv, D = 1, 2, 1, 16
+    cache = aule.KVCache(batch=B, heads=H, kv_heads=Hkv, head_dim=D, max_seq=40, page_size=16, dtype="f32",
+                         sinks=True)
+    kn = rng.standard_normal((B, Hkv, 35, D)).astype(np.float32)
+    vn = rng.standard_normal((B, Hkv, 35, D)).astype(np.float32)
+    cache.append(kn, vn)
+    q = rng.standard_normal((B, H, 2, D)).astype(np.float32)
+    sinks = np.array([0.5, -1.0], np.float32)
+    o = cache.decode(q, sinks=sinks, num_splits=2)
+    ref.check_rule(o, q, kn, vn, "f32", window=(-1, 0), sinks=sinks)
+    with pytest.raises(ValueError, match="sinks"):
+        cache.decode(q)

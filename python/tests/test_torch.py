@@ -147,3 +147,17 @@ def test_bad_inputs():
         at.attention(q, q.half(), q)
     with pytest.raises(ValueError, match="multiple of the KV heads"):
         at.attention(torch.randn(1, 3, 4, 8), q, q)
+
+
+def test_bshd_layout():
+    q, k, v = _rand((1, 12, 4, 32), "f32", 21), _rand((1, 12, 2, 32), "f32", 22), _rand((1, 12, 2, 32), "f32", 23)
+    for x in (q, k, v):
+        x.requires_grad_()
+    o = at.attention(q, k, v, causal=True, layout="bshd")
+    t = [x.detach().transpose(1, 2).contiguous().requires_grad_() for x in (q, k, v)]
+    ob = at.attention(*t, causal=True)
+    assert torch.equal(o, ob.transpose(1, 2))
+    o.sum().backward()
+    ob.sum().backward()
+    for a, b in zip((q, k, v), t):
+        assert torch.allclose(a.grad, b.grad.transpose(1, 2), atol=1e-6)
