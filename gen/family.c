@@ -13,9 +13,10 @@
 enum { PART_WORKGROUP = 64 };   /* the reduce and append kernels: one invocation per row / element */
 
 /* The decode parts are elementwise: a fixed workgroup, 16-bit storage when the dtype is. */
-static auegen_status plan_part(auegen_family family, const auegen_spec *s, const auegen_target *t, auegen_plan *p,
-                               char *why, size_t why_size)
+static auegen_status plan_part(auegen_family family, const auegen_spec *s, const auegen_target *t,
+                               const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size)
 {
+    (void)tools;
     memset(p, 0, sizeof *p);
     if (s->kind != AUEGEN_KIND_DECODE) {
         snprintf(why, why_size, "the reduce and append parts belong to kind = \"decode\" specs");
@@ -37,70 +38,12 @@ static auegen_status plan_part(auegen_family family, const auegen_spec *s, const
     return AUEGEN_OK;
 }
 
-static auegen_status plan_reduce(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
-                                 auegen_plan *p, char *why, size_t why_size)
+/* The forward and decode kernels: the public planner, which reads the kind itself. */
+static auegen_status plan_main(auegen_family f, const auegen_spec *s, const auegen_target *t,
+                               const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size)
 {
-    (void)tools;
-    return plan_part(AUEGEN_FAMILY_REDUCE, s, t, p, why, why_size);
-}
-
-static auegen_status plan_append(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
-                                 auegen_plan *p, char *why, size_t why_size)
-{
-    (void)tools;
-    return plan_part(AUEGEN_FAMILY_APPEND, s, t, p, why, why_size);
-}
-
-static auegen_status plan_bwd_dot(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
-                                  auegen_plan *p, char *why, size_t why_size)
-{
-    (void)tools;
-    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DOT, s, t, p, why, why_size);
-}
-
-static auegen_status plan_bwd_dkdv(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
-                                   auegen_plan *p, char *why, size_t why_size)
-{
-    (void)tools;
-    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DKDV, s, t, p, why, why_size);
-}
-
-static auegen_status plan_bwd_dq(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
-                                 auegen_plan *p, char *why, size_t why_size)
-{
-    (void)tools;
-    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DQ, s, t, p, why, why_size);
-}
-
-static auegen_status plan_bwd_dsink(const auegen_spec *s, const auegen_target *t, const auegen_toolchain *tools,
-                                    auegen_plan *p, char *why, size_t why_size)
-{
-    (void)tools;
-    return auegen__plan_backward(AUEGEN_FAMILY_BWD_DSINK, s, t, p, why, why_size);
-}
-
-static const char *bwd_dsink_template(const auegen_spec *s, const auegen_plan *p)
-{
-    (void)s, (void)p;
-    return "backward_dsink.comp";
-}
-
-static const char *bwd_dot_template(const auegen_spec *s, const auegen_plan *p)
-{
-    (void)s, (void)p;
-    return "backward_dot.comp";
-}
-
-static const char *bwd_dkdv_template(const auegen_spec *s, const auegen_plan *p)
-{
-    (void)s, (void)p;
-    return "backward_dkdv.comp";
-}
-
-static const char *bwd_dq_template(const auegen_spec *s, const auegen_plan *p)
-{
-    (void)s, (void)p;
-    return "backward_dq.comp";
+    (void)f;
+    return auegen_plan_make(s, t, tools, p, why, why_size);
 }
 
 static const char *forward_template(const auegen_spec *s, const auegen_plan *p)
@@ -111,27 +54,22 @@ static const char *forward_template(const auegen_spec *s, const auegen_plan *p)
     return p->register_softmax ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
 }
 
-static const char *reduce_template(const auegen_spec *s, const auegen_plan *p)
-{
-    (void)s, (void)p;
-    return "decode_reduce.comp";
-}
-
 static const char *append_template(const auegen_spec *s, const auegen_plan *p)
 {
     (void)p;
     return s->kv_int8 ? "decode_append_int8.comp" : "decode_append.comp";
 }
 
+/* {family, kind, part, planner, template chooser (NULL: the one template named)}. */
 static const family_desc families[] = {
-    {AUEGEN_FAMILY_FORWARD, AUEGEN_KIND_FORWARD, NULL, auegen_plan_make, forward_template},
-    {AUEGEN_FAMILY_DECODE, AUEGEN_KIND_DECODE, NULL, auegen_plan_make, forward_template},
-    {AUEGEN_FAMILY_REDUCE, AUEGEN_KIND_DECODE, "reduce", plan_reduce, reduce_template},
-    {AUEGEN_FAMILY_APPEND, AUEGEN_KIND_DECODE, "append", plan_append, append_template},
-    {AUEGEN_FAMILY_BWD_DOT, AUEGEN_KIND_FORWARD, "bwd_dot", plan_bwd_dot, bwd_dot_template},
-    {AUEGEN_FAMILY_BWD_DKDV, AUEGEN_KIND_FORWARD, "bwd_dkdv", plan_bwd_dkdv, bwd_dkdv_template},
-    {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", plan_bwd_dq, bwd_dq_template},
-    {AUEGEN_FAMILY_BWD_DSINK, AUEGEN_KIND_FORWARD, "bwd_dsink", plan_bwd_dsink, bwd_dsink_template},
+    {AUEGEN_FAMILY_FORWARD, AUEGEN_KIND_FORWARD, NULL, plan_main, forward_template, NULL},
+    {AUEGEN_FAMILY_DECODE, AUEGEN_KIND_DECODE, NULL, plan_main, forward_template, NULL},
+    {AUEGEN_FAMILY_REDUCE, AUEGEN_KIND_DECODE, "reduce", plan_part, NULL, "decode_reduce.comp"},
+    {AUEGEN_FAMILY_APPEND, AUEGEN_KIND_DECODE, "append", plan_part, append_template, NULL},
+    {AUEGEN_FAMILY_BWD_DOT, AUEGEN_KIND_FORWARD, "bwd_dot", auegen__plan_backward, NULL, "backward_dot.comp"},
+    {AUEGEN_FAMILY_BWD_DKDV, AUEGEN_KIND_FORWARD, "bwd_dkdv", auegen__plan_backward, NULL, "backward_dkdv.comp"},
+    {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", auegen__plan_backward, NULL, "backward_dq.comp"},
+    {AUEGEN_FAMILY_BWD_DSINK, AUEGEN_KIND_FORWARD, "bwd_dsink", auegen__plan_backward, NULL, "backward_dsink.comp"},
 };
 _Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");
 

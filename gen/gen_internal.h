@@ -135,21 +135,22 @@ auegen_status auegen__spirv_optimize(uint32_t **words, size_t *count, char *log,
 
 /* The kernel families (family.c): which spec kind and part each serves, its
  * planner and its template. */
-typedef auegen_status (*family_planner)(const auegen_spec *spec, const auegen_target *target,
+typedef auegen_status (*family_planner)(auegen_family family, const auegen_spec *spec, const auegen_target *target,
                                         const auegen_toolchain *tools, auegen_plan *out, char *why, size_t why_size);
 typedef struct family_desc {
     auegen_family family;
     auegen_kind kind;
     const char *part;                /* NULL: the main kernel of its kind */
     family_planner plan;
-    const char *(*template_for)(const auegen_spec *spec, const auegen_plan *plan);
+    const char *(*template_for)(const auegen_spec *spec, const auegen_plan *plan);   /* NULL: template */
+    const char *template;            /* the family's one template, when template_for is NULL */
 } family_desc;
 /* The family of a spec kind's part (NULL part: the main kernel); NULL when none. */
 const family_desc *auegen__family_find(auegen_kind kind, const char *part);
 
 /* The backward kernels' planner (plan.c): f is one of the AUEGEN_FAMILY_BWD_*. */
-auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
-                            size_t why_size);
+auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t,
+                                    const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size);
 
 /* The GLSL block of a family's push constants, binding numbers and flags (abi.c). */
 void auegen__abi_glsl(auegen_family family, strbuf *out);

@@ -288,7 +288,7 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
     }
     auegen_toolchain tools;
     auegen_toolchain_query(&tools);
-    auegen_status st = family->plan(&k->spec, target, &tools, &k->plan, k->log, sizeof k->log);
+    auegen_status st = family->plan(family->family, &k->spec, target, &tools, &k->plan, k->log, sizeof k->log);
     if (st != AUEGEN_OK)
         return st;
 
@@ -334,7 +334,8 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     auegen_generate_options defaults = {.optimize = true};
     if (!opts)
         opts = &defaults;
-    const char *tname = auegen__family_find(k->spec.kind, opts->part)->template_for(&k->spec, &k->plan);
+    const family_desc *family = auegen__family_find(k->spec.kind, opts->part);
+    const char *tname = family->template_for ? family->template_for(&k->spec, &k->plan) : family->template;
     k->glsl = auegen__template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
     if (!k->glsl)
         return AUEGEN_ERROR_INTERNAL;

@@ -380,9 +380,10 @@ static int backward_shared(auegen_family f, bool sinks, int br, int bc, int d, i
     return 4 * floats;
 }
 
-auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t, auegen_plan *p, char *why,
-                            size_t why_size)
+auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t,
+                                    const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size)
 {
+    (void)tools;
     memset(p, 0, sizeof *p);
     p->family = f;
     p->variant = AUEGEN_VARIANT_SCALAR;
