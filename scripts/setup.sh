@@ -44,7 +44,7 @@ PKGS="build-essential cmake pkg-config python3 ca-certificates
       libvulkan-dev libvulkan-volk-dev vulkan-tools glslang-dev glslang-tools spirv-tools
       clang libclang-rt-14-dev
       python3-numpy python3-pytest python3-torch python3-pip python3-setuptools python3-wheel
-      python3-matplotlib"
+      python3-matplotlib python3-venv"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -90,8 +90,8 @@ static void test_bad_cache_entry_heals(void **state)
 
     char path[1024];
     snprintf(path, sizeof path, "%s/v1/spirv/%.2s/%s.spv", cache_dir, rep.key, rep.key + 2);
-    unsigned char *data;
-    size_t size;
+    unsigned char *data = NULL;
+    size_t size = 0;
     assert_true(read_file(path, &data, &size));
     uint32_t key_len;
     memcpy(&key_len, data + 12, 4);
