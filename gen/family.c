@@ -54,6 +54,18 @@ static const char *forward_template(const auegen_spec *s, const auegen_plan *p)
     return p->register_softmax ? "forward_coopmat_fast.comp" : "forward_coopmat.comp";
 }
 
+static const char *dkdv_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s;
+    return p->variant == AUEGEN_VARIANT_COOPMAT ? "backward_dkdv_coopmat.comp" : "backward_dkdv.comp";
+}
+
+static const char *dq_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s;
+    return p->variant == AUEGEN_VARIANT_COOPMAT ? "backward_dq_coopmat.comp" : "backward_dq.comp";
+}
+
 static const char *append_template(const auegen_spec *s, const auegen_plan *p)
 {
     (void)p;
@@ -67,8 +79,8 @@ static const family_desc families[] = {
     {AUEGEN_FAMILY_REDUCE, AUEGEN_KIND_DECODE, "reduce", plan_part, NULL, "decode_reduce.comp"},
     {AUEGEN_FAMILY_APPEND, AUEGEN_KIND_DECODE, "append", plan_part, append_template, NULL},
     {AUEGEN_FAMILY_BWD_DOT, AUEGEN_KIND_FORWARD, "bwd_dot", auegen__plan_backward, NULL, "backward_dot.comp"},
-    {AUEGEN_FAMILY_BWD_DKDV, AUEGEN_KIND_FORWARD, "bwd_dkdv", auegen__plan_backward, NULL, "backward_dkdv.comp"},
-    {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", auegen__plan_backward, NULL, "backward_dq.comp"},
+    {AUEGEN_FAMILY_BWD_DKDV, AUEGEN_KIND_FORWARD, "bwd_dkdv", auegen__plan_backward, dkdv_template, NULL},
+    {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", auegen__plan_backward, dq_template, NULL},
     {AUEGEN_FAMILY_BWD_DSINK, AUEGEN_KIND_FORWARD, "bwd_dsink", auegen__plan_backward, NULL, "backward_dsink.comp"},
 };
 _Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");

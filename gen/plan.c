@@ -380,10 +380,74 @@ static int backward_shared(auegen_family f, bool sinks, int br, int bc, int d, i
     return 4 * floats;
 }
 
+/* The cooperative-matrix backward kernels' shared memory: f16 tiles with rows
+ * padded by 8 halves: Q and dO rows, K and V rows (the tile a workgroup owns,
+ * `own` rows: keys in bwd_dkdv, query rows in bwd_dq; the one it walks,
+ * `inner`); LSE and D (and DX with sinks in bwd_dq) per query row; per
+ * subgroup two 16x16 fp32 and two f16 scratch blocks (row strides 20 and 24). */
+static int backward_coop_shared(auegen_family f, const auegen_target *t, bool sinks, int own, int inner, int dpad,
+                                int dvpad, int nsg)
+{
+    int q_rows = f == AUEGEN_FAMILY_BWD_DKDV ? inner : own;
+    int kv_rows = f == AUEGEN_FAMILY_BWD_DKDV ? own : inner;
+    int row_bytes = 2 * (dpad + 8) + 2 * (dvpad + 8);
+    int bytes = (q_rows + kv_rows) * row_bytes + 8 * q_rows + nsg * (2 * 16 * 20 * 4 + 2 * 16 * 24 * 2)
+        + emulation_shared(t, nsg);
+    if (f == AUEGEN_FAMILY_BWD_DQ && sinks)
+        bytes += 4 * q_rows;
+    return bytes;
+}
+
+/* bwd_dkdv and bwd_dq on 16x16x16 f16 matrices: f16 storage, a target with that
+ * shape, a toolchain that compiles it. NSG subgroups own 16 rows each of the
+ * workgroup's tile; the largest tile (own x inner) that fits, ties to more
+ * subgroups. */
+static bool plan_backward_coopmat(auegen_family f, const auegen_spec *s, const auegen_target *t,
+                                  const auegen_toolchain *tools, auegen_plan *p)
+{
+    if (s->coopmat == AUEGEN_COOPMAT_NONE || s->dtype != AUEGEN_DTYPE_F16 || !tools || !tools->coopmat_khr
+        || t->subgroup_size <= 0)
+        return false;
+    const auegen_coopmat_shape *mma = NULL;
+    for (int i = 0; i < t->coopmat_count && !mma; i++) {
+        const auegen_coopmat_shape *c = &t->coopmat[i];
+        if (c->m == 16 && c->n == 16 && c->k == 16 && c->a_type == AUEGEN_TYPE_F16 && c->c_type == AUEGEN_TYPE_F32)
+            mma = c;
+    }
+    if (!mma)
+        return false;
+    int sg = t->subgroup_size, dpad = round_up(s->head_dim, 16), dvpad = round_up(s->head_dim_v, 16);
+    int nsg = 0, inner = 0;
+    for (int g = COOP_MAX_SUBGROUPS; g >= 1; g /= 2)
+        for (int c = 64; c >= 16; c /= 2)
+            if (g * sg <= t->max_workgroup_invocations && g * c > nsg * inner
+                && backward_coop_shared(f, t, s->sinks, 16 * g, c, dpad, dvpad, g) <= t->shared_memory_bytes) {
+                nsg = g;
+                inner = c;
+            }
+    if (!nsg)
+        return false;
+    p->variant = AUEGEN_VARIANT_COOPMAT;
+    p->emulated = t->coopmat_emulated;
+    if (p->emulated)
+        auegen_lane_layout_emulated(sg, &p->lane);   /* the emulation's element layout */
+    p->subgroup_size = sg;
+    p->subgroups = nsg;
+    p->workgroup_size = nsg * sg;
+    p->tile_q = f == AUEGEN_FAMILY_BWD_DKDV ? inner : 16 * nsg;
+    p->tile_kv = f == AUEGEN_FAMILY_BWD_DKDV ? 16 * nsg : inner;
+    p->d_pad = dpad;
+    p->dv_pad = dvpad;
+    p->q_stride = p->k_stride = dpad + 8;
+    p->v_stride = dvpad + 8;
+    p->shared_memory_bytes = backward_coop_shared(f, t, s->sinks, 16 * nsg, inner, dpad, dvpad, nsg);
+    p->mma = *mma;
+    return true;
+}
+
 auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t,
                                     const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size)
 {
-    (void)tools;
     memset(p, 0, sizeof *p);
     p->family = f;
     p->variant = AUEGEN_VARIANT_SCALAR;
@@ -406,6 +470,23 @@ auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const
         p->workgroup_size = n;
         p->shared_memory_bytes = 4 * n;
         return AUEGEN_OK;
+    }
+    if (plan_backward_coopmat(f, s, t, tools, p)) {
+        p->family = f;
+        p->storage16 = true;
+        return AUEGEN_OK;
+    }
+    memset(p, 0, sizeof *p);
+    p->family = f;
+    p->variant = AUEGEN_VARIANT_SCALAR;
+    p->storage16 = s->dtype != AUEGEN_DTYPE_F32;
+    p->workgroup_size = wg;
+    if (s->coopmat == AUEGEN_COOPMAT_KHR && s->dtype == AUEGEN_DTYPE_F16) {
+        snprintf(why, why_size, "coopmat = \"khr\" but the cooperative-matrix backward kernels for head_dim %d/%d "
+                 "do not fit target '%s' (a 16x16x16 f16 x f16 -> f32 shape and %d bytes of shared memory needed)",
+                 s->head_dim, s->head_dim_v, t->name,
+                 backward_coop_shared(f, t, s->sinks, 16, 16, round_up(s->head_dim, 16), round_up(s->head_dim_v, 16), 1));
+        return AUEGEN_ERROR_PLAN;
     }
     int d = s->head_dim, dv = s->head_dim_v;
     int max_out = t->cpu ? SCALAR_MAX_OUT_CPU : SCALAR_MAX_OUT;

@@ -270,6 +270,13 @@ typedef struct aule_kernel_report {
 /* Makes the pipeline for spec ready without running it. report may be NULL. */
 AULE_API aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule_kernel_report *report);
 
+/* The same for one part of spec (auegen_spec_parts: "reduce" and "append" of a
+ * decode spec, "bwd_dot", "bwd_dkdv", "bwd_dq" (and "bwd_dsink") of a spec with
+ * backward = true); part NULL: the main kernel. A part the spec does not have
+ * is AULE_ERROR_INVALID_ARGUMENT. */
+AULE_API aule_status aule_kernel_prepare_part(aule_context *ctx, const auegen_spec *spec, const char *part,
+                                              aule_kernel_report *report);
+
 typedef struct aule_context_stats {
     uint64_t memory_hits, builtin_hits, disk_hits, jit_compiles, disk_stores, dispatches;
 } aule_context_stats;

@@ -66,6 +66,7 @@ typedef struct aule_check_grad_result {
     double bound[4];               /* 3 * err_naive + AULE_GRAD_ATOL */
     bool pass;                     /* every gradient within its bound */
     aule_kernel_report kernel;     /* the forward's */
+    aule_kernel_report dkdv, dq;   /* the backward's main kernels (their plans: scalar or coopmat) */
     double run_ms;                 /* the backward call */
 } aule_check_grad_result;
 

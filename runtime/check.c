@@ -627,6 +627,10 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
         st = aule_attention_backward(ctx, &spec, &ba);
         res->run_ms = aule_clock_ms() - t0;
     }
+    if (st == AULE_OK)
+        st = aule_kernel_prepare_part(ctx, &spec, "bwd_dkdv", &res->dkdv);
+    if (st == AULE_OK)
+        st = aule_kernel_prepare_part(ctx, &spec, "bwd_dq", &res->dq);
     for (int i = 0; i < 3 && st == AULE_OK; i++)
         st = download(t[6 + i], shape->bshd, got[i]);
     if (st == AULE_OK && tdsk)

@@ -449,6 +449,30 @@ aule_status aule_kernel_prepare(aule_context *ctx, const auegen_spec *spec, aule
     return aule__kernel_get(ctx, spec, &e, report);
 }
 
+aule_status aule_kernel_prepare_part(aule_context *ctx, const auegen_spec *spec, const char *part,
+                                     aule_kernel_report *report)
+{
+    if (!ctx || !spec)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_kernel_prepare_part: NULL argument");
+    if (!part)
+        return aule_kernel_prepare(ctx, spec, report);
+    auegen_spec s;
+    auegen_diag diag = {0};
+    if (auegen_spec_normalize(spec, &s, &diag) != AUEGEN_OK)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_kernel_prepare_part: invalid spec: %s",
+                         diag.errors[0].message);
+    for (const char *const *p = auegen_spec_parts(&s); *p; p++) {
+        if (strcmp(*p, part) != 0)
+            continue;
+        for (int k = KERNEL_REDUCE; aule__kernel_part_name(k); k++) {
+            kernel_entry *e;
+            if (strcmp(aule__kernel_part_name(k), part) == 0)
+                return aule__kernel_get_part(ctx, &s, k, &e, report);
+        }
+    }
+    return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_kernel_prepare_part: this spec has no part '%s'", part);
+}
+
 aule_status aule_kernel_statistics(aule_context *ctx, const auegen_spec *spec, char *buf, size_t size)
 {
     if (!ctx || !spec || !buf || size == 0)

@@ -208,6 +208,77 @@ static void test_sweep(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* The cooperative-matrix backward kernels (f16): on the device's own matrices
+ * when it has them, else on emulated ones (CI's lavapipe), where small head
+ * dims keep the CPU driver's compiles short. Each check must have run the
+ * coopmat dK/dV and dQ kernels. */
+static void test_coopmat(void **state)
+{
+    (void)state;
+    aule_context *c = ctx;
+    aule_device_info info;
+    aule_context_device_info(ctx, &info);
+    if (!info.coopmat_khr) {
+        aule_context_desc cd = {.emulate_coopmat = true};
+        assert_int_equal(aule_context_create(&cd, &c), AULE_OK);
+        aule_context_device_info(c, &info);
+        if (!info.coopmat_emulated)
+            fail_msg("%s has no VK_KHR_cooperative_matrix and cannot emulate it", info.name);
+    }
+    print_message("%s: %s cooperative matrices\n", info.name, info.coopmat_khr ? "the device's" : "emulated");
+    struct { int d, dv, gqa, left, right; double cap; bool sinks; } kc[] = {
+        {32, 0, 2, -1, 0, 0, false},            /* causal, GQA */
+        {40, 24, 1, 30, 0, 20, true},           /* Dv != D (both padded), window, softcap, sinks */
+        {64, 0, 4, -1, -1, 0, false},           /* GQA 4 */
+    };
+    static const aule_check_shape sc[] = {
+        {.batch = 2, .heads = 4, .seq_q = 37, .seq_k = 53, .seed = 11},
+        {.batch = 2, .heads = 4, .seq_q = 70, .seq_k = 20, .seed = 12},            /* Sq > Sk: rows with no key */
+        {.batch = 3, .heads = 4, .seq_q = 33, .seq_k = 41, .varlen = true, .seed = 13},
+        {.batch = 2, .heads = 4, .seq_q = 24, .seq_k = 24, .bshd = true, .seed = 14},
+    };
+    int runs = 0, fails = 0;
+    for (size_t i = 0; i < sizeof kc / sizeof *kc; i++) {
+        auegen_spec s = make_s(kc[i].d, kc[i].dv, kc[i].gqa, AUEGEN_DTYPE_F16, kc[i].left, kc[i].right, kc[i].cap,
+                               kc[i].sinks);
+        s.coopmat = AUEGEN_COOPMAT_KHR;
+        for (size_t j = 0; j < sizeof sc / sizeof *sc; j++) {
+            aule_check_shape sh = sc[j];
+            if (sh.heads % kc[i].gqa)
+                sh.heads = kc[i].gqa;
+            aule_check_grad_result r;
+            aule_status st = aule_check_backward_run(c, &s, &sh, &r);
+            runs++;
+            bool coop = st == AULE_OK && r.dkdv.plan.variant == AUEGEN_VARIANT_COOPMAT
+                        && r.dq.plan.variant == AUEGEN_VARIANT_COOPMAT;
+            if (st != AULE_OK || !coop || !r.pass) {
+                fails++;
+                print_message("FAIL D=%d Dv=%d gqa=%d Sq=%d Sk=%d%s%s: %s, dK/dV %s, dQ %s; dQ %.2e/%.2e dK %.2e/%.2e "
+                              "dV %.2e/%.2e dsinks %.2e/%.2e\n", s.head_dim, s.head_dim_v, kc[i].gqa, sh.seq_q, sh.seq_k,
+                              sh.varlen ? " varlen" : "", sh.bshd ? " bshd" : "",
+                              st == AULE_OK ? "ran" : aule_context_last_error(c),
+                              auegen_variant_name(r.dkdv.plan.variant), auegen_variant_name(r.dq.plan.variant),
+                              r.err[0], r.bound[0], r.err[1], r.bound[1], r.err[2], r.bound[2], r.err[3], r.bound[3]);
+                continue;
+            }
+            for (int g = 0; g < 4; g++) {
+                double ratio = r.err_naive[g] > 0 ? r.err[g] / r.err_naive[g] : 0;
+                if (ratio > worst_ratio[g][AUEGEN_DTYPE_F16])
+                    worst_ratio[g][AUEGEN_DTYPE_F16] = ratio;
+            }
+            if (j == 0)
+                print_message("ok   D=%d Dv=%d gqa=%d: dK/dV tile %dx%d, dQ tile %dx%d, %d subgroups; "
+                              "dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n", s.head_dim, s.head_dim_v, kc[i].gqa,
+                              r.dkdv.plan.tile_kv, r.dkdv.plan.tile_q, r.dq.plan.tile_q, r.dq.plan.tile_kv,
+                              r.dq.plan.subgroups, r.err[0], r.bound[0], r.err[1], r.bound[1], r.err[2], r.bound[2]);
+        }
+    }
+    print_message("coopmat backward: %d checks, %d failed\n", runs, fails);
+    if (c != ctx)
+        aule_context_destroy(c);
+    assert_int_equal(fails, 0);
+}
+
 /* Mismatched shapes, a missing LSE, wrong dtypes, a spec without backward. */
 static void test_bad_arguments(void **state)
 {
@@ -319,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_reference_finite_differences),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_coopmat),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_linked_without_jit),
     };
