@@ -63,6 +63,8 @@ static const char *dkdv_template(const auegen_spec *s, const auegen_plan *p)
 static const char *dq_template(const auegen_spec *s, const auegen_plan *p)
 {
     (void)s;
+    if (p->atomic_dq)
+        return "backward_dq_convert.comp";
     return p->variant == AUEGEN_VARIANT_COOPMAT ? "backward_dq_coopmat.comp" : "backward_dq.comp";
 }
 

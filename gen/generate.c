@@ -29,9 +29,10 @@ static void target_caps(const auegen_target *t, char *buf, size_t size)
     char layout[400];
     layout_string(&t->lane_layout, layout, sizeof layout);
     int n = snprintf(buf, size, "sg=%d/%d..%d smem=%d inv=%d cu=%d s16=%d s8=%d f16=%d i8dot=%d cpu=%d layout=%s "
-                     "a_layout=%d emulated=%d mma=", t->subgroup_size, t->subgroup_min, t->subgroup_max, t->shared_memory_bytes,
-                     t->max_workgroup_invocations, t->compute_units, t->storage16, t->storage8, t->fp16_arith,
-                     t->int8_dot, t->cpu, layout, t->lane_layout_a, t->coopmat_emulated);
+                     "a_layout=%d emulated=%d fadd=%d mma=", t->subgroup_size, t->subgroup_min, t->subgroup_max,
+                     t->shared_memory_bytes, t->max_workgroup_invocations, t->compute_units, t->storage16, t->storage8,
+                     t->fp16_arith, t->int8_dot, t->cpu, layout, t->lane_layout_a, t->coopmat_emulated,
+                     t->atomic_float_add);
     for (int i = 0; i < t->coopmat_count && n > 0 && (size_t)n < size; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
         n += snprintf(buf + n, size - (size_t)n, "%s%dx%dx%d:%s:%s", i ? "," : "", c->m, c->n, c->k,
@@ -48,12 +49,12 @@ static int plan_string(const auegen_plan *p, char *buf, size_t size)
     for (int i = 0, n = 0; i < p->lane.elems && i < AUEGEN_LANE_MAX_ELEMS && p->lane_slots > 0; i++)
         n += snprintf(slots + n, sizeof slots - (size_t)n, "%d,", p->lane_slot[i]);
     return snprintf(buf, size, "family=%d variant=%d wg=%d sg=%d tile=%dx%d d=%d/%d strides=%d/%d/%d smem=%d opt=%d spt=%d "
-                    "mma=%dx%dx%d:%d:%d nsg=%d lane=%s rs=%d pr=%d qs=%d rb=%d emu=%d s16=%d kvr=%d slots=%d:%s",
+                    "mma=%dx%dx%d:%d:%d nsg=%d lane=%s rs=%d pr=%d qs=%d rb=%d emu=%d s16=%d kvr=%d slots=%d:%s adq=%d",
                     (int)p->family, (int)p->variant, p->workgroup_size, p->subgroup_size, p->tile_q, p->tile_kv, p->d_pad,
                     p->dv_pad, p->q_stride, p->k_stride, p->v_stride, p->shared_memory_bytes, p->out_per_thread,
                     p->scores_per_thread, p->mma.m, p->mma.n, p->mma.k, (int)p->mma.a_type, (int)p->mma.c_type,
                     p->subgroups, layout, p->register_softmax, p->p_in_registers, p->q_in_shared, p->row_blocks,
-                    p->emulated, p->storage16, p->kv_rows, p->lane_slots, slots);
+                    p->emulated, p->storage16, p->kv_rows, p->lane_slots, slots, p->atomic_dq);
 }
 
 /* The plan's lane layout as a C initializer. */
@@ -245,6 +246,8 @@ static void build_stubs(auegen_kernel *k, const char *spec_file, const char *par
     lane_initializer(&c, &p->lane);
     if (p->kv_rows)
         auegen__sb_printf(&c, ",\n             .kv_rows = %d", p->kv_rows);
+    if (p->atomic_dq)
+        auegen__sb_printf(&c, ",\n             .atomic_dq = true");
     if (p->lane_slots > 0 && p->lane_slots <= AUEGEN_LANE_MAX_ELEMS) {
         auegen__sb_printf(&c, ",\n             .lane_slots = %d, .lane_slot = {", p->lane_slots);
         for (int i = 0; i < p->lane.elems && i < AUEGEN_LANE_MAX_ELEMS; i++)

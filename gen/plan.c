@@ -461,8 +461,12 @@ auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const
     if (t->cpu && t->subgroup_size > 0 && t->subgroup_size < wg)
         wg = t->subgroup_size;           /* as the forward: one subgroup per workgroup on a CPU */
     p->workgroup_size = wg;
-    if (f == AUEGEN_FAMILY_BWD_DOT)
-        return AUEGEN_OK;                /* one invocation per row, nothing shared */
+    /* atomic_dq: where the target adds floats atomically, bwd_dkdv adds dQ into an
+     * fp32 accumulator that bwd_dot zeroes and bwd_dq converts (elementwise). */
+    bool atomic = s->atomic_dq && t->atomic_float_add;
+    p->atomic_dq = atomic;
+    if (f == AUEGEN_FAMILY_BWD_DOT || (f == AUEGEN_FAMILY_BWD_DQ && atomic))
+        return AUEGEN_OK;                /* one invocation per row (per element), nothing shared */
     if (f == AUEGEN_FAMILY_BWD_DSINK) {  /* one workgroup per head: a power of two for its tree sum */
         int n = 64;
         while (n > t->max_workgroup_invocations && n > 1)
@@ -474,6 +478,7 @@ auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const
     if (plan_backward_coopmat(f, s, t, tools, p)) {
         p->family = f;
         p->storage16 = true;
+        p->atomic_dq = atomic;
         return AUEGEN_OK;
     }
     memset(p, 0, sizeof *p);
@@ -481,6 +486,7 @@ auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const
     p->variant = AUEGEN_VARIANT_SCALAR;
     p->storage16 = s->dtype != AUEGEN_DTYPE_F32;
     p->workgroup_size = wg;
+    p->atomic_dq = atomic;
     if (s->coopmat == AUEGEN_COOPMAT_KHR && s->dtype == AUEGEN_DTYPE_F16) {
         snprintf(why, why_size, "coopmat = \"khr\" but the cooperative-matrix backward kernels for head_dim %d/%d "
                  "do not fit target '%s' (a 16x16x16 f16 x f16 -> f32 shape and %d bytes of shared memory needed)",

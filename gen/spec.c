@@ -118,7 +118,7 @@ static bool is_pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
  * normalize, written in the canonical form, the stubs and the template globals
  * by the code that iterates the table; what needs a look by hand is listed in
  * docs/spec.md, "Adding a spec field". */
-static_assert(AUEGEN__SPEC_FIELD_COUNT == 16, "a spec field was added or removed: see docs/spec.md, "
+static_assert(AUEGEN__SPEC_FIELD_COUNT == 17, "a spec field was added or removed: see docs/spec.md, "
                                               "\"Adding a spec field\", then update this count");
 
 /* Hand-written checks named by the table's CHECK column. */
@@ -131,6 +131,7 @@ static bool check_tile(const auegen__spec_field *, const auegen_spec_desc *, aue
 static bool check_page_size(const auegen__spec_field *, const auegen_spec_desc *, auegen_spec *, auegen_diag *);
 static bool check_kv_int8(const auegen__spec_field *, const auegen_spec_desc *, auegen_spec *, auegen_diag *);
 static bool check_backward(const auegen__spec_field *, const auegen_spec_desc *, auegen_spec *, auegen_diag *);
+static bool check_atomic_dq(const auegen__spec_field *, const auegen_spec_desc *, auegen_spec *, auegen_diag *);
 
 /* Offsets of the one member of a single-member kind (0 for the others). */
 #define DESC_OFFSET_INT(f) offsetof(auegen_spec_desc, f)
@@ -371,6 +372,18 @@ static bool check_backward(const auegen__spec_field *f, const auegen_spec_desc *
     bool ok = auegen__spec_check_generic(f, d, out, diag);
     if (d->backward && d->kind != AUEGEN_KIND_FORWARD)
         FAIL("backward", "backward = true needs kind = \"forward\" (the backward kernels come with a forward one)");
+    return ok;
+}
+
+static bool check_atomic_dq(const auegen__spec_field *f, const auegen_spec_desc *d, auegen_spec *out,
+                            auegen_diag *diag)
+{
+    bool ok = auegen__spec_check_generic(f, d, out, diag);
+    if (d->atomic_dq && !d->backward)
+        FAIL("atomic_dq", "atomic_dq = true needs backward = true (it chooses how the backward accumulates dQ)");
+    else if (d->atomic_dq && d->sinks)
+        FAIL("atomic_dq", "atomic_dq = true cannot be combined with sinks (the sinks' gradient needs the "
+                          "deterministic dQ kernel's row sums)");
     return ok;
 }
 

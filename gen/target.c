@@ -25,14 +25,14 @@ static const auegen_target profiles[] = {
     {   /* Mesa's lavapipe 25 (llvmpipe), the CPU device CI runs on. */
         .name = "lavapipe", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
-        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .cpu = true,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .atomic_float_add = true, .cpu = true,
         .coopmat_count = 0,
     },
     {   /* lavapipe with emulated cooperative matrices (AULE_COOPMAT_EMULATE=1): how CI
          * tests the coopmat kernels; the layout is auegen_lane_layout_emulated(8). */
         .name = "lavapipe-emulated", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
-        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .cpu = true,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .atomic_float_add = true, .cpu = true,
         .coopmat_emulated = true, .coopmat_count = 1, .coopmat = {{16, 16, 16, F16, F32}},
         .lane_layout_a = true,
         .lane_layout = {.lanes = 8, .cluster = 4, .row_step = 1, .col_step = 1, .elems = 32,
@@ -42,7 +42,7 @@ static const auegen_target profiles[] = {
     {   /* NVIDIA Hopper (H100/H200), driver 580: 48 KiB per workgroup through Vulkan. */
         .name = "nvidia-hopper", .subgroup_size = 32, .subgroup_min = 32, .subgroup_max = 32,
         .shared_memory_bytes = 49152, .max_workgroup_invocations = 1024, .compute_units = 132,
-        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 8,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .coopmat_count = 8,
         /* The accumulator layout probed on an H200 (auegen_lane_layout_nvidia); f16 A
          * matrices had the same element map there. */
         .lane_layout_a = true,
@@ -57,7 +57,7 @@ static const auegen_target profiles[] = {
     {   /* AMD RDNA3 (RADV/AMDVLK): WMMA 16x16x16 in wave32. */
         .name = "amd-rdna3", .subgroup_size = 32, .subgroup_min = 32, .subgroup_max = 64,
         .shared_memory_bytes = 65536, .max_workgroup_invocations = 1024, .compute_units = 96,
-        .storage16 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 4,
+        .storage16 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .coopmat_count = 4,
         .coopmat = {
             {16, 16, 16, F16, F32}, {16, 16, 16, F16, F16}, {16, 16, 16, BF16, F32},
             {16, 16, 16, S8, S32},
@@ -66,13 +66,13 @@ static const auegen_target profiles[] = {
     {   /* AMD CDNA3 (MI300): MFMA through wave64. */
         .name = "amd-cdna3", .subgroup_size = 64, .subgroup_min = 64, .subgroup_max = 64,
         .shared_memory_bytes = 65536, .max_workgroup_invocations = 1024, .compute_units = 304,
-        .storage16 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 3,
+        .storage16 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .coopmat_count = 3,
         .coopmat = {{16, 16, 16, F16, F32}, {16, 16, 16, BF16, F32}, {16, 16, 32, S8, S32}},
     },
     {   /* Intel Xe-HPG (Arc A-series, ANV): XMX through 8x8x16 in SIMD8. */
         .name = "intel-xe", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 32,
         .shared_memory_bytes = 65536, .max_workgroup_invocations = 1024, .compute_units = 32,
-        .storage16 = true, .fp16_arith = true, .int8_dot = true, .coopmat_count = 2,
+        .storage16 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .coopmat_count = 2,
         .coopmat = {{8, 8, 16, F16, F32}, {8, 8, 32, S8, S32}},
     },
     {   /* Apple M-series through MoltenVK: no cooperative matrices exposed. */

@@ -336,6 +336,7 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "VPT", (p->tile_kv * (p->dv_pad / 8) + wg - 1) / wg);
     /* Cooperative matrices: emulated or not, and the lane layout (auegen.h). */
     set_bool(L, "EMULATE", p->emulated);
+    set_bool(L, "ATOMIC_DQ", p->atomic_dq);
     set_bool(L, "P_IN_REGISTERS", p->p_in_registers);
     set_bool(L, "Q_SHARED", p->q_in_shared);
     set_int(L, "RB", p->row_blocks > 1 ? p->row_blocks : 1);

@@ -155,12 +155,14 @@
     X(u32, do_stride_h,  "dO strides: head") \
     X(u32, do_stride_s,  "dO strides: row") \
     X(u32, d_stride_b,   "D strides: batch (D is fp32 [B][H][Sq])") \
-    X(u32, d_stride_h,   "D strides: head")
+    X(u32, d_stride_h,   "D strides: head") \
+    X(u32, acc_offset,   "atomic dQ: where the fp32 dQ accumulator starts in the workspace (D's rows x D)")
 
 #define AUEGEN_BWD_DOT_BINDINGS(X) \
     X(O,            "O [B][H][Sq][Dv], storage dtype") \
     X(DO,           "dO, like O") \
-    X(D,            "D fp32 [B][H][Sq], written")
+    X(D,            "D fp32 [B][H][Sq], written") \
+    X(DQ_ACC,       "atomic dQ: the fp32 accumulator, zeroed here")
 
 #define AUEGEN_BWD_DOT_FLAGS(X)
 
@@ -191,7 +193,8 @@
     X(u32, flags,        "AUEGEN_FORWARD_VARLEN")
 
 /* bwd_dkdv: dK and dV per K/V tile, summed over the query rows of every query
- * head that shares the KV head (deterministic, no atomics). */
+ * head that shares the KV head (deterministic, no atomics); in the atomic-dQ
+ * variant it also adds dS K into the fp32 dQ accumulator with float atomics. */
 #define AUEGEN_BWD_DKDV_PUSH(X) \
     AUEGEN_BWD_COMMON_PUSH(X) \
     X(u32, dk_stride_b,  "dK strides: batch") \
@@ -199,7 +202,8 @@
     X(u32, dk_stride_s,  "dK strides: row") \
     X(u32, dv_stride_b,  "dV strides: batch") \
     X(u32, dv_stride_h,  "dV strides: head") \
-    X(u32, dv_stride_s,  "dV strides: row")
+    X(u32, dv_stride_s,  "dV strides: row") \
+    X(u32, acc_offset,   "atomic dQ: the accumulator's start in the workspace")
 
 #define AUEGEN_BWD_GRAD_BINDINGS(X) \
     X(Q,            "Q [B][H][Sq][D]") \
@@ -214,22 +218,27 @@
 #define AUEGEN_BWD_DKDV_BINDINGS(X) \
     AUEGEN_BWD_GRAD_BINDINGS(X) \
     X(DK,           "dK [B][Hkv][Sk][D], written") \
-    X(DV,           "dV [B][Hkv][Sk][Dv], written")
+    X(DV,           "dV [B][Hkv][Sk][Dv], written") \
+    X(DQ_ACC,       "atomic dQ: the fp32 accumulator (D's rows x D), added to")
 
 #define AUEGEN_BWD_DKDV_FLAGS(X) X(VARLEN, 2u, "sequence bounds from cu_seqlens_q / cu_seqlens_k")
 
-/* bwd_dq: dQ per query tile over the K/V tiles it sees. */
+/* bwd_dq: dQ per query tile over the K/V tiles it sees; in the atomic-dQ
+ * variant, dQ = scale * the accumulator, one invocation per element, over
+ * bwd_dot's rows (batch, heads, seq_q and the strides as bwd_dot has them). */
 #define AUEGEN_BWD_DQ_PUSH(X) \
     AUEGEN_BWD_COMMON_PUSH(X) \
     X(u32, dq_stride_b,  "dQ strides: batch") \
     X(u32, dq_stride_h,  "dQ strides: head") \
     X(u32, dq_stride_s,  "dQ strides: row") \
-    X(u32, dx_offset,    "sinks: where sum_j P dP starts in the workspace (D's layout)")
+    X(u32, dx_offset,    "sinks: where sum_j P dP starts in the workspace (D's layout)") \
+    X(u32, acc_offset,   "atomic dQ: the accumulator's start in the workspace")
 
 #define AUEGEN_BWD_DQ_BINDINGS(X) \
     AUEGEN_BWD_GRAD_BINDINGS(X) \
     X(DQ,           "dQ [B][H][Sq][D], written") \
-    X(DX,           "sinks: sum_j P dP per row in fp32 (D without O's rounding), written at dx_offset")
+    X(DX,           "sinks: sum_j P dP per row in fp32 (D without O's rounding), written at dx_offset") \
+    X(DQ_ACC,       "atomic dQ: the fp32 accumulator, read")
 
 #define AUEGEN_BWD_DQ_FLAGS(X) X(VARLEN, 2u, "sequence bounds from cu_seqlens_q / cu_seqlens_k")
 
@@ -311,7 +320,7 @@ AUEGEN_FAMILIES(AUEGEN_ABI__ASSERT)
 #endif
 
 /* The most bindings any family has: the size of libaule's descriptor-set layout. */
-#define AUEGEN_BINDING_MAX 10
+#define AUEGEN_BINDING_MAX 12
 #define AUEGEN_ABI__BINDINGS_FIT(NAME, name, prefix) \
     _Static_assert(AUEGEN_##NAME##_BINDING_COUNT <= AUEGEN_BINDING_MAX, #name " has more bindings than AUEGEN_BINDING_MAX");
 #ifndef __cplusplus

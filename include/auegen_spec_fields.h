@@ -165,5 +165,10 @@ AUEGEN_SPEC_FIELD(backward, BOOL, bool, 0, 0, VALUE, 0, "",
     "boolean", "`true` needs `kind = \"forward\"`", "`false`",
     "Training: the backward kernels (dQ, dK, dV) are generated beside the forward one")
 
+AUEGEN_SPEC_FIELD(atomic_dq, BOOL, bool, 0, 0, VALUE, 0, "",
+    "atomic_dq", IF_SET, NULL, check_atomic_dq, (.backward = true), (.atomic_dq = true),
+    "boolean", "`true` needs `backward = true` and no `sinks`", "`false`",
+    "Training: dQ accumulated with float atomics where the device has them (not deterministic)")
+
 #undef AUEGEN_SPEC_FIELD
 #undef AUEGEN_SPEC_VALUE

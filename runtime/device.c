@@ -87,8 +87,8 @@ typedef struct device_probe {
     aule_device_info info;
     bool usable;                   /* Vulkan 1.2, a compute queue */
     uint32_t queue_family;
-    bool f16_storage, i8_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat;
-    bool has_coopmat_ext, has_size_control_13, has_exec_props;
+    bool f16_storage, i8_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat, float_add;
+    bool has_coopmat_ext, has_size_control_13, has_exec_props, has_atomic_float;
 } device_probe;
 
 static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_probe *p)
@@ -151,6 +151,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     bool v13 = pr->apiVersion >= VK_API_VERSION_1_3;
     p->has_coopmat_ext = has_extension(exts, next, AULE_VK_COOPERATIVE_MATRIX_EXTENSION);
     p->has_exec_props = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    p->has_atomic_float = has_extension(exts, next, VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME);
     p->has_size_control_13 = v13;
 
     aule_vk_coopmat_features cmf = {.sType = AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
@@ -163,8 +164,15 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
         if (p->has_coopmat_ext)
             f13.pNext = &cmf;
     }
+    VkPhysicalDeviceShaderAtomicFloatFeaturesEXT faf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT};
     VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+    if (p->has_atomic_float) {
+        faf.pNext = feats.pNext;
+        feats.pNext = &faf;
+    }
     vkGetPhysicalDeviceFeatures2(pd, &feats);
+    p->float_add = p->has_atomic_float && faf.shaderBufferFloat32AtomicAdd;
     p->f16_storage = f11.storageBuffer16BitAccess;
     p->i8_storage = f12.storageBuffer8BitAccess;
     p->f16_arith = f12.shaderFloat16;
@@ -222,6 +230,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     t->storage8 = p->i8_storage;
     t->fp16_arith = p->f16_arith;
     t->int8_dot = false;
+    t->atomic_float_add = p->float_add;
     t->cpu = in->type == AULE_DEVICE_CPU;
     /* Cooperative-matrix kernels need every subgroup full and of the planned size. */
     if (p->coopmat && !(in->subgroup_size_control || t->subgroup_min == t->subgroup_max)) {
@@ -425,8 +434,16 @@ aule_status aule__device_open(aule_context *ctx, const char *selector)
                                             .storageBuffer8BitAccess = p.i8_storage};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                             .storageBuffer16BitAccess = p.f16_storage, .pNext = &f12};
-    const char *exts[2];
+    const char *exts[3];
     uint32_t next = 0;
+    VkPhysicalDeviceShaderAtomicFloatFeaturesEXT faf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT,
+        .shaderBufferFloat32AtomicAdd = VK_TRUE};
+    if (p.float_add) {               /* atomic_dq's accumulation */
+        faf.pNext = f11.pNext;
+        f11.pNext = &faf;
+        exts[next++] = VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME;
+    }
     VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR execf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
         .pipelineExecutableInfo = VK_TRUE};

@@ -53,7 +53,12 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
                             .max_seqlen_q = a->max_seqlen_q, .max_seqlen_k = a->max_seqlen_k, .scale = a->scale,
                             .sinks = a->sinks};
     prepared_call fc;
-    aule_status st = aule__forward_prepare(ctx, spec, &e[2]->plan, &fa, &fc);
+    /* bwd_dq's grid is the forward's with its tile; the atomic-dQ conversion has
+     * no tile (its grid is bwd_dot's, set below). */
+    auegen_plan grid = e[2]->plan;
+    if (grid.tile_q < 1)
+        grid.tile_q = 1;
+    aule_status st = aule__forward_prepare(ctx, spec, &grid, &fa, &fc);
     if (st != AULE_OK)
         return st;
     if ((st = check_like(ctx, a->dout, "dout", a->o, "o")) || (st = check_like(ctx, a->dq, "dq", a->q, "q"))
@@ -82,6 +87,19 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "backward: too many rows for one launch");
     c[0].groups_x = (uint32_t)((rows + wg - 1) / wg);
     c[0].groups_y = c[0].groups_z = 1;
+    /* atomic_dq: bwd_dot zeroes an fp32 accumulator (D's rows x head_dim, after D),
+     * bwd_dkdv adds into it, bwd_dq converts it. Kernels linked from another build
+     * could disagree on that: refuse rather than read an accumulator nobody wrote. */
+    bool atomic = e[1]->plan.atomic_dq;
+    if (e[0]->plan.atomic_dq != atomic || e[2]->plan.atomic_dq != atomic)
+        return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
+                         "backward: the bwd_dot, bwd_dkdv and bwd_dq kernels disagree on atomic_dq");
+    uint32_t acc_offset = 0;
+    if (atomic) {
+        acc_offset = (uint32_t)(rows < UINT32_MAX ? rows : UINT32_MAX);
+        *d_floats = rows + rows * (uint64_t)spec->head_dim;
+        dp->acc_offset = acc_offset;
+    }
 
     /* bwd_dkdv and bwd_dq: the forward's shapes and strides, plus dO's and D's. */
     for (int i = 1; i < 3; i++) {
@@ -119,6 +137,7 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     STRIDES3(kp, dv, a->dv);
     c[1].buffers[AUEGEN_BWD_DKDV_BINDING_DK] = a->dk->buffer;
     c[1].buffers[AUEGEN_BWD_DKDV_BINDING_DV] = a->dv->buffer;
+    kp->acc_offset = acc_offset;
     uint64_t bc = (uint64_t)e[1]->plan.tile_kv;
     c[1].groups_x = (uint32_t)(((uint64_t)f->seq_k + bc - 1) / bc);
     c[1].groups_y = fc.groups_y;
@@ -134,6 +153,15 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     c[2].groups_x = fc.groups_x;     /* query-row tiles: forward_prepare planned them with bwd_dq's tile */
     c[2].groups_y = fc.groups_y;
     c[2].groups_z = fc.groups_z;
+    if (atomic) {                    /* the conversion: bwd_dot's rows, one invocation per row */
+        qp->batch = dp->batch;
+        qp->heads = dp->heads;
+        qp->seq_q = dp->seq_q;
+        qp->acc_offset = acc_offset;
+        uint64_t cw = (uint64_t)e[2]->plan.workgroup_size;
+        c[2].groups_x = (uint32_t)((rows + cw - 1) / cw);
+        c[2].groups_y = c[2].groups_z = 1;
+    }
 #undef COMMON
     if (c[1].groups_x == 0)          /* no keys at all: dK and dV are empty, nothing to launch for them */
         c[1].groups_x = 1;
@@ -217,11 +245,15 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
             for (int i = 0; i < total; i++) {
                 VkBuffer *b = calls[i].buffers;
                 switch (calls[i].kernel->plan.family) {
-                case AUEGEN_FAMILY_BWD_DOT: b[AUEGEN_BWD_DOT_BINDING_D] = ctx->workspace; break;
-                case AUEGEN_FAMILY_BWD_DKDV: b[AUEGEN_BWD_DKDV_BINDING_D] = ctx->workspace; break;
+                case AUEGEN_FAMILY_BWD_DOT:
+                    b[AUEGEN_BWD_DOT_BINDING_D] = b[AUEGEN_BWD_DOT_BINDING_DQ_ACC] = ctx->workspace;
+                    break;
+                case AUEGEN_FAMILY_BWD_DKDV:
+                    b[AUEGEN_BWD_DKDV_BINDING_D] = b[AUEGEN_BWD_DKDV_BINDING_DQ_ACC] = ctx->workspace;
+                    break;
                 case AUEGEN_FAMILY_BWD_DQ:
                     b[AUEGEN_BWD_DQ_BINDING_D] = ctx->workspace;
-                    b[AUEGEN_BWD_DQ_BINDING_DX] = ctx->workspace;
+                    b[AUEGEN_BWD_DQ_BINDING_DX] = b[AUEGEN_BWD_DQ_BINDING_DQ_ACC] = ctx->workspace;
                     break;
                 case AUEGEN_FAMILY_BWD_DSINK: b[AUEGEN_BWD_DSINK_BINDING_DX] = ctx->workspace; break;
                 default: break;

@@ -8,6 +8,9 @@
 {% if STORAGE16 then %}
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
+{% if ATOMIC_DQ then %}
+#extension GL_EXT_shader_atomic_float : require
+{% end %}
 
 layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
@@ -21,6 +24,10 @@ layout(set = 0, binding = BINDING_DK) writeonly buffer DkBuf { STORE_T dk_buf[];
 layout(set = 0, binding = BINDING_DV) writeonly buffer DvBuf { STORE_T dv_buf[]; };
 
 shared float s_p[BR * BC];
+{% if ATOMIC_DQ then %}
+// atomic_dq: dQ += dS K of every tile, added into the fp32 accumulator (D's rows x D) in any order.
+layout(set = 0, binding = BINDING_DQ_ACC) buffer DqAccBuf { float dq_acc[]; };
+{% end %}
 
 void main()
 {
@@ -89,6 +96,20 @@ void main()
                 dk[o] += a;
             }
         }
+{% if ATOMIC_DQ then %}
+        for (uint e = tid; e < BR * D; e += WG) {
+            uint r = e / D, d = e % D, row = row0 + r;
+            if (row >= rows)
+                continue;
+            float a = 0.0;
+            for (uint c = 0u; c < cols; c++)
+                a += s_ds[r * BC + c] * s_k[c * KS + d];
+            if (a != 0.0) {
+                uint h = hkv * GQA + row % GQA;
+                atomicAdd(dq_acc[p.acc_offset + (d_base + h * p.d_stride_h + row / GQA) * D + d], a);
+            }
+        }
+{% end %}
         for (uint o = 0u; o < {{SPT}}u; o++) {
             uint e = tid + o * WG;
             if (e < BC * DV) {

@@ -17,6 +17,9 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_shader_16bit_storage : require
+{% if ATOMIC_DQ then %}
+#extension GL_EXT_shader_atomic_float : require
+{% end %}
 
 layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
@@ -33,6 +36,11 @@ shared float16_t s_q[BR * QS];
 shared float16_t s_do[BR * VS];
 shared float s_lse[BR];
 shared float s_d[BR];
+{% if ATOMIC_DQ then %}
+// atomic_dq: dQ += dS K, each subgroup's share (its 16 keys) added into the fp32
+// accumulator (D's rows x D) with float atomics, in any order.
+layout(set = 0, binding = BINDING_DQ_ACC) buffer DqAccBuf { float dq_acc[]; };
+{% end %}
 
 #define DK_ROW(j) (dk_base + (j) * p.dk_stride_s)
 #define DV_ROW(j) (dv_base + (j) * p.dv_stride_s)
@@ -117,6 +125,26 @@ void main()
 {% for j = 0, DPAD // 16 - 1 do %}
             coopMatLoad(mb, s_q, n * QS + {{j * 16}}u, QS, ROW_MAJOR);
             dk{{j}} = coopMatMulAdd(da, mb, dk{{j}});
+{% end %}
+{% if ATOMIC_DQ then %}
+            MAT_A dsa;
+            coopMatLoad(dsa, sc_h, sc_hb + 16u * HS, HS, COL_MAJOR);   // dS: the dS^T block read transposed
+            for (uint jd = 0u; jd < DPAD; jd += 16u) {
+                ACC qa = ACC_ZERO;
+                coopMatLoad(mb, s_k, sg * 16u * KS + jd, KS, ROW_MAJOR);
+                qa = coopMatMulAdd(dsa, mb, qa);
+                coopMatStore(qa, sc_f, sc_fb, TS, ROW_MAJOR);
+                sg_sync();
+                for (uint e = lane; e < 256u; e += SG) {
+                    uint r = e / 16u, d = jd + e % 16u, row = row0 + n + r;
+                    float x = sc_f[sc_fb + r * TS + e % 16u];
+                    if (row < rows && d < D && x != 0.0) {
+                        uint h = hkv * GQA + row % GQA;
+                        atomicAdd(dq_acc[p.acc_offset + (d_base + h * p.d_stride_h + row / GQA) * D + d], x);
+                    }
+                }
+                sg_sync();
+            }
 {% end %}
             sg_sync();               // the scratch blocks are rewritten by the next block
         }

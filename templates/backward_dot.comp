@@ -16,6 +16,11 @@ layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 layout(set = 0, binding = BINDING_O) readonly buffer OBuf { STORE_T o_buf[]; };
 layout(set = 0, binding = BINDING_DO) readonly buffer DoBuf { STORE_T do_buf[]; };
 layout(set = 0, binding = BINDING_D) writeonly buffer DBuf { float d_buf[]; };
+{% if ATOMIC_DQ then %}
+// atomic_dq: the fp32 dQ accumulator bwd_dkdv adds into, D's rows x D, zeroed here.
+layout(set = 0, binding = BINDING_DQ_ACC) writeonly buffer DqAccBuf { float dq_acc[]; };
+const uint D = {{D}};
+{% end %}
 
 const uint DV = {{DV}};
 
@@ -31,4 +36,9 @@ void main()
     for (uint d = 0u; d < DV; d++)
         x += LOAD(o_buf[ob + d]) * LOAD(do_buf[db + d]);
     d_buf[b * p.d_stride_b + h * p.d_stride_h + i] = x;
+{% if ATOMIC_DQ then %}
+    const uint acc = p.acc_offset + (b * p.d_stride_b + h * p.d_stride_h + i) * D;
+    for (uint d = 0u; d < D; d++)
+        dq_acc[acc + d] = 0.0;
+{% end %}
 }

@@ -279,6 +279,73 @@ static void test_coopmat(void **state)
     assert_int_equal(fails, 0);
 }
 
+/* atomic_dq = true: bwd_dkdv adds dQ with float atomics, bwd_dq converts it. By
+ * the same rule, on the scalar kernels of the default device and on the coopmat
+ * ones (emulated where the device has none); where the device has no float
+ * atomics, the deterministic kernels must run instead. */
+static void test_atomic_dq(void **state)
+{
+    static const char *const dtype_name[] = {[AUEGEN_DTYPE_F32] = "f32", [AUEGEN_DTYPE_F16] = "f16",
+                                             [AUEGEN_DTYPE_BF16] = "bf16"};
+    (void)state;
+    struct { int d, dv, gqa, left, right; double cap; auegen_dtype dt; bool coop; } kc[] = {
+        {64, 0, 2, -1, 0, 0, AUEGEN_DTYPE_F32, false},
+        {40, 24, 1, 30, 0, 20, AUEGEN_DTYPE_F16, false},
+        {80, 0, 4, -1, -1, 0, AUEGEN_DTYPE_BF16, false},
+        {32, 0, 2, -1, 0, 0, AUEGEN_DTYPE_F16, true},
+    };
+    static const aule_check_shape sc[] = {
+        {.batch = 2, .heads = 4, .seq_q = 37, .seq_k = 53, .seed = 21},
+        {.batch = 2, .heads = 4, .seq_q = 70, .seq_k = 20, .seed = 22},
+        {.batch = 3, .heads = 4, .seq_q = 33, .seq_k = 41, .varlen = true, .seed = 23},
+        {.batch = 2, .heads = 4, .seq_q = 24, .seq_k = 24, .bshd = true, .seed = 24},
+    };
+    aule_context *emu = NULL;
+    int runs = 0, fails = 0;
+    for (size_t i = 0; i < sizeof kc / sizeof *kc; i++) {
+        aule_context *c = ctx;
+        aule_device_info info;
+        aule_context_device_info(ctx, &info);
+        if (kc[i].coop && !info.coopmat_khr) {
+            aule_context_desc cd = {.emulate_coopmat = true};
+            if (!emu)
+                assert_int_equal(aule_context_create(&cd, &emu), AULE_OK);
+            c = emu;
+            aule_context_device_info(c, &info);
+        }
+        auegen_spec s = make(kc[i].d, kc[i].dv, kc[i].gqa, kc[i].dt, kc[i].left, kc[i].right, kc[i].cap);
+        s.atomic_dq = true;
+        if (kc[i].coop)
+            s.coopmat = AUEGEN_COOPMAT_KHR;
+        for (size_t j = 0; j < sizeof sc / sizeof *sc; j++) {
+            aule_check_shape sh = sc[j];
+            aule_check_grad_result r;
+            aule_status st = aule_check_backward_run(c, &s, &sh, &r);
+            runs++;
+            bool variant_ok = st == AULE_OK && r.dkdv.plan.atomic_dq == info.caps.atomic_float_add
+                              && r.dq.plan.atomic_dq == info.caps.atomic_float_add
+                              && (!kc[i].coop || r.dkdv.plan.variant == AUEGEN_VARIANT_COOPMAT);
+            if (st != AULE_OK || !variant_ok || !r.pass) {
+                fails++;
+                print_message("FAIL atomic_dq D=%d %s%s Sq=%d Sk=%d%s%s: %s, atomic %d/%d; dQ %.2e/%.2e dK %.2e/%.2e "
+                              "dV %.2e/%.2e\n", kc[i].d, dtype_name[kc[i].dt], kc[i].coop ? " coopmat" : "",
+                              sh.seq_q, sh.seq_k, sh.varlen ? " varlen" : "", sh.bshd ? " bshd" : "",
+                              st == AULE_OK ? "ran" : aule_context_last_error(c), r.dkdv.plan.atomic_dq,
+                              r.dq.plan.atomic_dq, r.err[0], r.bound[0], r.err[1], r.bound[1], r.err[2], r.bound[2]);
+            } else if (j == 0) {
+                print_message("ok   atomic_dq D=%d %s %s (%s): dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n", kc[i].d,
+                              dtype_name[kc[i].dt], auegen_variant_name(r.dkdv.plan.variant),
+                              r.dkdv.plan.atomic_dq ? "float atomics" : "no float atomics: deterministic",
+                              r.err[0], r.bound[0], r.err[1], r.bound[1], r.err[2], r.bound[2]);
+            }
+        }
+    }
+    if (emu)
+        aule_context_destroy(emu);
+    print_message("atomic dQ: %d checks, %d failed\n", runs, fails);
+    assert_int_equal(fails, 0);
+}
+
 /* Mismatched shapes, a missing LSE, wrong dtypes, a spec without backward. */
 static void test_bad_arguments(void **state)
 {
@@ -391,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_coopmat),
+        cmocka_unit_test(test_atomic_dq),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_linked_without_jit),
     };
