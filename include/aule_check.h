@@ -35,7 +35,8 @@ typedef struct aule_check_result {
 } aule_check_result;
 
 /* Runs spec on random inputs of the given shape. AULE_OK means it ran; read
- * result->pass for the verdict. */
+ * result->pass for the verdict. An int8 = true spec is refused
+ * (AULE_ERROR_INVALID_ARGUMENT): aule_check_int8_run judges those. */
 AULE_API aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
                                     aule_check_result *result);
 
