@@ -24,6 +24,8 @@
 #define FIELD_bwd_dkdv(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_bwd_dkdv_push, n), doc},
 #define FIELD_bwd_dq(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_bwd_dq_push, n), doc},
 #define FIELD_bwd_dsink(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_bwd_dsink_push, n), doc},
+#define FIELD_int8_quant(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_int8_quant_push, n), doc},
+#define FIELD_int8_fwd(type, n, doc) {#n, GLSL_TYPE_##type, (uint32_t)offsetof(auegen_int8_fwd_push, n), doc},
 #define BINDING_ROW(n, doc) {#n, doc},
 #define FLAG_ROW(n, value, doc) {#n, value, doc},
 

@@ -85,16 +85,32 @@ static const family_desc families[] = {
     {AUEGEN_FAMILY_BWD_DQ, AUEGEN_KIND_FORWARD, "bwd_dq", auegen__plan_backward, dq_template, NULL},
     {AUEGEN_FAMILY_BWD_DSINK, AUEGEN_KIND_FORWARD, "bwd_dsink", auegen__plan_backward, NULL, "backward_dsink.comp"},
 };
-_Static_assert(sizeof families / sizeof families[0] == AUEGEN_FAMILY_COUNT, "a family without a row in families[]");
 
-const family_desc *auegen__family_find(auegen_kind kind, const char *part)
+/* INT8 specs (int8 = true; gen/plan_int8.c): the forward over quantized Q and K, and
+ * the quantizer part that makes them. Looked up before families[] for such specs. */
+static const family_desc int8_families[] = {
+    {AUEGEN_FAMILY_INT8_FWD, AUEGEN_KIND_FORWARD, NULL, auegen__plan_int8, NULL, "forward_int8.comp"},
+    {AUEGEN_FAMILY_INT8_QUANT, AUEGEN_KIND_FORWARD, "int8_quant", auegen__plan_int8, NULL, "int8_quant.comp"},
+};
+_Static_assert(sizeof families / sizeof families[0] + sizeof int8_families / sizeof int8_families[0]
+                   == AUEGEN_FAMILY_COUNT, "a family without a row in families[] or int8_families[]");
+
+static const family_desc *find_in(const family_desc *rows, size_t n, auegen_kind kind, const char *part)
 {
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
-        const family_desc *f = &families[i];
+    for (size_t i = 0; i < n; i++) {
+        const family_desc *f = &rows[i];
         if (f->kind == kind && ((!part && !f->part) || (part && f->part && strcmp(part, f->part) == 0)))
             return f;
     }
     return NULL;
+}
+
+const family_desc *auegen__family_find(const auegen_spec *spec, const char *part)
+{
+    const family_desc *f = NULL;
+    if (spec->int8)
+        f = find_in(int8_families, sizeof int8_families / sizeof int8_families[0], spec->kind, part);
+    return f ? f : find_in(families, sizeof families / sizeof families[0], spec->kind, part);
 }
 
 const char *const *auegen_kind_parts(auegen_kind kind)
@@ -108,7 +124,10 @@ const char *const *auegen_spec_parts(const auegen_spec *spec)
 {
     static const char *const backward_parts[] = {"bwd_dot", "bwd_dkdv", "bwd_dq", NULL};
     static const char *const backward_sinks_parts[] = {"bwd_dot", "bwd_dkdv", "bwd_dq", "bwd_dsink", NULL};
+    static const char *const int8_parts[] = {"int8_quant", NULL};
     if (spec && spec->kind == AUEGEN_KIND_FORWARD && spec->backward)
         return spec->sinks ? backward_sinks_parts : backward_parts;
+    if (spec && spec->kind == AUEGEN_KIND_FORWARD && spec->int8)
+        return int8_parts;
     return auegen_kind_parts(spec ? spec->kind : AUEGEN_KIND_FORWARD);
 }

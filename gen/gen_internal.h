@@ -145,12 +145,17 @@ typedef struct family_desc {
     const char *(*template_for)(const auegen_spec *spec, const auegen_plan *plan);   /* NULL: template */
     const char *template;            /* the family's one template, when template_for is NULL */
 } family_desc;
-/* The family of a spec kind's part (NULL part: the main kernel); NULL when none. */
-const family_desc *auegen__family_find(auegen_kind kind, const char *part);
+/* The family of a spec's part (NULL part: the main kernel; by its kind, and int8 for
+ * INT8 specs); NULL when none. */
+const family_desc *auegen__family_find(const auegen_spec *spec, const char *part);
 
 /* The backward kernels' planner (plan.c): f is one of the AUEGEN_FAMILY_BWD_*. */
 auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const auegen_target *t,
                                     const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size);
+
+/* The INT8 kernels' planner (plan_int8.c): f is AUEGEN_FAMILY_INT8_FWD or _INT8_QUANT. */
+auegen_status auegen__plan_int8(auegen_family f, const auegen_spec *s, const auegen_target *t,
+                                const auegen_toolchain *tools, auegen_plan *p, char *why, size_t why_size);
 
 /* The GLSL block of a family's push constants, binding numbers and flags (abi.c). */
 void auegen__abi_glsl(auegen_family family, strbuf *out);

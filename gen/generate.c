@@ -57,6 +57,15 @@ static int plan_string(const auegen_plan *p, char *buf, size_t size)
                     p->emulated, p->storage16, p->kv_rows, p->lane_slots, slots, p->atomic_dq);
 }
 
+/* plan_string, plus the fields that only INT8 kernels set (so no other key changes). */
+static int plan_text(const auegen_plan *p, char *buf, size_t size)
+{
+    int n = plan_string(p, buf, size);
+    if (n > 0 && (size_t)n < size && p->int8_dot)
+        n += snprintf(buf + n, size - (size_t)n, " i8dot=1");
+    return n;
+}
+
 /* The plan's lane layout as a C initializer. */
 static void lane_initializer(strbuf *c, const auegen_lane_layout *l)
 {
@@ -168,6 +177,13 @@ static void typed_launcher(strbuf *h, const auegen_kernel *k, const char *kname,
     case AUEGEN_FAMILY_REDUCE:
         auegen__sb_puts(h, "/* No launcher of its own: the decode launcher runs it after the split kernel. */\n\n");
         return;
+    case AUEGEN_FAMILY_INT8_FWD:
+        args = "aule_forward_args", launch = "aule_forward_launch";
+        what = "Q, K, V, O (and optional LSE) as in aule_forward_args, Q and K quantized first by its int8_quant part";
+        break;
+    case AUEGEN_FAMILY_INT8_QUANT:
+        auegen__sb_puts(h, "/* No launcher of its own: the INT8 forward's launcher runs it first. */\n\n");
+        return;
     default:
         auegen__sb_puts(h, "/* No launcher of its own: aule_attention_backward runs it with the other backward parts. */\n\n");
         return;
@@ -248,6 +264,8 @@ static void build_stubs(auegen_kernel *k, const char *spec_file, const char *par
         auegen__sb_printf(&c, ",\n             .kv_rows = %d", p->kv_rows);
     if (p->atomic_dq)
         auegen__sb_printf(&c, ",\n             .atomic_dq = true");
+    if (p->int8_dot)
+        auegen__sb_puts(&c, ",\n             .int8_dot = true");
     if (p->lane_slots > 0 && p->lane_slots <= AUEGEN_LANE_MAX_ELEMS) {
         auegen__sb_printf(&c, ",\n             .lane_slots = %d, .lane_slot = {", p->lane_slots);
         for (int i = 0; i < p->lane.elems && i < AUEGEN_LANE_MAX_ELEMS; i++)
@@ -283,7 +301,7 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
         return AUEGEN_ERROR_SPEC;
     }
     k->target = *target;
-    const family_desc *family = auegen__family_find(k->spec.kind, opts->part);
+    const family_desc *family = auegen__family_find(&k->spec, opts->part);
     if (!family) {
         snprintf(k->log, sizeof k->log, "kind \"%s\" has no part \"%s\"", auegen__kind_name(k->spec.kind),
                  opts->part ? opts->part : "(main)");
@@ -313,7 +331,7 @@ auegen_status auegen_prepare(const auegen_spec *spec, const auegen_target *targe
     auegen__hash_hex(k->key_input, (size_t)n, k->key);
 
     char plan[1000], module[2048];
-    plan_string(&k->plan, plan, sizeof plan);
+    plan_text(&k->plan, plan, sizeof plan);
     n = snprintf(module, sizeof module,
                  "aule-module/1\n%s\nplan %s\ngenerator auegen %s\ntemplates %s\ncompiler %s\nspirv-tools %s\n"
                  "optimize %d\npart %s\n",
@@ -337,7 +355,7 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     auegen_generate_options defaults = {.optimize = true};
     if (!opts)
         opts = &defaults;
-    const family_desc *family = auegen__family_find(k->spec.kind, opts->part);
+    const family_desc *family = auegen__family_find(&k->spec, opts->part);
     const char *tname = family->template_for ? family->template_for(&k->spec, &k->plan) : family->template;
     k->glsl = auegen__template_expand(tname, &k->spec, &k->plan, target, k->log, sizeof k->log);
     if (!k->glsl)

@@ -25,14 +25,14 @@ static const auegen_target profiles[] = {
     {   /* Mesa's lavapipe 25 (llvmpipe), the CPU device CI runs on. */
         .name = "lavapipe", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
-        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .atomic_float_add = true, .cpu = true,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .cpu = true,
         .coopmat_count = 0,
     },
     {   /* lavapipe with emulated cooperative matrices (AULE_COOPMAT_EMULATE=1): how CI
          * tests the coopmat kernels; the layout is auegen_lane_layout_emulated(8). */
         .name = "lavapipe-emulated", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
-        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = false, .atomic_float_add = true, .cpu = true,
+        .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .cpu = true,
         .coopmat_emulated = true, .coopmat_count = 1, .coopmat = {{16, 16, 16, F16, F32}},
         .lane_layout_a = true,
         .lane_layout = {.lanes = 8, .cluster = 4, .row_step = 1, .col_step = 1, .elems = 32,

@@ -330,6 +330,7 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "MK", p->mma.k);
     set_bool(L, "DECODE", s->kind == AUEGEN_KIND_DECODE);
     set_bool(L, "PAGED", s->page_size > 0);
+    set_bool(L, "INT8_DOT", p->int8_dot);
     /* Fast coopmat kernel: 16-byte K/V vectors each invocation prefetches per tile. */
     int wg = p->workgroup_size ? p->workgroup_size : 1;
     set_int(L, "KPT", (p->tile_kv * (p->d_pad / 8) + wg - 1) / wg);

@@ -40,6 +40,10 @@ extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_bf16_nvidia_hopper
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_bf16_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_f32_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_f32_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_int8_int8_quant_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_int8_int8_quant_portable;
+extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_int8_nvidia_hopper;
+extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_int8_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_nvidia_hopper;
 extern const auegen_kernel_info aule_kernel_llama3_8b_prefill_portable;
 extern const auegen_kernel_info aule_kernel_llama3_8b_train_bwd_dkdv_nvidia_hopper;
@@ -110,6 +114,10 @@ const auegen_kernel_info *const aule_generated_kernels[] = {
     &aule_kernel_llama3_8b_prefill_bf16_portable,
     &aule_kernel_llama3_8b_prefill_f32_nvidia_hopper,
     &aule_kernel_llama3_8b_prefill_f32_portable,
+    &aule_kernel_llama3_8b_prefill_int8_int8_quant_nvidia_hopper,
+    &aule_kernel_llama3_8b_prefill_int8_int8_quant_portable,
+    &aule_kernel_llama3_8b_prefill_int8_nvidia_hopper,
+    &aule_kernel_llama3_8b_prefill_int8_portable,
     &aule_kernel_llama3_8b_prefill_nvidia_hopper,
     &aule_kernel_llama3_8b_prefill_portable,
     &aule_kernel_llama3_8b_train_bwd_dkdv_nvidia_hopper,

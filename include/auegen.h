@@ -196,7 +196,7 @@ typedef struct auegen_target {
     bool storage16;                  /* 16-bit storage buffer access */
     bool storage8;                   /* 8-bit storage buffer access (int8 KV caches) */
     bool fp16_arith;                 /* shaderFloat16 */
-    bool int8_dot;                   /* integer dot product acceleration */
+    bool int8_dot;                   /* packed 4x8-bit integer dot products (shaderIntegerDotProduct) */
     bool atomic_float_add;           /* shaderBufferFloat32AtomicAdd (VK_EXT_shader_atomic_float): atomic dQ */
     bool cpu;                        /* a CPU device: one subgroup per workgroup (barriers are costly) */
     auegen_lane_layout lane_layout;  /* how a 16x16 f32 accumulator sits in a subgroup (probed) */
@@ -254,6 +254,8 @@ typedef struct auegen_plan {
     bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
     bool atomic_dq;                  /* backward: bwd_dkdv adds dQ with float atomics, bwd_dq converts it */
+    bool int8_dot;                   /* INT8 kernels: packed 4x8-bit dot products (OpSDot) rather than
+                                        unpacking the bytes in plain GLSL */
 } auegen_plan;
 
 /* Chooses tiles and workgroup shape. On AUEGEN_ERROR_PLAN, why says why. */

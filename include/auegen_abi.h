@@ -266,6 +266,86 @@
 
 #define AUEGEN_BWD_DSINK_FLAGS(X) X(VARLEN, 2u, "only the rows cu_seqlens_q covers")
 
+/* --- INT8 attention (int8 = true): a quantizer part and the forward over its output
+ * Q8 [B][Hkv][rows_pad][D4] and K8 [B][Hkv][Sk_pad][D4]: int8 values packed four to
+ * a 32-bit word (channel 4w + i in byte i), D4 = ceil(D / 4), zero-padded; rows are
+ * the forward's packed rows (row r: query r / gqa of head hkv * gqa + r % gqa),
+ * rows_pad and Sk_pad rounded up to the plan's tile_q and tile_kv. One fp32 scale
+ * per tile: Q_SCALE [B][Hkv][rows_pad / tile_q], K_SCALE [B][Hkv][Sk_pad / tile_kv].
+ * K_MEAN fp32 [B][Hkv][2][D]: what smoothing subtracted from K, then each channel's
+ * factor f (K8 holds (K - mean) / f, Q8 holds Q * f). Q_CORR fp32
+ * [B][Hkv][rows_pad]: each row's q . mean in log2 units, added back to the LSE.
+ * Q8 carries scale * log2(e). Every buffer is addressed from its *_off element. */
+#define AUEGEN_INT8_QUANT_PUSH(X) \
+    X(u32, batch,        "B") \
+    X(u32, heads,        "H") \
+    X(u32, kv_heads,     "Hkv") \
+    X(u32, seq_q,        "Sq") \
+    X(u32, seq_k,        "Sk") \
+    X(u32, q_stride_b,   "Q strides: batch") \
+    X(u32, q_stride_h,   "Q strides: head") \
+    X(u32, q_stride_s,   "Q strides: row") \
+    X(u32, k_stride_b,   "K strides: batch") \
+    X(u32, k_stride_h,   "K strides: head") \
+    X(u32, k_stride_s,   "K strides: row") \
+    X(f32, scale,        "softmax scale (times log2(e) into Q8)") \
+    X(u32, flags,        "AUEGEN_INT8_QUANT_* bits") \
+    X(u32, q8_off,       "first word of Q8 in its buffer") \
+    X(u32, q_scale_off,  "first element of Q_SCALE") \
+    X(u32, q_corr_off,   "first element of Q_CORR") \
+    X(u32, k8_off,       "first word of K8") \
+    X(u32, k_scale_off,  "first element of K_SCALE") \
+    X(u32, k_mean_off,   "first element of K_MEAN")
+
+#define AUEGEN_INT8_QUANT_BINDINGS(X) \
+    X(Q,            "Q [B][H][Sq][D], storage dtype") \
+    X(K,            "K [B][Hkv][Sk][D], storage dtype (stage MEAN and QUANT_K)") \
+    X(Q8,           "Q8, written") \
+    X(Q_SCALE,      "Q_SCALE, written") \
+    X(Q_CORR,       "Q_CORR, written") \
+    X(K8,           "K8, written with QUANT_K") \
+    X(K_SCALE,      "K_SCALE, written with QUANT_K") \
+    X(K_MEAN,       "K_MEAN: written by stage MEAN, read by the quantization")
+
+#define AUEGEN_INT8_QUANT_FLAGS(X) \
+    X(MEAN,    1u, "this dispatch computes K_MEAN (grid 1 x Hkv x B); else it quantizes") \
+    X(QUANT_K, 2u, "quantize K too (workgroups x < Sk_pad / tile_kv); else only Q") \
+    X(SMOOTH,  4u, "smooth K (off: K_MEAN holds zeros and ones)") \
+    X(NO_Q,    8u, "quantize K only (aule_int8_quantize_k)")
+
+#define AUEGEN_INT8_FWD_PUSH(X) \
+    X(u32, batch,        "B") \
+    X(u32, heads,        "H") \
+    X(u32, kv_heads,     "Hkv") \
+    X(u32, seq_q,        "Sq") \
+    X(u32, seq_k,        "Sk") \
+    X(u32, v_stride_b,   "V strides: batch") \
+    X(u32, v_stride_h,   "V strides: head") \
+    X(u32, v_stride_s,   "V strides: row") \
+    X(u32, o_stride_b,   "O strides: batch") \
+    X(u32, o_stride_h,   "O strides: head") \
+    X(u32, o_stride_s,   "O strides: row") \
+    X(u32, lse_stride_b, "LSE strides: batch") \
+    X(u32, lse_stride_h, "LSE strides: head") \
+    X(u32, flags,        "AUEGEN_FORWARD_WRITE_LSE") \
+    X(u32, q8_off,       "first word of Q8 in its buffer") \
+    X(u32, q_scale_off,  "first element of Q_SCALE") \
+    X(u32, q_corr_off,   "first element of Q_CORR") \
+    X(u32, k8_off,       "first word of K8") \
+    X(u32, k_scale_off,  "first element of K_SCALE")
+
+#define AUEGEN_INT8_FWD_BINDINGS(X) \
+    X(Q8,           "Q8 (int8_quant)") \
+    X(Q_SCALE,      "Q_SCALE") \
+    X(Q_CORR,       "Q_CORR") \
+    X(K8,           "K8 (int8_quant, or a caller's aule_int8_quantize_k)") \
+    X(K_SCALE,      "K_SCALE") \
+    X(V,            "V [B][Hkv][Sk][Dv], storage dtype") \
+    X(O,            "O [B][H][Sq][Dv], storage dtype") \
+    X(LSE,          "LSE fp32 [B][H][Sq], written when flags ask")
+
+#define AUEGEN_INT8_FWD_FLAGS(X) X(WRITE_LSE, 1u, "write the LSE")
+
 /* --- every family, in one list: enum name, lower-case name, list prefix -------- */
 #define AUEGEN_FAMILIES(X) \
     X(FORWARD,  forward,  AUEGEN_FORWARD) \
@@ -275,7 +355,9 @@
     X(BWD_DOT,  bwd_dot,  AUEGEN_BWD_DOT) \
     X(BWD_DKDV, bwd_dkdv, AUEGEN_BWD_DKDV) \
     X(BWD_DQ,   bwd_dq,   AUEGEN_BWD_DQ) \
-    X(BWD_DSINK, bwd_dsink, AUEGEN_BWD_DSINK)
+    X(BWD_DSINK, bwd_dsink, AUEGEN_BWD_DSINK) \
+    X(INT8_QUANT, int8_quant, AUEGEN_INT8_QUANT) \
+    X(INT8_FWD, int8_fwd, AUEGEN_INT8_FWD)
 
 /* --- expansions ------------------------------------------------------------------ */
 
@@ -290,6 +372,8 @@ typedef struct auegen_bwd_dot_push { AUEGEN_BWD_DOT_PUSH(AUEGEN_ABI__FIELD) } au
 typedef struct auegen_bwd_dkdv_push { AUEGEN_BWD_DKDV_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dkdv_push;
 typedef struct auegen_bwd_dq_push { AUEGEN_BWD_DQ_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dq_push;
 typedef struct auegen_bwd_dsink_push { AUEGEN_BWD_DSINK_PUSH(AUEGEN_ABI__FIELD) } auegen_bwd_dsink_push;
+typedef struct auegen_int8_quant_push { AUEGEN_INT8_QUANT_PUSH(AUEGEN_ABI__FIELD) } auegen_int8_quant_push;
+typedef struct auegen_int8_fwd_push { AUEGEN_INT8_FWD_PUSH(AUEGEN_ABI__FIELD) } auegen_int8_fwd_push;
 
 #define AUEGEN_ABI__BINDING_FORWARD(name, doc) AUEGEN_FORWARD_BINDING_##name,
 #define AUEGEN_ABI__BINDING_DECODE(name, doc) AUEGEN_DECODE_BINDING_##name,
@@ -307,6 +391,12 @@ enum { AUEGEN_BWD_DOT_BINDINGS(AUEGEN_ABI__BINDING_BWD_DOT) AUEGEN_BWD_DOT_BINDI
 enum { AUEGEN_BWD_DKDV_BINDINGS(AUEGEN_ABI__BINDING_BWD_DKDV) AUEGEN_BWD_DKDV_BINDING_COUNT };
 enum { AUEGEN_BWD_DQ_BINDINGS(AUEGEN_ABI__BINDING_BWD_DQ) AUEGEN_BWD_DQ_BINDING_COUNT };
 enum { AUEGEN_BWD_DSINK_BINDINGS(AUEGEN_ABI__BINDING_BWD_DSINK) AUEGEN_BWD_DSINK_BINDING_COUNT };
+#define AUEGEN_ABI__BINDING_INT8_QUANT(name, doc) AUEGEN_INT8_QUANT_BINDING_##name,
+#define AUEGEN_ABI__BINDING_INT8_FWD(name, doc) AUEGEN_INT8_FWD_BINDING_##name,
+enum { AUEGEN_INT8_QUANT_BINDINGS(AUEGEN_ABI__BINDING_INT8_QUANT) AUEGEN_INT8_QUANT_BINDING_COUNT };
+enum { AUEGEN_INT8_FWD_BINDINGS(AUEGEN_ABI__BINDING_INT8_FWD) AUEGEN_INT8_FWD_BINDING_COUNT };
+#define AUEGEN_ABI__INT8_FLAG(name, value, doc) AUEGEN_INT8_QUANT_##name = value,
+enum { AUEGEN_INT8_QUANT_FLAGS(AUEGEN_ABI__INT8_FLAG) };
 
 #define AUEGEN_ABI__FLAG(name, value, doc) AUEGEN_FORWARD_##name = value,
 enum { AUEGEN_FORWARD_FLAGS(AUEGEN_ABI__FLAG) };

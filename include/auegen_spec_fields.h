@@ -127,9 +127,9 @@ AUEGEN_SPEC_VALUE(dtype, AUEGEN_DTYPE_F16, "f16")
 AUEGEN_SPEC_VALUE(dtype, AUEGEN_DTYPE_BF16, "bf16")
 
 AUEGEN_SPEC_FIELD(int8, BOOL, bool, 0, 0, VALUE, 0, "",
-    "int8", ALWAYS, NULL, check_int8, (), (.int8 = true),
-    "boolean", "`false` only, in this version", "`false`",
-    "Quantized Q·Kᵀ (not generated yet: `true` is rejected).")
+    "int8", ALWAYS, "INT8", check_int8, (), (.int8 = true),
+    "boolean", "`true` needs `kind = \"forward\"`; not with `softcap`, `sinks` or `backward`", "`false`",
+    "Q·Kᵀ in 8-bit integers (SageAttention-style)")
 
 AUEGEN_SPEC_FIELD(coopmat, ENUM, auegen_coopmat, 0, 0, DEFAULT, AUEGEN_COOPMAT_AUTO, "",
     "coopmat", ALWAYS, NULL, 0, (), (.coopmat = AUEGEN_COOPMAT_NONE),

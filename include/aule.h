@@ -175,6 +175,41 @@ AULE_API aule_status aule_attention_forward_batch(aule_context *ctx, const auege
 AULE_API aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *kernel, const aule_forward_args *args);
 
 /*
+ * INT8 attention (a forward spec with int8 = true): Q and K are quantized to
+ * int8 by the spec's int8_quant part, one fp32 scale per tile of the kernel's
+ * plan, K smoothed first: its mean over the tokens of each KV head subtracted
+ * (the LSE is corrected for it) and its channels balanced against Q's by a
+ * factor per channel (docs/kernels.md, "INT8 attention"); S = Q K^T runs on int8, P V in fp32 from
+ * V in the storage dtype. aule_attention_forward takes such a spec with plain
+ * args (smoothing on); aule_attention_forward_int8 also takes K quantized
+ * beforehand (a K cache quantized once) and can turn smoothing off. Not with
+ * varlen. The quantized Q and K live in the context's workspace.
+ */
+typedef struct aule_int8_k {
+    aule_tensor *k8;               /* AULE_DTYPE_I8 [B][Hkv][Sk_pad][D4 * 4], contiguous: Sk_pad is Sk rounded
+                                      up to the kernel's key tile, D4 = ceil(D / 4); padding is zeros */
+    aule_tensor *k_scale;          /* fp32 [B][Hkv][Sk_pad / key tile], contiguous */
+    aule_tensor *k_mean;           /* fp32 [B][Hkv][2 * D], contiguous: what smoothing subtracted from K (zeros
+                                      without), then each channel's factor (K divided, Q multiplied; ones without) */
+} aule_int8_k;
+
+typedef struct aule_int8_args {
+    const aule_int8_k *k_quantized; /* K from aule_int8_quantize_k (args.k may then be NULL); NULL: args.k */
+    bool no_smoothing;             /* quantize K as it is (args.k only; a quantized K says by its mean) */
+} aule_int8_args;
+
+/* The tensors aule_int8_quantize_k writes for B x Hkv x Sk keys (descs to create them with). */
+AULE_API aule_status aule_int8_k_descs(aule_context *ctx, const auegen_spec *spec, int64_t batch, int64_t kv_heads,
+                                       int64_t seq_k, aule_tensor_desc *k8, aule_tensor_desc *k_scale,
+                                       aule_tensor_desc *k_mean);
+/* Quantizes K [B][Hkv][Sk][D] (the spec's dtype) into out, smoothed unless no_smoothing. */
+AULE_API aule_status aule_int8_quantize_k(aule_context *ctx, const auegen_spec *spec, const aule_tensor *k,
+                                          bool no_smoothing, const aule_int8_k *out);
+/* The forward of an int8 spec; int8 NULL: defaults (K from args->k, smoothed). */
+AULE_API aule_status aule_attention_forward_int8(aule_context *ctx, const auegen_spec *spec,
+                                                 const aule_forward_args *args, const aule_int8_args *int8);
+
+/*
  * Backward (a forward spec with backward = true): FlashAttention-2's, from the
  * forward's O and LSE. Q, K, V, O, LSE as in aule_forward_args (LSE required),
  * dO like O; writes dQ like Q, dK like K and dV like V (dK/dV summed over the

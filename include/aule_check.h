@@ -35,7 +35,8 @@ typedef struct aule_check_result {
 } aule_check_result;
 
 /* Runs spec on random inputs of the given shape. AULE_OK means it ran; read
- * result->pass for the verdict. */
+ * result->pass for the verdict. An int8 = true spec is refused
+ * (AULE_ERROR_INVALID_ARGUMENT): aule_check_int8_run judges those. */
 AULE_API aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
                                     aule_check_result *result);
 
@@ -72,6 +73,47 @@ typedef struct aule_check_grad_result {
 
 AULE_API aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec, const aule_check_shape *shape,
                                     aule_check_grad_result *result);
+
+/* INT8 attention (int8 = true) quantizes Q and K, so FlashAttention's rule (an
+ * error within twice a same-precision baseline's) cannot hold; it is judged by
+ * accuracy against the float64 reference on the unquantized inputs (as stored):
+ * per problem, the worst row's cosine similarity of O with the reference's, the
+ * relative L1 error sum|O - ref| / sum|ref|, and the largest LSE error. */
+#define AULE_INT8_MIN_COSINE 0.999
+#define AULE_INT8_MAX_REL_L1 0.02
+#define AULE_INT8_MAX_LSE_ERR 0.05
+
+/* The input families of the INT8 accuracy gate. */
+typedef enum aule_int8_inputs {
+    AULE_INT8_GAUSSIAN = 0,        /* Q, K, V ~ N(0, 1) */
+    AULE_INT8_OUTLIER_CHANNELS,    /* K with a few channels 10-20x wider than the rest, as LLM keys have */
+    AULE_INT8_MEAN_OFFSET,         /* K with a large mean per KV head and channel (N(0, 8^2)): what smoothing is for */
+    AULE_INT8_INPUT_COUNT
+} aule_int8_inputs;
+
+AULE_API const char *aule_int8_inputs_name(aule_int8_inputs inputs);
+
+typedef struct aule_check_int8_shape {
+    aule_check_shape shape;        /* varlen is not taken; bshd, lse, scale and seed are */
+    aule_int8_inputs inputs;
+    bool no_smoothing;             /* quantize K as it is (aule_int8_args.no_smoothing) */
+    bool quantize_k_first;         /* through aule_int8_quantize_k and aule_int8_args.k_quantized */
+} aule_check_int8_shape;
+
+typedef struct aule_check_int8_result {
+    double worst_cosine;           /* the smallest cosine similarity of a row of O with the reference's */
+    double rel_l1;                 /* sum |O - ref| / sum |ref| */
+    double lse_err;                /* max |LSE - ref| (rows with no visible key must be -inf in both) */
+    double max_err;                /* max |O - ref| */
+    bool pass;                     /* worst_cosine, rel_l1 (and lse_err when asked) within AULE_INT8_* */
+    aule_kernel_report kernel;
+    double run_ms;
+} aule_check_int8_result;
+
+/* Runs an int8 = true spec on random inputs of a family and measures it. AULE_OK
+ * means it ran; read result->pass for the verdict. */
+AULE_API aule_status aule_check_int8_run(aule_context *ctx, const auegen_spec *spec, const aule_check_int8_shape *shape,
+                                         aule_check_int8_result *result);
 
 #ifdef __cplusplus
 }

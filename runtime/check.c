@@ -150,6 +150,8 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
     auegen_spec spec;
     if (auegen_spec_normalize(spec_in, &spec, NULL) != AUEGEN_OK)
         return AULE_ERROR_GENERATOR;
+    if (spec.int8)   /* quantized: judged by accuracy instead (aule_check_int8_run) */
+        return AULE_ERROR_INVALID_ARGUMENT;
     if (shape->batch < 1 || shape->heads < 1 || shape->seq_q < 1 || shape->seq_k < 1
         || shape->heads % spec.gqa != 0)
         return AULE_ERROR_INVALID_ARGUMENT;

@@ -336,6 +336,32 @@ static int cmd_check(int argc, char **argv)
             }
             continue;
         }
+        if (s->int8) {
+            /* INT8: accuracy against float64 (aule_check.h) on the families the gate covers. */
+            for (int i = 0; i < nseq; i++) {
+                aule_check_int8_shape sh = {
+                    .shape = {.batch = 2, .heads = 2 * s->gqa, .seq_q = seqs[i][0], .seq_k = seqs[i][1], .lse = true,
+                              .bshd = i % 2 == 1, .seed = seed + (uint64_t)(k * 100 + i)},
+                    .inputs = i % 2 ? AULE_INT8_MEAN_OFFSET : AULE_INT8_GAUSSIAN};
+                aule_check_int8_result r;
+                aule_status st = aule_check_int8_run(ctx, s, &sh, &r);
+                char shape[40];
+                snprintf(shape, sizeof shape, "%d,%d,%d,%d", sh.shape.batch, sh.shape.heads, sh.shape.seq_q,
+                         sh.shape.seq_k);
+                runs++;
+                if (st != AULE_OK) {
+                    printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "-", "-",
+                           aule_status_string(st), aule_context_last_error(ctx));
+                    fails++;
+                    continue;
+                }
+                fails += !r.pass;
+                printf("%-26s %-8s %-14s %-9s %-7s %11s %11s %11.3e  %s (int8 %s: cosine %.6f, rel. L1 %.4f)\n",
+                       s->name, "int8", shape, sh.shape.bshd ? "BSHD" : "BHSD", ROW_SOURCE(r.kernel), "-", "-",
+                       r.lse_err, r.pass ? "pass" : "FAIL", aule_int8_inputs_name(sh.inputs), r.worst_cosine, r.rel_l1);
+            }
+            continue;
+        }
         for (int i = 0; i < nseq; i++) {
             aule_check_shape sh = {.batch = 2, .heads = 2 * s->gqa, .seq_q = seqs[i][0], .seq_k = seqs[i][1],
                                    .lse = true, .bshd = i % 2 == 1, .varlen = i == nseq - 1 && !quick,

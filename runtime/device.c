@@ -88,6 +88,7 @@ typedef struct device_probe {
     bool usable;                   /* Vulkan 1.2, a compute queue */
     uint32_t queue_family;
     bool f16_storage, i8_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat, float_add;
+    bool int8_dot;                 /* shaderIntegerDotProduct (Vulkan 1.3): the INT8 kernels' OpSDot */
     bool has_coopmat_ext, has_size_control_13, has_exec_props, has_atomic_float;
 } device_probe;
 
@@ -179,6 +180,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     p->vk_memory_model = f12.vulkanMemoryModel;
     p->size_control = v13 && f13.subgroupSizeControl;
     p->full_subgroups = v13 && f13.computeFullSubgroups;
+    p->int8_dot = v13 && f13.shaderIntegerDotProduct;
     in->subgroup_size_control = p->size_control && p->full_subgroups;
 
     /* Cooperative matrices: only with the size control that pins the subgroup size. */
@@ -229,7 +231,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     t->storage16 = p->f16_storage;
     t->storage8 = p->i8_storage;
     t->fp16_arith = p->f16_arith;
-    t->int8_dot = false;
+    t->int8_dot = p->int8_dot;
     t->atomic_float_add = p->float_add;
     t->cpu = in->type == AULE_DEVICE_CPU;
     /* Cooperative-matrix kernels need every subgroup full and of the planned size. */
@@ -427,7 +429,8 @@ aule_status aule__device_open(aule_context *ctx, const char *selector)
                                     .cooperativeMatrix = VK_TRUE};
     VkPhysicalDeviceVulkan13Features f13 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
                                             .subgroupSizeControl = p.size_control,
-                                            .computeFullSubgroups = p.full_subgroups};
+                                            .computeFullSubgroups = p.full_subgroups,
+                                            .shaderIntegerDotProduct = p.int8_dot};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                             .shaderFloat16 = p.f16_arith,
                                             .vulkanMemoryModel = p.vk_memory_model,

@@ -114,7 +114,8 @@ aule_status aule__pipeline_create(aule_context *ctx, kernel_entry *e, const uint
 
 const char *aule__kernel_part_name(int part)
 {
-    static const char *const names[] = {NULL, "reduce", "append", "bwd_dot", "bwd_dkdv", "bwd_dq", "bwd_dsink"};
+    static const char *const names[] = {NULL, "reduce", "append", "bwd_dot", "bwd_dkdv", "bwd_dq", "bwd_dsink",
+                                        "int8_quant"};
     return part > 0 && part < (int)(sizeof names / sizeof *names) ? names[part] : NULL;
 }
 
@@ -124,7 +125,7 @@ static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
     const auegen_target *t = &ctx->info.caps;
     if (p->shared_memory_bytes > t->shared_memory_bytes || p->workgroup_size > t->max_workgroup_invocations)
         return false;
-    if (p->storage16 && !t->storage16)
+    if ((p->storage16 && !t->storage16) || (p->int8_dot && !t->int8_dot))
         return false;
     if (p->variant != AUEGEN_VARIANT_COOPMAT)
         return true;

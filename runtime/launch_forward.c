@@ -176,6 +176,8 @@ aule_status aule_attention_forward_batch(aule_context *ctx, const auegen_spec *s
     if (spec->kind != AUEGEN_KIND_FORWARD)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT,
                          "aule_attention_forward needs a spec of kind = \"forward\" (decode: aule_attention_decode)");
+    if (spec->int8)
+        return aule__int8_forward_batch(ctx, spec, args, NULL, count);
     kernel_entry *e;
     aule_status st = aule__kernel_get(ctx, spec, &e, NULL);
     if (st != AULE_OK)
@@ -201,6 +203,8 @@ aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_info *ker
 {
     if (!ctx || !kernel || !args)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_forward_launch: NULL argument");
+    if (kernel->plan.family == AUEGEN_FAMILY_INT8_FWD)
+        return aule__int8_forward_batch(ctx, &kernel->spec, args, NULL, 1);
     if (kernel->plan.family != AUEGEN_FAMILY_FORWARD)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "kernel %s is not a forward kernel", kernel->name);
     kernel_entry *e;

@@ -57,7 +57,8 @@ typedef struct kernel_entry {
     VkPipeline pipeline;
 } kernel_entry;
 
-enum { KERNEL_MAIN = 0, KERNEL_REDUCE, KERNEL_APPEND, KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ, KERNEL_BWD_DSINK };
+enum { KERNEL_MAIN = 0, KERNEL_REDUCE, KERNEL_APPEND, KERNEL_BWD_DOT, KERNEL_BWD_DKDV, KERNEL_BWD_DQ, KERNEL_BWD_DSINK,
+       KERNEL_INT8_QUANT };
 /* The generator's name of a part ("reduce", ...; NULL for KERNEL_MAIN). */
 const char *aule__kernel_part_name(int part);
 
@@ -193,6 +194,8 @@ typedef struct prepared_call {
         auegen_bwd_dkdv_push bwd_dkdv;
         auegen_bwd_dq_push bwd_dq;
         auegen_bwd_dsink_push bwd_dsink;
+        auegen_int8_quant_push int8_quant;
+        auegen_int8_fwd_push int8_fwd;
         unsigned char bytes[AUEGEN_PUSH_MAX_BYTES];
     } push;
     uint32_t push_bytes;
@@ -204,6 +207,10 @@ typedef struct prepared_call {
  * launcher checks the arguments it shares with the forward through it). */
 aule_status aule__forward_prepare(aule_context *ctx, const auegen_spec *spec, const auegen_plan *plan,
                             const aule_forward_args *a, prepared_call *c);
+
+/* launch_int8.c: the forward of an int8 = true spec (its quantizer part first). */
+aule_status aule__int8_forward_batch(aule_context *ctx, const auegen_spec *spec, const aule_forward_args *args,
+                                     const aule_int8_args *int8, int count);
 
 /* Starts a call of family f: push constants zeroed, every binding the dummy buffer. */
 void aule__call_init(aule_context *ctx, prepared_call *c, auegen_family f);

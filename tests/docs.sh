@@ -99,7 +99,7 @@ done
 
 # The blocks as the doc has them, one file each (a family's block named twice: an error).
 awk -v dir="$tmp" '
-    /^<!-- abi:[a-z_]+ -->$/ { name = substr($0, 10); sub(/ -->$/, "", name);
+    /^<!-- abi:[a-z0-9_]+ -->$/ { name = substr($0, 10); sub(/ -->$/, "", name);
                                if (name in seen) { print "docs: docs/kernels.md has two <!-- abi:" name " --> blocks"; bad = 1 }
                                seen[name] = 1; file = dir "/have." name; printf "" > file; next }
     /^<!-- \/abi -->$/ { if (file == "") { print "docs: docs/kernels.md: <!-- /abi --> without an opening marker"; bad = 1 }
@@ -140,7 +140,7 @@ done
 
 if [ "$update" = --update ]; then
     awk -v dir="$tmp" '
-        /^<!-- abi:[a-z_]+ -->$/ { print; name = substr($0, 10); sub(/ -->$/, "", name);
+        /^<!-- abi:[a-z0-9_]+ -->$/ { print; name = substr($0, 10); sub(/ -->$/, "", name);
                                    skip = 1; f = dir "/wantblock." name;
                                    while ((getline line < f) > 0) print line; close(f); next }
         /^<!-- \/abi -->$/ { skip = 0 }

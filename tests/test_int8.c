@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_int8.c - INT8 attention (int8 = true) on the default Vulkan device
+ * (lavapipe in CI): the accuracy gate against the float64 reference on the
+ * unquantized inputs (aule_check_int8_run), over dtypes, head dims 64/128/256
+ * and an odd one, GQA, causal and windowed masks, BSHD views and a K quantized
+ * beforehand, on the three input families; the same figures with smoothing off
+ * are printed beside them (docs/kernels.md quotes the table), and a K
+ * quantized once gives the same output as K quantized by the call.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "aule.h"
+#include "aule_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static aule_context *ctx;
+
+static auegen_spec make_spec(int d, int gqa, auegen_dtype dt, int left, int right)
+{
+    auegen_spec_desc desc = {.name = "q8", .head_dim = d, .gqa = gqa, .dtype = dt, .int8 = true,
+                             .has_window = left >= 0 || right >= 0, .window_left = left, .window_right = right};
+    auegen_spec s;
+    auegen_diag diag = {0};
+    if (auegen_spec_validate(&desc, &s, &diag) != AUEGEN_OK)
+        fail_msg("bad test spec: %s", diag.errors[0].message);
+    return s;
+}
+
+typedef struct gate_case {
+    int d, gqa;
+    auegen_dtype dt;
+    int left, right;
+    int sq, sk;
+    bool bshd, k_first;
+} gate_case;
+
+/* Small shapes: lavapipe compiles and runs every kernel on two CPU cores. */
+static const gate_case cases[] = {
+    {64, 1, AUEGEN_DTYPE_F16, -1, -1, 37, 70, false, false},
+    {128, 4, AUEGEN_DTYPE_BF16, -1, 0, 29, 77, false, false},
+    {256, 2, AUEGEN_DTYPE_F32, 20, 3, 33, 61, false, false},
+    {128, 4, AUEGEN_DTYPE_F16, 31, 0, 40, 90, true, false},
+    {64, 2, AUEGEN_DTYPE_BF16, -1, 0, 45, 45, true, true},
+    {59, 2, AUEGEN_DTYPE_F16, -1, 0, 17, 100, false, true},
+};
+
+static const char *dt_name(auegen_dtype dt)
+{
+    return dt == AUEGEN_DTYPE_F32 ? "f32" : dt == AUEGEN_DTYPE_BF16 ? "bf16" : "f16";
+}
+
+/* The gate: every configuration and family with smoothing meets AULE_INT8_*, but
+ * outlier channels (zero-mean, 10-20x wide), which meets a cosine of 0.99 and a
+ * relative L1 of 0.025 so far (docs/kernels.md, "INT8 attention": a score
+ * dominated by four wide channels keeps the error of 8-bit Q and K there). */
+static void test_accuracy_gate(void **state)
+{
+    (void)state;
+    int failures = 0;
+    printf("| D | gqa | dtype | mask | inputs | cosine | rel. L1 | LSE err | cosine, no smoothing | rel. L1, no smoothing | LSE err, no smoothing |\n");
+    printf("| ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const gate_case *c = &cases[i];
+        auegen_spec s = make_spec(c->d, c->gqa, c->dt, c->left, c->right);
+        char mask[32];
+        if (c->left < 0 && c->right < 0)
+            snprintf(mask, sizeof mask, "none");
+        else if (c->left < 0)
+            snprintf(mask, sizeof mask, "causal");
+        else
+            snprintf(mask, sizeof mask, "window %d,%d", c->left, c->right);
+        for (int f = 0; f < AULE_INT8_INPUT_COUNT; f++) {
+            aule_check_int8_result r[2];
+            for (int off = 0; off < 2; off++) {
+                aule_check_int8_shape sh = {
+                    .shape = {.batch = 1, .heads = 2 * c->gqa, .seq_q = c->sq, .seq_k = c->sk, .lse = true,
+                              .bshd = c->bshd, .seed = 1000 + i * 10 + (size_t)f},
+                    .inputs = (aule_int8_inputs)f, .no_smoothing = off, .quantize_k_first = c->k_first};
+                aule_status st = aule_check_int8_run(ctx, &s, &sh, &r[off]);
+                if (st != AULE_OK)
+                    fail_msg("D%d %s: %s: %s", c->d, aule_int8_inputs_name((aule_int8_inputs)f), aule_status_string(st),
+                             aule_context_last_error(ctx));
+            }
+            printf("| %d | %d | %s | %s | %s | %.6f | %.4f | %.4f | %.6f | %.4f | %.4f |\n", c->d, c->gqa, dt_name(c->dt),
+                   mask, aule_int8_inputs_name((aule_int8_inputs)f), r[0].worst_cosine, r[0].rel_l1, r[0].lse_err,
+                   r[1].worst_cosine, r[1].rel_l1, r[1].lse_err);
+            bool ok = f == AULE_INT8_OUTLIER_CHANNELS
+                          ? r[0].worst_cosine >= 0.99 && r[0].rel_l1 <= 0.025
+                          : r[0].pass;
+            if (!ok) {
+                failures++;
+                print_error("FAIL D%d gqa%d %s %s %s: cosine %.6f rel L1 %.4f LSE err %.4f\n", c->d, c->gqa,
+                            dt_name(c->dt), mask, aule_int8_inputs_name((aule_int8_inputs)f), r[0].worst_cosine,
+                            r[0].rel_l1, r[0].lse_err);
+            }
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* Smoothing is what the mean-offset family needs: without it the same problem
+ * is measurably worse (so the gate above measures the smoothing, not luck). */
+static void test_smoothing_matters(void **state)
+{
+    (void)state;
+    auegen_spec s = make_spec(64, 2, AUEGEN_DTYPE_F16, -1, 0);
+    aule_check_int8_result r[2];
+    for (int off = 0; off < 2; off++) {
+        aule_check_int8_shape sh = {.shape = {.batch = 1, .heads = 4, .seq_q = 33, .seq_k = 64, .lse = true, .seed = 5},
+                                    .inputs = AULE_INT8_MEAN_OFFSET, .no_smoothing = off};
+        assert_int_equal(aule_check_int8_run(ctx, &s, &sh, &r[off]), AULE_OK);
+    }
+    assert_true(r[0].pass);
+    assert_true(r[1].rel_l1 > 2 * r[0].rel_l1);
+    assert_true(r[1].worst_cosine < r[0].worst_cosine);
+}
+
+/* A K quantized once (aule_int8_quantize_k) gives the same O and LSE, bit for bit. */
+static void test_quantized_k_matches(void **state)
+{
+    (void)state;
+    aule_check_int8_result r[2];
+    auegen_spec s = make_spec(128, 4, AUEGEN_DTYPE_F16, -1, 0);
+    for (int first = 0; first < 2; first++) {
+        aule_check_int8_shape sh = {.shape = {.batch = 2, .heads = 8, .seq_q = 19, .seq_k = 50, .lse = true, .seed = 9},
+                                    .inputs = AULE_INT8_OUTLIER_CHANNELS, .quantize_k_first = first};
+        assert_int_equal(aule_check_int8_run(ctx, &s, &sh, &r[first]), AULE_OK);
+    }
+    assert_true(r[0].max_err == r[1].max_err && r[0].rel_l1 == r[1].rel_l1 && r[0].lse_err == r[1].lse_err);
+}
+
+/* What an INT8 call refuses, with a message. */
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    auegen_spec s = make_spec(64, 1, AUEGEN_DTYPE_F16, -1, -1);
+    aule_tensor_desc qd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {1, 2, 8, 64}};
+    aule_tensor_desc cd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {2}};
+    aule_tensor *q, *k, *v, *o, *cu;
+    assert_int_equal(aule_tensor_create(ctx, &qd, &q), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &k), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &v), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &qd, &o), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &cd, &cu), AULE_OK);
+    aule_forward_args a = {.q = q, .k = k, .v = v, .o = o, .cu_seqlens_q = cu, .cu_seqlens_k = cu};
+    assert_int_equal(aule_attention_forward(ctx, &s, &a), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "varlen"));
+    /* A quantized K of another batch. */
+    aule_tensor_desc d8, ds, dm;
+    assert_int_equal(aule_int8_k_descs(ctx, &s, 2, 2, 8, &d8, &ds, &dm), AULE_OK);
+    aule_tensor *k8, *ks, *km;
+    assert_int_equal(aule_tensor_create(ctx, &d8, &k8), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &ds, &ks), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &dm, &km), AULE_OK);
+    aule_int8_k qk = {.k8 = k8, .k_scale = ks, .k_mean = km};
+    aule_forward_args b = {.q = q, .v = v, .o = o};
+    aule_int8_args i8 = {.k_quantized = &qk};
+    assert_int_equal(aule_attention_forward_int8(ctx, &s, &b, &i8), AULE_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(aule_context_last_error(ctx), "k8 must be a contiguous [1][2]"));
+    /* A plain spec is not an INT8 one. */
+    auegen_spec_desc plain = {.name = "p", .head_dim = 64};
+    auegen_spec ps;
+    assert_int_equal(auegen_spec_validate(&plain, &ps, NULL), AUEGEN_OK);
+    assert_int_equal(aule_attention_forward_int8(ctx, &ps, &b, &i8), AULE_ERROR_INVALID_ARGUMENT);
+    aule_tensor *all[] = {q, k, v, o, cu, k8, ks, km};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        aule_tensor_destroy(all[i]);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (aule_context_create(NULL, &ctx) != AULE_OK) {
+        fprintf(stderr, "no Vulkan device: %s\n", aule_context_last_error(NULL));
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    aule_context_destroy(ctx);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accuracy_gate),
+        cmocka_unit_test(test_smoothing_matters),
+        cmocka_unit_test(test_quantized_k_matches),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
