@@ -49,7 +49,9 @@ static const char environment_help[] =
     "Options take their value as --flag VALUE or --flag=VALUE.\n"
     "\n"
     "Environment:\n"
-    "  AULE_DEVICE           the device: an index from 'aule info' or part of its name\n"
+    "  AULE_DEVICE           the device: cpu, vulkan, an index from 'aule info' or part of its name\n"
+    "                        (unset: a GPU, else the native CPU backend)\n"
+    "  AULE_CPU_THREADS      native CPU backend: worker threads (default: one per online CPU)\n"
     "  AULE_CACHE_DIR        the kernel cache (default $XDG_CACHE_HOME/aule, else ~/.cache/aule)\n"
     "  AULE_VERBOSE          set: log every kernel lookup and compile on stderr\n"
     "  AULE_COOPMAT_EMULATE  1: emulate cooperative matrices where the device has none (testing;\n"
@@ -129,19 +131,35 @@ static int cmd_info(void)
         fprintf(stderr, "aule: %s: %s\n", aule_status_string(st), aule_context_last_error(NULL));
         return EXIT_FAIL;
     }
-    printf("Vulkan devices: %d\n", n);
-    for (int i = 0; i < n && i < 16; i++)
-        printf("  %d: %s (%s, Vulkan %u.%u)\n", i, all[i].name, type_name(all[i].type),
-               all[i].api_version >> 22, (all[i].api_version >> 12) & 0x3ff);
+    printf("devices: %d\n", n);
+    for (int i = 0; i < n && i < 16; i++) {
+        if (all[i].backend == AULE_BACKEND_CPU)
+            printf("  %d: %s (native CPU backend: %s kernels, %d threads)\n", i, all[i].name, all[i].isa,
+                   all[i].threads);
+        else
+            printf("  %d: %s (%s, Vulkan %u.%u)\n", i, all[i].name, type_name(all[i].type),
+                   all[i].api_version >> 22, (all[i].api_version >> 12) & 0x3ff);
+    }
     aule_context *ctx = open_context();
     if (!ctx)
         return EXIT_FAIL;
     aule_device_info in;
     aule_context_device_info(ctx, &in);
     const auegen_target *t = &in.caps;
-    printf("chosen: %d: %s\n", in.index, in.name);
+    if (in.index >= 0)
+        printf("chosen: %d: %s\n", in.index, in.name);
+    else
+        printf("chosen: cpu: %s\n", in.name);
     printf("  driver             %s\n", in.driver);
     printf("  type               %s\n", type_name(in.type));
+    if (in.backend == AULE_BACKEND_CPU) {
+        printf("  backend            native CPU: %s kernels, %d f32 lanes, %d threads\n", in.isa, t->subgroup_size,
+               in.threads);
+        printf("  host memory        %.1f GiB\n", (double)in.device_local_bytes / (1 << 30));
+        printf("generator: auegen %s (%s)\n", AUEGEN_VERSION_STRING, auegen_compiler_version());
+        aule_context_destroy(ctx);
+        return 0;
+    }
     printf("  subgroup           %d (min %d, max %d, size control %s)\n", t->subgroup_size, t->subgroup_min,
            t->subgroup_max, in.subgroup_size_control ? "yes" : "no");
     printf("  shared memory      %d bytes per workgroup\n", t->shared_memory_bytes);
