@@ -236,6 +236,106 @@ static void pv_tile(const float *pt, const float *vfp, int dvp, int nk, float *o
     }
 }
 
+
+/* --- few rows (decode): lanes over the head dimension ----------------------------------
+ * With fewer query rows than half a vector (decode: one token of a GQA group),
+ * lanes over rows would idle, so this path runs lanes over D instead: Q rows
+ * and each K/V row as vectors, a dot product reduced across lanes per (row, key),
+ * the softmax along the keys, and O += P V with O's rows in registers.
+ *     Qr [FR][DP]   Kf [TK][DP]   Vf [TK][DVW]   Sr [FR][TK]   Or [FR][DVW]
+ * DP is D rounded up to a vector, DVW Dv rounded up to FCV vectors (zero padding). */
+#define FR (W / 2)           /* at most this many rows take the path */
+#define FCV RB               /* O vectors per PV step */
+
+INLINE float vsum(vf v)
+{
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    return _mm512_reduce_add_ps((__m512)v);
+#else
+    float s = 0.0f;
+    for (int i = 0; i < W; i++)
+        s += v[i];
+    return s;
+#endif
+}
+
+INLINE float vhmax(vf v)
+{
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    return _mm512_reduce_max_ps((__m512)v);
+#else
+    float s = v[0];
+    for (int i = 1; i < W; i++)
+        s = v[i] > s ? v[i] : s;
+    return s;
+#endif
+}
+
+/* Or[r][c..] = Or[r][c..] * alpha[r] + sum_j Sr[r][j] * Vf[j][c..] for nr rows and FCV vectors. */
+INLINE void pv_few_block(const float *restrict sr, const float *restrict vfp, int ldv, int nk, float *restrict orow,
+                         const float *restrict alpha, int nr)
+{
+    vf acc[4][FCV];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < FCV; cv++)
+            acc[r][cv] = vload(orow + (size_t)r * ldv + cv * W) * alpha[r];
+    for (int j = 0; j < nk; j++) {
+        vf v[FCV];
+#pragma GCC unroll 4
+        for (int cv = 0; cv < FCV; cv++)
+            v[cv] = vload(vfp + (size_t)j * ldv + cv * W);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            vf p = splat(sr[(size_t)r * TK + j]);
+#pragma GCC unroll 4
+            for (int cv = 0; cv < FCV; cv++)
+                acc[r][cv] += p * v[cv];
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < FCV; cv++)
+            vstore(orow + (size_t)r * ldv + cv * W, acc[r][cv]);
+}
+
+static void pv_few(const float *sr, const float *vfp, int dvw, int nk, float *orows, const float *alpha, int nrows)
+{
+    for (int r0 = 0; r0 < nrows; r0 += 4)
+        for (int c0 = 0; c0 < dvw; c0 += FCV * W) {
+            const float *s = sr + (size_t)r0 * TK;
+            float *o = orows + (size_t)r0 * dvw + c0;
+            switch (nrows - r0 < 4 ? nrows - r0 : 4) {
+            case 1: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 1); break;
+            case 2: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 2); break;
+            case 3: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 3); break;
+            default: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 4); break;
+            }
+        }
+}
+
+/* Scores of nrows Q rows against nk keys: Sr[r][j] = scale * dot (raw dot when capped). */
+static void qk_few(const float *qr, const float *kf, int dp, int nk, float *sr, int nrows)
+{
+    for (int j = 0; j < nk; j++) {
+        const float *k = kf + (size_t)j * dp;
+        for (int r = 0; r < nrows; r++) {
+            const float *q = qr + (size_t)r * dp;
+            vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+            int x = 0;
+            for (; x + 2 * W <= dp; x += 2 * W) {
+                acc0 += vload(q + x) * vload(k + x);
+                acc1 += vload(q + x + W) * vload(k + x + W);
+            }
+            if (x < dp)
+                acc0 += vload(q + x) * vload(k + x);
+            sr[(size_t)r * TK + j] = vsum(acc0 + acc1);
+        }
+    }
+}
+
 /* --- one task ---------------------------------------------------------------------------- */
 
 static int dv_padded(const aule__cpu_attn *a) { return (a->dv + CB - 1) / CB * CB; }
@@ -244,6 +344,10 @@ static size_t scratch_bytes(const aule__cpu_attn *a)
 {
     size_t d = (size_t)a->d, dvp = (size_t)dv_padded(a);
     size_t floats = d * TR + (size_t)TK * d + (size_t)TK * dvp + (size_t)TK * TR + dvp * TR + 8 * TR + 6 * 16;
+    /* The few-rows layout: D and Dv rounded up to whole vectors (FCV of them for Dv). */
+    size_t dp = (d + W - 1) / W * W, dvw = ((size_t)a->dv + FCV * W - 1) / (FCV * W) * (FCV * W);
+    size_t few = (size_t)FR * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FR * TK + (size_t)FR * dvw + 8 * 16;
+    floats = floats > few ? floats : few;
     return floats * sizeof(float) + 64;
 }
 
@@ -318,10 +422,24 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     int nrv = (nrows + W - 1) / W;
 
     float *mem = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    float *qt = carve(&mem, (size_t)d * TR), *kf = carve(&mem, (size_t)TK * d), *vfp = carve(&mem, (size_t)TK * dvp);
-    float *st = carve(&mem, (size_t)TK * TR), *ot = carve(&mem, (size_t)dvp * TR);
     float *m = carve(&mem, TR), *l = carve(&mem, TR), *alpha = carve(&mem, TR);
     int32_t *lo_r = (int32_t *)carve(&mem, TR), *hi_r = (int32_t *)carve(&mem, TR);
+    const bool few = nrows <= FR;
+    const int dp = (d + W - 1) / W * W, dvw = (dv + FCV * W - 1) / (FCV * W) * (FCV * W);
+    float *qt, *kf, *vfp, *st, *ot;
+    if (few) {
+        qt = carve(&mem, (size_t)FR * dp);
+        kf = carve(&mem, (size_t)TK * dp);
+        vfp = carve(&mem, (size_t)TK * dvw);
+        st = carve(&mem, (size_t)FR * TK);
+        ot = carve(&mem, (size_t)FR * dvw);
+    } else {
+        qt = carve(&mem, (size_t)d * TR);
+        kf = carve(&mem, (size_t)TK * d);
+        vfp = carve(&mem, (size_t)TK * dvp);
+        st = carve(&mem, (size_t)TK * TR);
+        ot = carve(&mem, (size_t)dvp * TR);
+    }
 
     /* Q, transposed and pre-scaled; the keys each row sees. */
     const bool cap = a->softcap > 0.0f;
@@ -332,15 +450,21 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         lo_r[r] = 1;
         hi_r[r] = 0;
         if (r >= nrows) {
-            for (int x = 0; x < d; x++)
+            for (int x = 0; x < d && !few; x++)
                 qt[(size_t)x * TR + r] = 0.0f;
             continue;
         }
         int64_t g = r0 + r, i = g / gqa, h = (int64_t)kvh * gqa + g % gqa;
         const char *src = (const char *)a->q + (size_t)(bt * a->q_sb + h * a->q_sh + (qoff + i) * a->q_ss) * qes;
-        to_f32(a->dtype, src, qrow, d);
-        for (int x = 0; x < d; x++)
-            qt[(size_t)x * TR + r] = qrow[x];
+        if (few) {
+            to_f32(a->dtype, src, qt + (size_t)r * dp, d);
+            for (int x = d; x < dp; x++)
+                qt[(size_t)r * dp + x] = 0.0f;
+        } else {
+            to_f32(a->dtype, src, qrow, d);
+            for (int x = 0; x < d; x++)
+                qt[(size_t)x * TR + r] = qrow[x];
+        }
         int64_t ip = i + sk - sq, lo = 0, hi = sk - 1;
         if (a->window_left >= 0 && ip - a->window_left > lo)
             lo = ip - a->window_left;
@@ -376,9 +500,51 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         vstore(m + r, splat(-INFINITY));
         vstore(l + r, splat(0.0f));
     }
-    memset(ot, 0, (size_t)dvp * TR * sizeof *ot);
+    memset(ot, 0, (few ? (size_t)FR * dvw : (size_t)dvp * TR) * sizeof *ot);
 
-    for (int64_t j0 = lo_any; j0 <= hi_any; j0 += TK) {
+    for (int64_t j0 = lo_any; few && j0 <= hi_any; j0 += TK) {
+        int nk = hi_any - j0 + 1 < TK ? (int)(hi_any - j0 + 1) : TK;
+        int nkp = (nk + W - 1) / W * W;
+        load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
+        qk_few(qt, kf, dp, nk, st, nrows);
+        for (int r = 0; r < nrows; r++) {
+            float *sr = st + (size_t)r * TK;
+            vf mt = splat(-INFINITY);
+            vi lo = (vi){0} + lo_r[r], hi = (vi){0} + hi_r[r];
+            for (int jj = 0; jj < nkp; jj += W) {
+                vf x = vload(sr + jj);
+                if (cap) {
+                    for (int i = 0; i < W; i++)
+                        x[i] = a->softcap * tanhf(x[i] * a->scale / a->softcap);
+                } else {
+                    x *= a->scale;
+                }
+                vi j = (vi){0} + (int32_t)(j0 + jj);
+                for (int i = 0; i < W; i++)
+                    j[i] += i;
+                vi ok = (j >= lo) & (j <= hi) & (j < (int32_t)(j0 + nk));
+                x = vselect(ok, x, splat(-INFINITY));
+                vstore(sr + jj, x);
+                mt = vmax(mt, x);
+            }
+            float mo = m[r], mtile = vhmax(mt), mn = mo > mtile ? mo : mtile;
+            float mu = mn == -INFINITY ? 0.0f : mn;
+            float al = mo == -INFINITY ? 0.0f : exp2f((mo - mu) * LOG2E);
+            vf sum = splat(0.0f), muv = splat(mu);
+            for (int jj = 0; jj < nkp; jj += W) {
+                vf p = vexp2((vload(sr + jj) - muv) * LOG2E);
+                vstore(sr + jj, p);
+                sum += p;
+            }
+            l[r] = l[r] * al + vsum(sum);
+            m[r] = mn;
+            alpha[r] = al;
+        }
+        load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
+        pv_few(st, vfp, dvw, nk, ot, alpha, nrows);
+    }
+
+    for (int64_t j0 = lo_any; !few && j0 <= hi_any; j0 += TK) {
         int nk = hi_any - j0 + 1 < TK ? (int)(hi_any - j0 + 1) : TK;
         int nkp = (nk + KB - 1) / KB * KB;
         load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, d);
@@ -440,7 +606,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
             float *wo = a->ws + ((size_t)row * a->splits + split) * dv;
             mult = lr > 0.0f ? 1.0f / lr : 0.0f;
             for (int c = 0; c < dv; c++)
-                wo[c] = ot[(size_t)c * TR + r] * mult;
+                wo[c] = (few ? ot[(size_t)r * dvw + c] : ot[(size_t)c * TR + r]) * mult;
             a->ws[a->ws_lse + row * a->splits + split] = lr > 0.0f ? mr + logf(lr) : -INFINITY;
             continue;
         }
@@ -457,7 +623,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         }
         int64_t at = bt * a->o_sb + h * a->o_sh + (qoff + i) * a->o_ss;
         for (int c = 0; c < dv; c++)
-            store_value(a->dtype, a->o, at + c, ot[(size_t)c * TR + r] * mult);
+            store_value(a->dtype, a->o, at + c, (few ? ot[(size_t)r * dvw + c] : ot[(size_t)c * TR + r]) * mult);
         if (a->lse)
             a->lse[bt * a->lse_sb + h * a->lse_sh + qoff + i] = lse;
     }
