@@ -60,7 +60,11 @@ def torch_case(s, causal, dtype, peak):
     import torch.nn.functional as F
     g = torch.Generator().manual_seed(1)
     q, k, v = (torch.rand((1, 8, s, 128), generator=g).mul(2).sub(1).to(dtype) for _ in range(3))
-    fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    sdpa = getattr(F, "scaled_dot_product_attention", None)
+    if sdpa is None:   # torch 1.13: the private function, which returns (output, weights)
+        fn = lambda: F._scaled_dot_product_attention(q, k, v, is_causal=causal)[0]
+    else:
+        fn = lambda: sdpa(q, k, v, is_causal=causal)
     fn()
     name = "PyTorch %s SDPA %s" % (torch.__version__.split("+")[0], "bf16" if dtype == torch.bfloat16 else "fp32")
     return row(name, s, causal, best_ms(fn, 2), peak)
