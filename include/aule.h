@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * aule.h - libaule, the runtime: runs generated attention kernels through Vulkan.
+ * aule.h - libaule, the runtime: runs generated attention kernels through Vulkan,
+ * or on the CPU's own SIMD units (the native CPU backend).
  *
- * A context owns one Vulkan device. Tensors live on that device and are
- * created once, written and read explicitly, and reused across calls.
+ * A context owns one device: a Vulkan device, or the native CPU. Tensors live
+ * on that device (host memory for the CPU) and are created once, written and
+ * read explicitly, and reused across calls.
  * aule_attention_forward() finds the kernel for a spec (memory, kernels linked
  * in from generated/, the disk cache, or the generator in-process) and runs it.
  * Every call returns an aule_status; the text of the last error is kept per
@@ -65,7 +67,7 @@ typedef struct aule_tensor aule_tensor;
 
 /* Zero-initialized means defaults. */
 typedef struct aule_context_desc {
-    const char *device;            /* index or part of the name; NULL: $AULE_DEVICE, else the best */
+    const char *device;            /* NULL: $AULE_DEVICE, else the default order (below) */
     const char *cache_dir;         /* NULL: $AULE_CACHE_DIR, $XDG_CACHE_HOME/aule, ~/.cache/aule */
     bool disable_disk_cache;
     bool disable_jit;              /* only kernels linked in (generated/, aule_register_kernels) */
@@ -77,6 +79,16 @@ typedef struct aule_context_desc {
     void *log_user;
 } aule_context_desc;
 
+/* Which device a context opens (aule_context_desc.device, else $AULE_DEVICE):
+ *   unset or ""   a GPU through Vulkan (discrete, then integrated, then virtual);
+ *                 without one, the native CPU backend. A Vulkan driver that runs
+ *                 on the CPU (lavapipe) is never chosen by default.
+ *   "cpu"         the native CPU backend (no Vulkan loader needed).
+ *   "vulkan"      the best Vulkan device of any type, lavapipe included; never
+ *                 the native CPU (AULE_ERROR_NO_DEVICE when there is none).
+ *   an index      a device of aule_devices_list: the Vulkan devices first, the
+ *                 native CPU last.
+ *   other text    the first device whose name contains it (case-insensitive). */
 AULE_API aule_status aule_context_create(const aule_context_desc *desc, aule_context **out);
 AULE_API void aule_context_destroy(aule_context *ctx);
 /* The last error of ctx; with ctx NULL, the last aule_context_create failure of this thread. */
@@ -86,8 +98,14 @@ typedef enum aule_device_type {
     AULE_DEVICE_OTHER = 0, AULE_DEVICE_INTEGRATED, AULE_DEVICE_DISCRETE, AULE_DEVICE_VIRTUAL, AULE_DEVICE_CPU
 } aule_device_type;
 
+/* What runs a context's kernels. */
+typedef enum aule_backend {
+    AULE_BACKEND_VULKAN = 0,       /* generated SPIR-V through a Vulkan driver */
+    AULE_BACKEND_CPU               /* the native CPU backend: SIMD C kernels on a thread pool */
+} aule_backend;
+
 typedef struct aule_device_info {
-    int index;
+    int index;                     /* in aule_devices_list; -1: the native CPU opened as "cpu" (not listed) */
     char name[256];
     char driver[256];              /* driver name and info */
     aule_device_type type;
@@ -102,9 +120,15 @@ typedef struct aule_device_info {
     bool pipeline_statistics;      /* VK_KHR_pipeline_executable_properties enabled (profiling contexts) */
     float timestamp_period_ns;
     auegen_target caps;            /* what the planner sees */
+    aule_backend backend;          /* Vulkan, or the native CPU (type AULE_DEVICE_CPU, like lavapipe) */
+    char isa[32];                  /* native CPU: the instruction set its kernels use ("avx512-bf16",
+                                      "avx2-fma", "generic"); empty for Vulkan */
+    int threads;                   /* native CPU: worker threads ($AULE_CPU_THREADS, else one per online CPU) */
 } aule_device_info;
 
-/* Lists the Vulkan devices (for `aule info`); *count gets how many exist. */
+/* Lists the devices (for `aule info`): the Vulkan devices, then the native CPU
+ * (always present); *count gets how many exist. Without a Vulkan loader or
+ * driver only the CPU is listed. */
 AULE_API aule_status aule_devices_list(aule_device_info *out, int max, int *count);
 AULE_API aule_status aule_context_device_info(const aule_context *ctx, aule_device_info *out);
 

@@ -68,7 +68,7 @@ const char *aule_status_string(aule_status status)
     switch (status) {
     case AULE_OK: return "ok";
     case AULE_ERROR_INVALID_ARGUMENT: return "invalid argument";
-    case AULE_ERROR_NO_DEVICE: return "no usable Vulkan device";
+    case AULE_ERROR_NO_DEVICE: return "no usable device";
     case AULE_ERROR_UNSUPPORTED: return "unsupported by the device";
     case AULE_ERROR_OUT_OF_MEMORY: return "out of host memory";
     case AULE_ERROR_DEVICE_MEMORY: return "out of device memory";
@@ -163,7 +163,7 @@ aule_status aule_fail(aule_context *ctx, aule_status st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (ctx && ctx->device) {
+    if (ctx && (ctx->device || ctx->cpu)) {
         pthread_mutex_lock(&ctx->error_lock);
         snprintf(ctx->last_error, sizeof ctx->last_error, "%s", msg);
         pthread_mutex_unlock(&ctx->error_lock);
@@ -286,7 +286,15 @@ aule_status aule_context_create(const aule_context_desc *desc, aule_context **ou
     pthread_cond_init(&ctx->slot_free, NULL);
 
     const char *selector = desc->device ? desc->device : getenv("AULE_DEVICE");
-    aule_status st = aule__device_open(ctx, selector);
+    bool cpu = false;
+    aule_status st = aule__device_open(ctx, selector, &cpu);
+    if (st == AULE_OK && cpu) {
+        /* The native CPU backend: no layouts, pipelines, pools or disk cache (its kernels are compiled in). */
+        if (desc->emulate_coopmat)
+            aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: not emulated on the native CPU backend");
+        *out = ctx;
+        return AULE_OK;
+    }
     if (st == AULE_OK)
         st = layouts_create(ctx);
     if (st == AULE_OK) {
@@ -323,6 +331,14 @@ void aule_context_destroy(aule_context *ctx)
 {
     if (!ctx)
         return;
+    if (ctx->cpu) {
+        int orphans = aule__tensors_orphan(ctx);
+        if (orphans)
+            aule_log(ctx, AULE_LOG_WARN, "%d tensors outlive their context: their memory is freed now; "
+                     "any later use is an error, aule_tensor_destroy only frees the handle", orphans);
+        aule__kernels_release(ctx);
+        aule__cpu_close(ctx);
+    }
     if (ctx->device) {
         ctx->vk.vkDeviceWaitIdle(ctx->device);
         int orphans = aule__tensors_orphan(ctx);

@@ -3,11 +3,14 @@
  * device.c - finds the Vulkan loader at run time (volk: dlopen, so a machine
  * without Vulkan gets AULE_ERROR_NO_DEVICE rather than a link failure), lists
  * devices, reads what the planner needs (subgroups, shared memory, 16-bit
- * storage, cooperative-matrix shapes) and opens the chosen device.
+ * storage, cooperative-matrix shapes) and opens the chosen device. The native
+ * CPU backend is listed after the Vulkan devices and chosen by the selector
+ * rules of aule.h (aule_context_create): by default a GPU, else the CPU.
  */
 #include "runtime_internal.h"
 
 #include <ctype.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,21 +342,28 @@ aule_status aule_devices_list(aule_device_info *out, int max, int *count)
     if ((!out && max > 0) || max < 0)
         return aule_fail(NULL, AULE_ERROR_INVALID_ARGUMENT, "aule_devices_list: out is NULL");
     VkInstance instance;
-    aule_status st = instance_create(NULL, &instance);
-    if (st != AULE_OK)
-        return st;
-    VkPhysicalDevice *pds;
-    device_probe *probes;
-    uint32_t n;
-    st = enumerate(NULL, instance, &pds, &probes, &n);
-    for (uint32_t i = 0; i < n && (int)i < max; i++)
-        out[i] = probes[i].info;
+    uint32_t n = 0;
+    if (instance_create(NULL, &instance) == AULE_OK) {
+        VkPhysicalDevice *pds;
+        device_probe *probes;
+        if (enumerate(NULL, instance, &pds, &probes, &n) != AULE_OK)
+            n = 0;
+        for (uint32_t i = 0; i < n && (int)i < max; i++)
+            out[i] = probes[i].info;
+        free(pds);
+        free(probes);
+        vkDestroyInstance(instance, NULL);
+    }
+    /* The native CPU, always last. */
+    if ((int)n < max) {
+        aule_status st = aule__cpu_info(&out[n], NULL);
+        if (st != AULE_OK)
+            return st;
+        out[n].index = (int)n;
+    }
     if (count)
-        *count = (int)n;
-    free(pds);
-    free(probes);
-    vkDestroyInstance(instance, NULL);
-    return st;
+        *count = (int)n + 1;
+    return AULE_OK;
 }
 
 int aule__device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want)
@@ -364,26 +374,70 @@ int aule__device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemo
     return -1;
 }
 
-aule_status aule__device_open(aule_context *ctx, const char *selector)
+static bool is_gpu(aule_device_type t)
 {
+    return t == AULE_DEVICE_DISCRETE || t == AULE_DEVICE_INTEGRATED || t == AULE_DEVICE_VIRTUAL;
+}
+
+/* Closes what the selection opened of Vulkan, when the native CPU is chosen. */
+static aule_status choose_cpu(aule_context *ctx, VkPhysicalDevice *pds, device_probe *probes, int n, bool *cpu)
+{
+    free(pds);
+    free(probes);
+    if (ctx->instance)
+        vkDestroyInstance(ctx->instance, NULL);
+    ctx->instance = VK_NULL_HANDLE;
+    ctx->last_error[0] = '\0';     /* what failed on the way (no Vulkan driver) is not this context's error */
+    *cpu = true;
+    return aule__cpu_open(ctx, n);
+}
+
+aule_status aule__device_open(aule_context *ctx, const char *selector, bool *cpu)
+{
+    *cpu = false;
+    bool want_vulkan = selector && strcasecmp(selector, "vulkan") == 0;
+    bool by_default = !selector || !*selector;
+    if (selector && strcasecmp(selector, "cpu") == 0)
+        return choose_cpu(ctx, NULL, NULL, -1, cpu);   /* not listed: no index */
     aule_status st = instance_create(ctx, &ctx->instance);
+    if (st != AULE_OK && !want_vulkan) {
+        /* No Vulkan loader or driver: the CPU is device 0. */
+        char *end;
+        long idx = selector ? strtol(selector, &end, 10) : 0;
+        bool cpu_named = by_default || (*end == '\0' && idx == 0);
+        if (!cpu_named && selector) {
+            aule_device_info info;
+            cpu_named = aule__cpu_info(&info, NULL) == AULE_OK && name_matches(info.name, selector);
+        }
+        if (cpu_named)
+            return choose_cpu(ctx, NULL, NULL, 0, cpu);
+        return st;
+    }
     if (st != AULE_OK)
         return st;
     VkPhysicalDevice *pds;
     device_probe *probes;
     uint32_t n;
     st = enumerate(ctx, ctx->instance, &pds, &probes, &n);
-    if (st != AULE_OK)
-        return st;
+    if (st != AULE_OK) {
+        if (want_vulkan)
+            return st;
+        n = 0;                      /* no Vulkan device: the CPU alone, device 0 */
+        pds = NULL;
+        probes = NULL;
+    }
     int pick = -1;
-    if (selector && *selector) {
+    if (selector && *selector && !want_vulkan) {
         char *end;
         long idx = strtol(selector, &end, 10);
         if (*end == '\0') {
-            if (idx < 0 || idx >= (long)n) {
+            if (idx == (long)n)
+                return choose_cpu(ctx, pds, probes, (int)n, cpu);
+            if (idx < 0 || idx > (long)n) {
                 free(pds);
                 free(probes);
-                return aule_fail(ctx, AULE_ERROR_NO_DEVICE, "device %ld does not exist (%u device(s) found)", idx, n);
+                return aule_fail(ctx, AULE_ERROR_NO_DEVICE, "device %ld does not exist (%u device(s) found)", idx,
+                                 n + 1);
             }
             pick = (int)idx;
         } else {
@@ -391,6 +445,9 @@ aule_status aule__device_open(aule_context *ctx, const char *selector)
                 if (name_matches(probes[i].info.name, selector))
                     pick = (int)i;
             if (pick < 0) {
+                aule_device_info info;
+                if (aule__cpu_info(&info, NULL) == AULE_OK && name_matches(info.name, selector))
+                    return choose_cpu(ctx, pds, probes, (int)n, cpu);
                 free(pds);
                 free(probes);
                 return aule_fail(ctx, AULE_ERROR_NO_DEVICE, "no device name contains \"%s\"", selector);
@@ -404,9 +461,13 @@ aule_status aule__device_open(aule_context *ctx, const char *selector)
             return e;
         }
     } else {
+        /* By default only GPUs; "vulkan": any Vulkan device (lavapipe too). */
         for (uint32_t i = 0; i < n; i++)
-            if (probes[i].usable && (pick < 0 || type_rank(probes[i].info.type) > type_rank(probes[pick].info.type)))
+            if (probes[i].usable && (want_vulkan || is_gpu(probes[i].info.type))
+                && (pick < 0 || type_rank(probes[i].info.type) > type_rank(probes[pick].info.type)))
                 pick = (int)i;
+        if (pick < 0 && !want_vulkan)
+            return choose_cpu(ctx, pds, probes, (int)n, cpu);
         if (pick < 0) {
             free(pds);
             free(probes);

@@ -311,6 +311,8 @@ static aule_status run(aule_context *ctx, const kernel_entry *e, const prepared_
 
 aule_status aule__dispatch_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count)
 {
+    if (ctx->cpu)
+        return aule__cpu_run(ctx, e, calls, count);
     return run(ctx, e, calls, count, false);
 }
 
@@ -326,6 +328,11 @@ aule_status aule_empty_dispatch(aule_context *ctx, int count)
 {
     if (!ctx || count < 0)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "aule_empty_dispatch: bad argument");
+    if (ctx->cpu) {                 /* the CPU's floor: waking the thread pool */
+        for (int i = 0; i < count; i++)
+            aule__cpu_empty(ctx);
+        return AULE_OK;
+    }
     kernel_entry *e;
     aule_status st = aule__kernel_empty(ctx, &e);
     prepared_call c = {0};

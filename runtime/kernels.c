@@ -224,8 +224,41 @@ static bool disk_entry_usable(aule_context *ctx, kernel_entry *e, const char *ke
     return false;
 }
 
+/* A native CPU kernel entry: the spec and the CPU's plan (its kernels are compiled in). */
+static aule_status cpu_entry_make(aule_context *ctx, const auegen_spec *key, int part, kernel_entry **out)
+{
+    auegen_plan plan;
+    aule_status st = aule__cpu_plan(ctx, key, part, &plan);
+    if (st != AULE_OK)
+        return st;
+    kernel_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
+    e->spec = *key;
+    e->part = part;
+    e->plan = plan;
+    e->source = AULE_SOURCE_BUILTIN;
+    /* A key of the canonical spec, the part and the instruction set (two 64-bit FNV-1a variants). */
+    char text[600];
+    int n = auegen_spec_canonical(key, text, sizeof text - 64);
+    snprintf(text + (n > 0 ? n : 0), 64, " part=%d cpu=%s", part, ctx->cpu_isa->name);
+    uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x84222325cbf29ce4ull;
+    for (const char *c = text; *c; c++) {
+        h1 = (h1 ^ (unsigned char)*c) * 0x100000001b3ull;
+        h2 = (h2 ^ (unsigned char)*c) * 0x100000001b3ull + 1;
+    }
+    snprintf(e->key, sizeof e->key, "%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+    pthread_mutex_lock(&ctx->lock);
+    ctx->stats.builtin_hits++;
+    pthread_mutex_unlock(&ctx->lock);
+    *out = e;
+    return AULE_OK;
+}
+
 static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int part, kernel_entry **out)
 {
+    if (ctx->cpu)
+        return cpu_entry_make(ctx, key, part, out);
     auegen_kernel k;
     auegen_generate_options opts = {.optimize = true, .skip_stub = true,
                                     .part = aule__kernel_part_name(part)};
@@ -370,6 +403,19 @@ static kernel_entry *builtin_memo_find(aule_context *ctx, const char *key)
 
 aule_status aule__kernel_for_info(aule_context *ctx, const auegen_kernel_info *info, kernel_entry **out)
 {
+    if (ctx->cpu) {
+        /* A linked-in Vulkan kernel's typed launch on the CPU: the CPU kernel of its spec and family. */
+        auegen_spec key;
+        aule_status st = memo_key(ctx, &info->spec, &key);
+        int part = info->plan.family == AUEGEN_FAMILY_APPEND ? KERNEL_APPEND
+                   : info->plan.family == AUEGEN_FAMILY_REDUCE ? KERNEL_REDUCE
+                   : info->plan.family == AUEGEN_FAMILY_FORWARD || info->plan.family == AUEGEN_FAMILY_DECODE
+                       ? KERNEL_MAIN : -1;
+        if (st == AULE_OK && part < 0)
+            st = aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "kernel %s: the native CPU backend has no such kernel",
+                           info->name);
+        return st == AULE_OK ? aule__kernel_get_part(ctx, &key, part, out, NULL) : st;
+    }
     if (!plan_runs_here(ctx, &info->plan))
         return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "kernel %s (planned for %s) cannot run on %s", info->name,
                          info->target, ctx->info.name);

@@ -80,17 +80,17 @@ static aule_status append_launch(aule_context *ctx, const auegen_spec *spec_in, 
         p->k_stride_b = (uint32_t)kst[0]; p->k_stride_h = (uint32_t)kst[1]; p->k_stride_s = (uint32_t)kst[2];
         p->v_stride_b = (uint32_t)vst[0]; p->v_stride_h = (uint32_t)vst[1]; p->v_stride_s = (uint32_t)vst[2];
     }
-    c.buffers[AUEGEN_APPEND_BINDING_K_NEW] = a->k_new->buffer;
-    c.buffers[AUEGEN_APPEND_BINDING_V_NEW] = a->v_new->buffer;
-    c.buffers[AUEGEN_APPEND_BINDING_K] = a->k_cache->buffer;
-    c.buffers[AUEGEN_APPEND_BINDING_V] = a->v_cache->buffer;
-    c.buffers[AUEGEN_APPEND_BINDING_POSITIONS] = a->positions->buffer;
+    AULE_BIND(&c, AUEGEN_APPEND_BINDING_K_NEW, a->k_new);
+    AULE_BIND(&c, AUEGEN_APPEND_BINDING_V_NEW, a->v_new);
+    AULE_BIND(&c, AUEGEN_APPEND_BINDING_K, a->k_cache);
+    AULE_BIND(&c, AUEGEN_APPEND_BINDING_V, a->v_cache);
+    AULE_BIND(&c, AUEGEN_APPEND_BINDING_POSITIONS, a->positions);
     if (spec.page_size)
-        c.buffers[AUEGEN_APPEND_BINDING_BLOCK_TABLE] = a->block_table->buffer;
+        AULE_BIND(&c, AUEGEN_APPEND_BINDING_BLOCK_TABLE, a->block_table);
     if (spec.kv_int8) {
         /* One workgroup per (page touched, KV head, sequence); an invocation per channel. */
-        c.buffers[AUEGEN_APPEND_BINDING_K_SCALE] = a->k_scale->buffer;
-        c.buffers[AUEGEN_APPEND_BINDING_V_SCALE] = a->v_scale->buffer;
+        AULE_BIND(&c, AUEGEN_APPEND_BINDING_K_SCALE, a->k_scale);
+        AULE_BIND(&c, AUEGEN_APPEND_BINDING_V_SCALE, a->v_scale);
         c.groups_x = (uint32_t)((n + spec.page_size - 1) / spec.page_size + 1);
         c.groups_y = (uint32_t)kv_heads;
         c.groups_z = (uint32_t)batch;

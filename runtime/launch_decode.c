@@ -16,6 +16,8 @@ enum { DECODE_MAX_SQ = 16, DECODE_MAX_SPLITS = 128 };
 
 aule_status aule__workspace_reserve(aule_context *ctx, VkDeviceSize bytes)
 {
+    if (ctx->cpu)
+        return aule__cpu_workspace_reserve(ctx, (size_t)bytes);
     if (ctx->workspace_size >= bytes)
         return AULE_OK;
     aule__buffer_destroy(ctx, ctx->workspace, ctx->workspace_memory);
@@ -126,7 +128,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     if (splits == 0) {
         /* Four workgroups per compute unit where the driver says how many there are. */
         int64_t cus = ctx->info.caps.compute_units;
-        int64_t want = ctx->info.type == AULE_DEVICE_CPU ? 4 : cus > 0 ? 4 * cus : 528;
+        int64_t want = ctx->cpu ? 2 * cus : ctx->info.type == AULE_DEVICE_CPU ? 4 : cus > 0 ? 4 * cus : 528;
         int64_t groups = (int64_t)row_tiles * kv_heads * batch;
         splits = (want + groups - 1) / groups;
         int64_t most = (longest + 4 * bc - 1) / (4 * bc);
@@ -175,21 +177,21 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     uint64_t partial_rows = (uint64_t)batch * (uint64_t)heads * (uint64_t)sq * (uint64_t)splits;
     p->ws_lse = (uint32_t)(partial_rows * (uint64_t)dv);
     VkBuffer *bind = calls[0].buffers;
-    bind[AUEGEN_DECODE_BINDING_Q] = a->q->buffer;
-    bind[AUEGEN_DECODE_BINDING_K] = a->k_cache->buffer;
-    bind[AUEGEN_DECODE_BINDING_V] = a->v_cache->buffer;
-    bind[AUEGEN_DECODE_BINDING_O] = a->o->buffer;
+    AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_Q, a->q);
+    AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_K, a->k_cache);
+    AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_V, a->v_cache);
+    AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_O, a->o);
     if (a->lse)
-        bind[AUEGEN_DECODE_BINDING_LSE] = a->lse->buffer;
-    bind[AUEGEN_DECODE_BINDING_SEQ_LENS] = a->seq_lens->buffer;
+        AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_LSE, a->lse);
+    AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_SEQ_LENS, a->seq_lens);
     if (paged)
-        bind[AUEGEN_DECODE_BINDING_BLOCK_TABLE] = a->block_table->buffer;
+        AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_BLOCK_TABLE, a->block_table);
     if (spec.kv_int8) {
-        bind[AUEGEN_DECODE_BINDING_K_SCALE] = a->k_scale->buffer;
-        bind[AUEGEN_DECODE_BINDING_V_SCALE] = a->v_scale->buffer;
+        AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_K_SCALE, a->k_scale);
+        AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_V_SCALE, a->v_scale);
     }
     if (a->sinks)   /* split: the merge adds the sinks, the splits do not */
-        bind[AUEGEN_DECODE_BINDING_SINKS] = a->sinks->buffer;
+        AULE_BIND(&calls[0], AUEGEN_DECODE_BINDING_SINKS, a->sinks);
     calls[0].groups_x = (uint32_t)(row_tiles * splits);
     calls[0].groups_y = (uint32_t)kv_heads;
     calls[0].groups_z = (uint32_t)batch;
@@ -205,6 +207,7 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
     st = aule__workspace_reserve(ctx, ws_bytes);
     if (st == AULE_OK) {
         bind[AUEGEN_DECODE_BINDING_LSE] = ctx->workspace;
+        calls[0].host[AUEGEN_DECODE_BINDING_LSE] = ctx->cpu_workspace;
         prepared_call *m = &calls[1];
         aule__call_init(ctx, m, AUEGEN_FAMILY_REDUCE);
         m->kernel = reduce;
@@ -218,11 +221,12 @@ static aule_status decode_launch(aule_context *ctx, const auegen_spec *spec_in, 
         r->splits = p->splits;
         r->ws_lse = p->ws_lse;
         if (a->lse)
-            m->buffers[AUEGEN_REDUCE_BINDING_LSE] = a->lse->buffer;
-        m->buffers[AUEGEN_REDUCE_BINDING_O] = a->o->buffer;
+            AULE_BIND(m, AUEGEN_REDUCE_BINDING_LSE, a->lse);
+        AULE_BIND(m, AUEGEN_REDUCE_BINDING_O, a->o);
         m->buffers[AUEGEN_REDUCE_BINDING_WORKSPACE] = ctx->workspace;
+        m->host[AUEGEN_REDUCE_BINDING_WORKSPACE] = ctx->cpu_workspace;
         if (a->sinks)
-            m->buffers[AUEGEN_REDUCE_BINDING_SINKS] = a->sinks->buffer;
+            AULE_BIND(m, AUEGEN_REDUCE_BINDING_SINKS, a->sinks);
         uint64_t out_rows = (uint64_t)batch * (uint64_t)heads * (uint64_t)sq;
         uint64_t wg = (uint64_t)reduce->plan.workgroup_size;
         m->groups_x = (uint32_t)((out_rows + wg - 1) / wg);

@@ -150,18 +150,18 @@ aule_status aule__forward_prepare(aule_context *ctx, const auegen_spec *spec, co
     if (aligned)
         p->flags |= AUEGEN_FORWARD_ALIGNED16;
     p->scale = scale;
-    c->buffers[AUEGEN_FORWARD_BINDING_Q] = a->q->buffer;
-    c->buffers[AUEGEN_FORWARD_BINDING_K] = a->k->buffer;
-    c->buffers[AUEGEN_FORWARD_BINDING_V] = a->v->buffer;
-    c->buffers[AUEGEN_FORWARD_BINDING_O] = a->o->buffer;
+    AULE_BIND(c, AUEGEN_FORWARD_BINDING_Q, a->q);
+    AULE_BIND(c, AUEGEN_FORWARD_BINDING_K, a->k);
+    AULE_BIND(c, AUEGEN_FORWARD_BINDING_V, a->v);
+    AULE_BIND(c, AUEGEN_FORWARD_BINDING_O, a->o);
     if (a->lse)
-        c->buffers[AUEGEN_FORWARD_BINDING_LSE] = a->lse->buffer;
+        AULE_BIND(c, AUEGEN_FORWARD_BINDING_LSE, a->lse);
     if (varlen) {
-        c->buffers[AUEGEN_FORWARD_BINDING_CU_SEQLENS_Q] = a->cu_seqlens_q->buffer;
-        c->buffers[AUEGEN_FORWARD_BINDING_CU_SEQLENS_K] = a->cu_seqlens_k->buffer;
+        AULE_BIND(c, AUEGEN_FORWARD_BINDING_CU_SEQLENS_Q, a->cu_seqlens_q);
+        AULE_BIND(c, AUEGEN_FORWARD_BINDING_CU_SEQLENS_K, a->cu_seqlens_k);
     }
     if (a->sinks)
-        c->buffers[AUEGEN_FORWARD_BINDING_SINKS] = a->sinks->buffer;
+        AULE_BIND(c, AUEGEN_FORWARD_BINDING_SINKS, a->sinks);
     c->groups_x = (uint32_t)gx;
     c->groups_y = (uint32_t)kv_heads;
     c->groups_z = (uint32_t)batch;

@@ -3,7 +3,8 @@
  * memory.c - device buffers and tensors. A tensor is one storage buffer,
  * created once and reused. Where device memory is host-visible (lavapipe,
  * integrated GPUs) tensors are mapped and written directly; elsewhere writes
- * and reads go through one staging buffer that the context keeps.
+ * and reads go through one staging buffer that the context keeps. On the
+ * native CPU backend a tensor is 64-byte aligned host memory (map), zeroed.
  */
 #include "runtime_internal.h"
 
@@ -158,7 +159,10 @@ int aule__tensors_orphan(aule_context *ctx)
     for (size_t i = 0; i < live_cap; i++) {
         aule_tensor *t = live[i];
         if (t && t != TOMBSTONE && t->ctx == ctx) {
-            aule__buffer_destroy(ctx, t->buffer, t->memory);
+            if (ctx->cpu)
+                free(t->map);
+            else
+                aule__buffer_destroy(ctx, t->buffer, t->memory);
             t->buffer = VK_NULL_HANDLE;
             t->memory = VK_NULL_HANDLE;
             t->map = NULL;
@@ -244,13 +248,23 @@ aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, 
         | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     aule_status st;
-    if (ctx->info.unified_memory)
+    if (ctx->cpu) {
+        size_t size = ((size_t)bytes + 63) / 64 * 64;
+        t->map = aligned_alloc(64, size);
+        if (t->map)
+            memset(t->map, 0, size);
+        st = t->map ? AULE_OK
+                    : aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory for a tensor of %llu bytes",
+                                (unsigned long long)bytes);
+    } else if (ctx->info.unified_memory)
         st = aule__buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | host,
                            VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, &t->buffer, &t->memory, &t->map);
     else
         st = aule__buffer_create(ctx, bytes, usage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &t->buffer, &t->memory, NULL);
     if (st == AULE_OK && !live_add(t)) {
         aule__buffer_destroy(ctx, t->buffer, t->memory);
+        if (ctx->cpu)
+            free(t->map);
         st = aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     }
     if (st != AULE_OK) {
@@ -280,7 +294,10 @@ void aule_tensor_destroy(aule_tensor *t)
         pthread_mutex_lock(&ctx->slot_lock);
         ctx->buffer_epoch++;
         pthread_mutex_unlock(&ctx->slot_lock);
-        aule__buffer_destroy(ctx, t->buffer, t->memory);
+        if (ctx->cpu)
+            free(t->map);
+        else
+            aule__buffer_destroy(ctx, t->buffer, t->memory);
     }
     free(t);
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "cpu_internal.h"
 #include "disk_cache.h"
 
 #if defined(__GNUC__)
@@ -79,6 +80,11 @@ enum { AULE_MAX_SLOTS = 32 };
 
 struct aule_context {
     aule_device_info info;
+    bool cpu;                      /* the native CPU backend: no Vulkan object below exists */
+    aule__cpu_pool *cpu_pool;
+    const aule__cpu_isa *cpu_isa;
+    void *cpu_workspace;           /* guarded by workspace_lock, like workspace */
+    size_t cpu_workspace_bytes;
     aule_log_fn log;
     void *log_user;
     bool disable_jit, disable_builtin;
@@ -147,7 +153,9 @@ aule_status aule_vk_status(VkResult r);
 const char *aule_vk_result_string(VkResult r);
 
 /* device.c */
-aule_status aule__device_open(aule_context *ctx, const char *selector);
+/* Opens the device selector names (aule.h, aule_context_create); *cpu set: the
+ * native CPU was chosen and nothing of Vulkan is open. */
+aule_status aule__device_open(aule_context *ctx, const char *selector, bool *cpu);
 void aule__device_close(aule_context *ctx);
 int aule__device_find_memory(const aule_context *ctx, uint32_t type_bits, VkMemoryPropertyFlags want);
 
@@ -200,8 +208,12 @@ typedef struct prepared_call {
     } push;
     uint32_t push_bytes;
     VkBuffer buffers[AUEGEN_BINDING_MAX];
+    void *host[AUEGEN_BINDING_MAX];  /* the native CPU backend: the same bindings' host memory */
     uint32_t groups_x, groups_y, groups_z;
 } prepared_call;
+
+/* Binds tensor t at binding slot of call c (its buffer, and its memory for the CPU). */
+#define AULE_BIND(c, slot, t) ((c)->buffers[slot] = (t)->buffer, (c)->host[slot] = (t)->map)
 
 /* launch_forward.c: checks a forward call's arguments and prepares it (the backward
  * launcher checks the arguments it shares with the forward through it). */
@@ -238,6 +250,15 @@ aule_status aule__check_pages(aule_context *ctx, const auegen_spec *spec, const 
 aule_status aule__decode_spec(aule_context *ctx, const auegen_spec *in, const char *what, auegen_spec *out);
 aule_status aule__linked_kernel(aule_context *ctx, const auegen_kernel_info *info, auegen_family f, const char *what,
                           kernel_entry **e);
+
+/* cpu_backend.c: the native CPU backend. */
+aule_status aule__cpu_info(aule_device_info *out, const aule__cpu_isa **isa);
+aule_status aule__cpu_open(aule_context *ctx, int index);
+void aule__cpu_close(aule_context *ctx);
+aule_status aule__cpu_workspace_reserve(aule_context *ctx, size_t bytes);
+aule_status aule__cpu_plan(aule_context *ctx, const auegen_spec *spec, int part, auegen_plan *plan);
+aule_status aule__cpu_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count);
+void aule__cpu_empty(aule_context *ctx);
 
 /* The kernels linked in from generated/ (index.c). */
 extern const auegen_kernel_info *const aule_generated_kernels[];

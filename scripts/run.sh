@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # run.sh: the main job. Sets up (scripts/setup.sh), builds, generates the
 # kernels of a spec (default specs/llama3.lua) and validates their SPIR-V,
-# then runs them on the default Vulkan device (lavapipe where there is no
-# GPU): a correctness check against float64 and a speed table.
+# then runs them on the default device (a GPU through Vulkan, else the native
+# CPU backend; AULE_DEVICE=vulkan for lavapipe): a correctness check against
+# float64 and a speed table.
 #   scripts/run.sh [SPEC]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

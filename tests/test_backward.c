@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "aule.h"
+#include "test_device.h"
 #include "aule_check.h"
 #include "aule_reference.h"
 #include "llama3_8b_train.bwd_dq.portable.h"
@@ -453,6 +454,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+    test_device_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_finite_differences),
         cmocka_unit_test(test_basic),

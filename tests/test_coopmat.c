@@ -12,6 +12,7 @@
  * registers) must be used wherever the layout is known (D up to 256).
  */
 #include "aule.h"
+#include "test_device.h"
 #include "aule_check.h"
 
 #include <stdio.h>
@@ -91,6 +92,7 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
 
 int main(void)
 {
+    test_device_init();
     aule_context *ctx;
     aule_status st = aule_context_create(NULL, &ctx);
     if (st != AULE_OK) {

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "aule.h"
+#include "test_device.h"
 #include "aule_check.h"
 #include "aule_reference.h"
 #include "llama3_8b_decode.portable.h"
@@ -615,6 +616,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+    test_device_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lengths_and_pages),
         cmocka_unit_test(test_gqa_and_query_tokens),

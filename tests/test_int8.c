@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "aule.h"
+#include "test_device.h"
 #include "aule_check.h"
 
 #include <math.h>
@@ -195,6 +196,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+    test_device_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accuracy_gate),
         cmocka_unit_test(test_smoothing_matters),

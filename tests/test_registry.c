@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "aule.h"
+#include "test_device.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -152,6 +153,7 @@ static void test_register_while_looking_up(void **state)
 
 int main(void)
 {
+    test_device_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_found_by_spec_without_jit),
         cmocka_unit_test(test_bad_arguments),

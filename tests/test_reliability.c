@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "aule.h"
+#include "test_device.h"
 #include "aule_check.h"
 
 #include <dirent.h>
@@ -297,6 +298,7 @@ static int remove_cache_dir(void **state)
 
 int main(void)
 {
+    test_device_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_cache_entry_heals),
         cmocka_unit_test(test_bad_cache_entry_without_jit),

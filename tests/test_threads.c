@@ -10,6 +10,7 @@
  *   test_threads [THREADS] [ITERATIONS]
  */
 #include "aule.h"
+#include "test_device.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -253,6 +254,7 @@ static void test_compile_does_not_stall(void)
 
 int main(int argc, char **argv)
 {
+    test_device_init();
     if (argc > 1)
         threads = atoi(argv[1]);
     if (argc > 2)

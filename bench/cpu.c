@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu.c - the native CPU backend against this machine's own ceilings, in one run:
+ *   - the fp32 FMA peak of the CPU's widest vectors on the backend's threads,
+ *   - the memory bandwidth of a STREAM-style triad (a = b + s*c, 3 x 8 bytes an element),
+ *   - prefill D=128 (B=1, H=Hkv=8, Sq=Sk=S), causal and not, f16 and bf16: GFLOP/s as
+ *     FlashAttention counts them (4*B*H*Sq*Sk*D, halved when causal) and the fraction of
+ *     the FMA peak,
+ *   - decode D=128, 32 query / 8 KV heads, one token against a contiguous f16 cache of
+ *     KV tokens: GB/s of K and V read and the fraction of the triad bandwidth.
+ *
+ *   bench_cpu [--quick] [--markdown]     (AULE_DEVICE=cpu is implied; AULE_CPU_THREADS picks the threads)
+ *
+ * Every figure is the best of a few runs; the machine may be shared, so compare
+ * figures of one run (the ratios), not across runs.
+ */
+#include "aule.h"
+#include "aule_reference.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* --- ceilings ---------------------------------------------------------------------------- */
+
+enum { CHAINS = 16 };              /* independent FMA chains: enough to cover the FMA latency */
+
+typedef struct peak_job {
+    long rounds;
+    int width;                     /* 16: AVX-512, 8: AVX2, 4: portable */
+    float sink;
+} peak_job;
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static float chains_512(long rounds)
+{
+    __m512 acc[CHAINS];
+    const __m512 mul = _mm512_set1_ps(0.9999999f), add = _mm512_set1_ps(1e-8f);
+    for (int i = 0; i < CHAINS; i++)
+        acc[i] = _mm512_set1_ps(1.0f + (float)i);
+    for (long r = 0; r < rounds; r++)
+#pragma GCC unroll 16
+        for (int i = 0; i < CHAINS; i++)
+            acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
+    __m512 s = acc[0];
+    for (int i = 1; i < CHAINS; i++)
+        s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static float chains_256(long rounds)
+{
+    __m256 acc[CHAINS / 2];        /* 16 ymm registers in all */
+    const __m256 mul = _mm256_set1_ps(0.9999999f), add = _mm256_set1_ps(1e-8f);
+    for (int i = 0; i < CHAINS / 2; i++)
+        acc[i] = _mm256_set1_ps(1.0f + (float)i);
+    for (long r = 0; r < 2 * rounds; r++)
+#pragma GCC unroll 8
+        for (int i = 0; i < CHAINS / 2; i++)
+            acc[i] = _mm256_fmadd_ps(acc[i], mul, add);
+    float out[8], s = 0.0f;
+    for (int i = 1; i < CHAINS / 2; i++)
+        acc[0] = _mm256_add_ps(acc[0], acc[i]);
+    _mm256_storeu_ps(out, acc[0]);
+    for (int i = 0; i < 8; i++)
+        s += out[i];
+    return s;
+}
+#endif
+
+static void *peak_thread(void *arg)
+{
+    peak_job *j = arg;
+#if defined(__x86_64__)
+    if (j->width == 16)
+        j->sink = chains_512(j->rounds);
+    else
+        j->sink = chains_256(j->rounds);
+#endif
+    return NULL;
+}
+
+/* GFLOP/s of threads running FMA chains of the given width (2 FLOPs per lane per FMA). */
+static double fma_peak(int threads, int width)
+{
+    long rounds = 40000000;
+    double best = 0.0;
+    for (int rep = 0; rep < 3; rep++) {
+        pthread_t t[256];
+        peak_job jobs[256];
+        double t0 = now_s();
+        for (int i = 0; i < threads; i++) {
+            jobs[i] = (peak_job){.rounds = rounds, .width = width};
+            pthread_create(&t[i], NULL, peak_thread, &jobs[i]);
+        }
+        for (int i = 0; i < threads; i++)
+            pthread_join(t[i], NULL);
+        double dt = now_s() - t0;
+        /* 512-bit: CHAINS FMAs of 16 lanes a round; 256-bit: CHAINS/2 of 8 lanes, twice the rounds. */
+        double per_round = width == 16 ? CHAINS * 16 * 2 : CHAINS * 8 * 2;
+        double flops = (double)threads * (double)rounds * per_round;
+        if (flops / dt / 1e9 > best)
+            best = flops / dt / 1e9;
+    }
+    return best;
+}
+
+typedef struct triad_job {
+    double *a, *b, *c;
+    size_t lo, hi;
+} triad_job;
+
+static void *triad_thread(void *arg)
+{
+    triad_job *j = arg;
+    for (size_t i = j->lo; i < j->hi; i++)
+        j->a[i] = j->b[i] + 3.0 * j->c[i];
+    return NULL;
+}
+
+static void *first_touch(void *arg)
+{
+    triad_job *j = arg;
+    for (size_t i = j->lo; i < j->hi; i++)
+        j->a[i] = j->b[i] = j->c[i] = 1.0;
+    return NULL;
+}
+
+/* GB/s of a triad over three arrays of n doubles, each thread its own slice. */
+static double triad_bandwidth(int threads, size_t n)
+{
+    double *a = aligned_alloc(64, n * 8), *b = aligned_alloc(64, n * 8), *c = aligned_alloc(64, n * 8);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0.0;
+    }
+    pthread_t t[256];
+    triad_job jobs[256];
+    for (int i = 0; i < threads; i++) {
+        jobs[i] = (triad_job){a, b, c, n * (size_t)i / (size_t)threads, n * (size_t)(i + 1) / (size_t)threads};
+        pthread_create(&t[i], NULL, first_touch, &jobs[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    double best = 0.0;
+    for (int rep = 0; rep < 8; rep++) {
+        double t0 = now_s();
+        for (int i = 0; i < threads; i++)
+            pthread_create(&t[i], NULL, triad_thread, &jobs[i]);
+        for (int i = 0; i < threads; i++)
+            pthread_join(t[i], NULL);
+        double gbs = 3.0 * 8.0 * (double)n / (now_s() - t0) / 1e9;
+        best = gbs > best ? gbs : best;
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+/* --- attention ---------------------------------------------------------------------------- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static float uniform(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+static aule_tensor *random_tensor(aule_context *ctx, aule_dtype dt, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    aule_tensor_desc desc = {.dtype = dt, .ndim = 4, .shape = {a, b, c, d}};
+    aule_tensor *t = NULL;
+    if (aule_tensor_create(ctx, &desc, &t) != AULE_OK)
+        return NULL;
+    size_t n = (size_t)(a * b * c * d);
+    uint16_t *h = malloc(n * 2);
+    if (!h) {
+        aule_tensor_destroy(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        h[i] = dt == AULE_DTYPE_BF16 ? aule_f32_to_bf16(uniform()) : aule_f32_to_f16(uniform());
+    aule_tensor_write(t, h, n * 2);
+    free(h);
+    return t;
+}
+
+static auegen_spec make_spec(auegen_kind kind, auegen_dtype dt, bool causal, int gqa)
+{
+    auegen_spec_desc d = {.name = "bench", .kind = kind, .head_dim = 128, .gqa = gqa, .dtype = dt, .causal = causal};
+    auegen_spec s;
+    auegen_diag diag = {0};
+    if (auegen_spec_validate(&d, &s, &diag) != AUEGEN_OK) {
+        fprintf(stderr, "bench_cpu: bad spec: %s\n", diag.errors[0].message);
+        exit(1);
+    }
+    return s;
+}
+
+/* Best milliseconds of reps forward calls. */
+static double prefill_ms(aule_context *ctx, auegen_dtype dt, bool causal, int s, int reps)
+{
+    aule_dtype adt = dt == AUEGEN_DTYPE_BF16 ? AULE_DTYPE_BF16 : AULE_DTYPE_F16;
+    auegen_spec spec = make_spec(AUEGEN_KIND_FORWARD, dt, causal, 1);
+    aule_tensor *q = random_tensor(ctx, adt, 1, 8, s, 128), *k = random_tensor(ctx, adt, 1, 8, s, 128);
+    aule_tensor *v = random_tensor(ctx, adt, 1, 8, s, 128), *o = random_tensor(ctx, adt, 1, 8, s, 128);
+    double best = INFINITY;
+    if (q && k && v && o) {
+        aule_forward_args args = {.q = q, .k = k, .v = v, .o = o};
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            if (aule_attention_forward(ctx, &spec, &args) != AULE_OK) {
+                fprintf(stderr, "bench_cpu: %s\n", aule_context_last_error(ctx));
+                break;
+            }
+            double ms = (now_s() - t0) * 1e3;
+            best = ms < best ? ms : best;
+        }
+    }
+    aule_tensor_destroy(q), aule_tensor_destroy(k), aule_tensor_destroy(v), aule_tensor_destroy(o);
+    return best;
+}
+
+static double decode_ms(aule_context *ctx, int kv, int reps)
+{
+    auegen_spec spec = make_spec(AUEGEN_KIND_DECODE, AUEGEN_DTYPE_F16, true, 4);
+    aule_tensor *q = random_tensor(ctx, AULE_DTYPE_F16, 1, 32, 1, 128), *o = random_tensor(ctx, AULE_DTYPE_F16, 1, 32, 1, 128);
+    aule_tensor *kc = random_tensor(ctx, AULE_DTYPE_F16, 1, 8, kv, 128), *vc = random_tensor(ctx, AULE_DTYPE_F16, 1, 8, kv, 128);
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {1}};
+    aule_tensor *lens = NULL;
+    double best = INFINITY;
+    if (q && o && kc && vc && aule_tensor_create(ctx, &ld, &lens) == AULE_OK) {
+        int32_t n = kv;
+        aule_tensor_write(lens, &n, sizeof n);
+        aule_decode_args args = {.q = q, .k_cache = kc, .v_cache = vc, .seq_lens = lens, .o = o};
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            if (aule_attention_decode(ctx, &spec, &args) != AULE_OK) {
+                fprintf(stderr, "bench_cpu: %s\n", aule_context_last_error(ctx));
+                break;
+            }
+            double ms = (now_s() - t0) * 1e3;
+            best = ms < best ? ms : best;
+        }
+    }
+    aule_tensor_destroy(q), aule_tensor_destroy(o), aule_tensor_destroy(kc), aule_tensor_destroy(vc);
+    aule_tensor_destroy(lens);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    bool quick = false, markdown = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else if (strcmp(argv[i], "--markdown") == 0)
+            markdown = true;
+        else {
+            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown]\n");
+            return 2;
+        }
+    }
+    aule_context_desc cd = {.device = "cpu"};
+    aule_context *ctx = NULL;
+    if (aule_context_create(&cd, &ctx) != AULE_OK) {
+        fprintf(stderr, "bench_cpu: %s\n", aule_context_last_error(NULL));
+        return 1;
+    }
+    aule_device_info info;
+    aule_context_device_info(ctx, &info);
+    int threads = info.threads;
+    int width = 4;
+#if defined(__x86_64__)
+    width = __builtin_cpu_supports("avx512f") ? 16 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 4;
+#endif
+    double peak = width >= 8 ? fma_peak(threads, width) : 0.0;
+    double bw = triad_bandwidth(threads, quick ? (size_t)1 << 23 : (size_t)1 << 25);
+    printf("# %s, %s kernels, %d threads\n", info.name, info.isa, threads);
+    printf("# fp32 FMA peak (%d-lane FMA, %d threads): %.1f GFLOP/s; triad bandwidth: %.1f GB/s\n", width, threads,
+           peak, bw);
+    if (markdown)
+        printf("| aule CPU (%s) | shape | ms | GFLOP/s or GB/s | of peak |\n|---|---|---|---|---|\n", info.isa);
+    else
+        printf("%-34s %10s %10s %8s\n", "case", "ms", "rate", "of peak");
+    static const int seqs[] = {2048, 8192};
+    for (int si = 0; si < (quick ? 1 : 2); si++)
+        for (int dti = 0; dti < 2; dti++)
+            for (int causal = 0; causal < 2; causal++) {
+                int s = quick ? 512 : seqs[si];
+                auegen_dtype dt = dti ? AUEGEN_DTYPE_BF16 : AUEGEN_DTYPE_F16;
+                double ms = prefill_ms(ctx, dt, causal, s, s >= 8192 ? 2 : 4);
+                double flops = 4.0 * 8 * (double)s * (double)s * 128 / (causal ? 2 : 1);
+                double gf = flops / (ms * 1e-3) / 1e9;
+                char name[96];
+                snprintf(name, sizeof name, "prefill %s D128 H8 S%d%s", dti ? "bf16" : "f16", s, causal ? " causal" : "");
+                if (markdown)
+                    printf("| prefill %s%s | D128 H8 S%d | %.1f | %.1f GFLOP/s | %.2f |\n", dti ? "bf16" : "f16",
+                           causal ? " causal" : "", s, ms, gf, peak > 0 ? gf / peak : 0.0);
+                else
+                    printf("%-34s %10.2f %7.1f GF %8.2f\n", name, ms, gf, peak > 0 ? gf / peak : 0.0);
+                fflush(stdout);
+            }
+    static const int kvs[] = {8192, 32768, 131072};
+    for (int ki = 0; ki < (quick ? 1 : 3); ki++) {
+        int kv = kvs[ki];
+        double ms = decode_ms(ctx, kv, 8);
+        double bytes = 2.0 * 8 * (double)kv * 128 * 2;
+        double gbs = bytes / (ms * 1e-3) / 1e9;
+        char name[96];
+        snprintf(name, sizeof name, "decode f16 D128 32q/8kv KV%d", kv);
+        if (markdown)
+            printf("| decode f16 | D128 32q/8kv KV %d | %.3f | %.1f GB/s | %.2f |\n", kv, ms, gbs, bw > 0 ? gbs / bw : 0.0);
+        else
+            printf("%-34s %10.3f %7.1f GB/s %6.2f\n", name, ms, gbs, bw > 0 ? gbs / bw : 0.0);
+        fflush(stdout);
+    }
+    aule_context_destroy(ctx);
+    return 0;
+}

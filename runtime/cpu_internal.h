@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu_internal.h - the native CPU backend: what its files share.
+ *
+ * A CPU context runs the same launchers as a Vulkan one (the same argument
+ * checks, push constants and split-K plan); aule__dispatch_run hands their
+ * prepared calls to aule__cpu_run instead of recording them. The attention
+ * itself is one generic FlashAttention-2 kernel (cpu_kernel.h), compiled once
+ * per instruction set (cpu_kernel_avx512.c, cpu_kernel_avx2.c,
+ * cpu_kernel_generic.c) and chosen at run time from the CPU's features.
+ *
+ * Shape letters: B batch, H query heads, Hkv KV heads, Sq, Sk, D, Dv.
+ */
+#ifndef AULE_CPU_INTERNAL_H
+#define AULE_CPU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- thread pool (cpu_pool.c) --------------------------------------------------- */
+
+typedef struct aule__cpu_pool aule__cpu_pool;
+/* One task of a parallel loop; thread is 0..threads-1 (0: the calling thread). */
+typedef void (*aule__cpu_task_fn)(void *arg, int64_t task, int thread);
+
+/* threads >= 1 (threads - 1 workers are started; the caller is the last one). 0 on success. */
+int aule__cpu_pool_create(int threads, aule__cpu_pool **out);
+void aule__cpu_pool_destroy(aule__cpu_pool *p);
+int aule__cpu_pool_threads(const aule__cpu_pool *p);
+/* Runs fn(arg, t, thread) for t in 0..tasks-1, shared out dynamically in
+ * increasing t; returns when all are done. Calls from several threads are
+ * served one at a time. */
+void aule__cpu_pool_run(aule__cpu_pool *p, int64_t tasks, aule__cpu_task_fn fn, void *arg);
+/* Scratch memory of one pool thread (64-byte aligned, kept between runs and
+ * grown on demand); only that thread may call this during a run. NULL when
+ * out of memory. */
+void *aule__cpu_pool_scratch(aule__cpu_pool *p, int thread, size_t bytes);
+
+/* --- the attention kernel (cpu_kernel.h) ---------------------------------------- */
+
+/* One attention launch, everything in elements. Q/O rows of query head h,
+ * sequence b, position i: q + b*q_sb + h*q_sh + (q_off + i)*q_ss. Keys: a
+ * contiguous cache or forward K/V (k + b*k_sb + h*k_sh + (k_off + j)*k_ss), or
+ * a paged cache (page_size > 0): key j of sequence b is slot
+ * table[b*bt_stride + j/page_size]*page_size + j%page_size, at
+ * k + slot*k_ss + h*k_sh. */
+typedef struct aule__cpu_attn {
+    int dtype;                     /* auegen_dtype of Q, O, and K, V unless kv_int8 */
+    bool kv_int8;                  /* K/V int8, value = q * scale[page][Hkv][channel] */
+    int d, dv, gqa, heads, kv_heads, batch;
+    float scale, softcap;
+    int window_left, window_right; /* -1: unbounded */
+    const void *q;
+    void *o;
+    float *lse;                    /* optional, [B][H][Sq] with unit stride along Sq */
+    int64_t q_sb, q_sh, q_ss, o_sb, o_sh, o_ss, lse_sb, lse_sh;
+    const void *k, *v;
+    int64_t k_sb, k_sh, k_ss, v_sb, v_sh, v_ss;
+    int page_size;
+    const int32_t *table;
+    int64_t bt_stride;
+    const float *k_scale, *v_scale;
+    const float *sinks;            /* optional [H]; ignored for split partials */
+    int seq_q, seq_k;              /* lengths; varlen: the longest */
+    const int32_t *cu_q, *cu_k;    /* varlen: [B+1] */
+    const int32_t *seq_lens;       /* decode: keys per sequence [B] (seq_k is then the capacity) */
+    int splits;                    /* > 1: partial O and LSE of each split into ws */
+    int64_t split_len;
+    float *ws;                     /* partial O [(b*H + h)*Sq + i][split][Dv], then LSE at ws + ws_lse */
+    int64_t ws_lse;
+    int tile_rows;                 /* query rows (position-major over the GQA group) per task */
+    int row_tiles;
+} aule__cpu_attn;
+
+/* The kernel of one instruction set: runs task t of a (tasks = aule__cpu_attn_tasks). */
+typedef void (*aule__cpu_attend_fn)(const aule__cpu_attn *a, int64_t task, void *scratch);
+typedef struct aule__cpu_isa {
+    const char *name;              /* "avx512-bf16", "avx512", "avx2-fma", "generic" */
+    int lanes;                     /* f32 lanes of one vector */
+    int tile_rows, tile_keys;      /* the kernel's query rows and keys per tile */
+    aule__cpu_attend_fn attend;
+    size_t (*scratch_bytes)(const aule__cpu_attn *a);
+} aule__cpu_isa;
+
+extern const aule__cpu_isa aule__cpu_isa_avx512;
+extern const aule__cpu_isa aule__cpu_isa_avx2;
+extern const aule__cpu_isa aule__cpu_isa_generic;
+
+static inline int64_t aule__cpu_attn_tasks(const aule__cpu_attn *a)
+{
+    return (int64_t)a->row_tiles * a->splits * a->batch * a->kv_heads;
+}
+
+#endif

@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu_kernel.h - the native CPU backend's attention kernel: FlashAttention-2
+ * on SIMD registers, written once with GCC/Clang vector types and compiled
+ * per instruction set by the file that includes it, which defines
+ *     AULE_CPU_W         f32 lanes of one vector (16 AVX-512, 8 AVX2, 4 SSE2/NEON)
+ *     AULE_CPU_RB        row vectors one micro-kernel holds (4 with 32 registers, 2 with 16)
+ *     AULE_CPU_ISA       the aule__cpu_isa variable to define
+ *     AULE_CPU_ISA_NAME  its name
+ * and compiles it with that ISA's flags and -ffp-contract=fast (a*b+c is one FMA).
+ *
+ * One task = one row tile of one (sequence, KV head, KV split): TR = 4 * W query
+ * rows, position-major over the KV head's GQA group (row r is query position
+ * r / gqa of head kvh * gqa + r % gqa), so every K/V tile is read once for the
+ * whole group. Layouts inside a task, all fp32 in the thread's scratch:
+ *     Qt [D][TR]    Q transposed (scores are scaled after the dot product, as the reference does)
+ *     Kf [TK][D]    one K tile, converted once from f16/bf16/int8
+ *     Vf [TK][DVP]  one V tile (DVP = Dv rounded up to 4, zero columns)
+ *     St [TK][TR]   scores, then P, transposed: lanes run over query rows
+ *     Ot [DVP][TR]  the output accumulator, transposed
+ * Lanes run over query rows, so the online softmax (running max, rescale,
+ * exp2, row sums) is plain vertical vector code and K/V need no transpose:
+ * S^T += K[j][d] (broadcast) * Qt[d][:], O^T += V[j][c] (broadcast) * P^T[j][:].
+ * Keys are visited only where some row of the tile sees them (masks skip
+ * whole tiles); a tile that every row sees in full is not masked per element.
+ */
+#include "cpu_internal.h"
+#include "aule_reference.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#define W AULE_CPU_W
+#define RB AULE_CPU_RB
+#define TR (4 * W)        /* query rows per tile */
+#define TK 64             /* keys per tile */
+#define KB 4              /* keys per QK micro-kernel step */
+#define CB 4              /* output columns per PV micro-kernel step */
+#define LOG2E 1.4426950408889634f
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float vf __attribute__((vector_size(W * 4)));
+typedef int32_t vi __attribute__((vector_size(W * 4)));
+
+INLINE vf splat(float x) { return (vf){0} + x; }
+INLINE vf vload(const float *p) { return *(const vf *)p; }
+INLINE void vstore(float *p, vf x) { *(vf *)p = x; }
+INLINE vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+INLINE vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
+
+/* 2^x, relative error about 1e-7; exactly 0 below -126 (and for -inf). */
+INLINE vf vexp2(vf x)
+{
+    const vf lo = splat(-126.0f), magic = splat(12582912.0f);   /* 1.5 * 2^23: round to integer */
+    vi under = x < lo;
+    x = vselect(under, lo, x);
+    vf t = x + magic;
+    vf n = t - magic;
+    vf f = x - n;                                              /* [-0.5, 0.5] */
+    /* Taylor series of 2^f = e^(f ln 2) to degree 7 (remainder below 1e-8 here). */
+    vf p = splat(1.5252733804059840e-05f);
+    p = p * f + 1.5403530393381608e-04f;
+    p = p * f + 1.3333558146428443e-03f;
+    p = p * f + 9.6181291076284772e-03f;
+    p = p * f + 5.5504108664821580e-02f;
+    p = p * f + 2.4022650695910071e-01f;
+    p = p * f + 6.9314718055994531e-01f;
+    p = p * f + 1.0f;
+    vi e = ((vi)t - (vi)magic) << 23;
+    return vselect(under, splat(0.0f), (vf)((vi)p + e));
+}
+
+/* --- storage conversions ----------------------------------------------------------- */
+
+static void to_f32(int dtype, const void *src, float *dst, int n)
+{
+    if (dtype == AUEGEN_DTYPE_F32) {
+        memcpy(dst, src, (size_t)n * sizeof *dst);
+    } else if (dtype == AUEGEN_DTYPE_BF16) {
+        const uint16_t *s = src;
+        for (int i = 0; i < n; i++) {
+            uint32_t x = (uint32_t)s[i] << 16;
+            memcpy(&dst[i], &x, sizeof x);
+        }
+    } else {
+        const uint16_t *s = src;
+        int i = 0;
+#if defined(__AVX512F__)
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+#endif
+#if defined(__F16C__)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+        for (; i < n; i++)
+            dst[i] = _cvtsh_ss(s[i]);
+#else
+        for (; i < n; i++)
+            dst[i] = aule_f16_to_f32(s[i]);
+#endif
+    }
+}
+
+static void int8_to_f32(const int8_t *src, const float *scale, float *dst, int n)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = (float)src[i] * scale[i];
+}
+
+static void store_value(int dtype, void *base, int64_t at, float x)
+{
+    if (dtype == AUEGEN_DTYPE_F32)
+        ((float *)base)[at] = x;
+    else if (dtype == AUEGEN_DTYPE_BF16)
+        ((uint16_t *)base)[at] = aule_f32_to_bf16(x);
+    else
+#if defined(__F16C__)
+        ((uint16_t *)base)[at] = (uint16_t)_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
+#else
+        ((uint16_t *)base)[at] = aule_f32_to_f16(x);
+#endif
+}
+
+static size_t dtype_bytes(int dtype) { return dtype == AUEGEN_DTYPE_F32 ? 4 : 2; }
+
+/* --- micro-kernels --------------------------------------------------------------------- */
+
+/* St[kk][r] = sum_x Qt[x][r] * Kf[kk][x] for KB keys and nrv row vectors. */
+INLINE void qk_block(const float *restrict qt, const float *restrict kf, int d, float *restrict st, int nrv)
+{
+    vf acc[KB][RB];
+#pragma GCC unroll 4
+    for (int kk = 0; kk < KB; kk++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nrv; r++)
+            acc[kk][r] = splat(0.0f);
+    for (int x = 0; x < d; x++) {
+        vf q[RB];
+#pragma GCC unroll 4
+        for (int r = 0; r < nrv; r++)
+            q[r] = vload(qt + (size_t)x * TR + r * W);
+#pragma GCC unroll 4
+        for (int kk = 0; kk < KB; kk++) {
+            vf k = splat(kf[(size_t)kk * d + x]);
+#pragma GCC unroll 4
+            for (int r = 0; r < nrv; r++)
+                acc[kk][r] += q[r] * k;
+        }
+    }
+#pragma GCC unroll 4
+    for (int kk = 0; kk < KB; kk++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nrv; r++)
+            vstore(st + (size_t)kk * TR + r * W, acc[kk][r]);
+}
+
+/* Ot[c][r] = Ot[c][r] * alpha[r] + sum_j Vf[j][c] * Pt[j][r] for CB columns and nrv row vectors. */
+INLINE void pv_block(const float *restrict pt, const float *restrict vfp, int ldv, int nk, float *restrict ot,
+                     const float *restrict alpha, int nrv)
+{
+    vf acc[CB][RB];
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; c++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nrv; r++)
+            acc[c][r] = vload(ot + (size_t)c * TR + r * W) * vload(alpha + r * W);
+    for (int j = 0; j < nk; j++) {
+        vf p[RB];
+#pragma GCC unroll 4
+        for (int r = 0; r < nrv; r++)
+            p[r] = vload(pt + (size_t)j * TR + r * W);
+#pragma GCC unroll 4
+        for (int c = 0; c < CB; c++) {
+            vf v = splat(vfp[(size_t)j * ldv + c]);
+#pragma GCC unroll 4
+            for (int r = 0; r < nrv; r++)
+                acc[c][r] += p[r] * v;
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < CB; c++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nrv; r++)
+            vstore(ot + (size_t)c * TR + r * W, acc[c][r]);
+}
+
+/* The micro-kernels over all row vectors, RB at a time, with constant counts. */
+static void qk_tile(const float *qt, const float *kf, int d, int nkp, float *st, int nrv)
+{
+    for (int jb = 0; jb < nkp; jb += KB) {
+        for (int r0 = 0; r0 < nrv; r0 += RB) {
+            const float *q = qt + r0 * W;
+            const float *k = kf + (size_t)jb * d;
+            float *s = st + (size_t)jb * TR + r0 * W;
+            switch (nrv - r0 < RB ? nrv - r0 : RB) {
+            case 1: qk_block(q, k, d, s, 1); break;
+#if RB >= 2
+            case 2: qk_block(q, k, d, s, 2); break;
+#endif
+#if RB >= 3
+            case 3: qk_block(q, k, d, s, 3); break;
+#endif
+#if RB >= 4
+            case 4: qk_block(q, k, d, s, 4); break;
+#endif
+            }
+        }
+    }
+}
+
+static void pv_tile(const float *pt, const float *vfp, int dvp, int nk, float *ot, const float *alpha, int nrv)
+{
+    for (int c0 = 0; c0 < dvp; c0 += CB) {
+        for (int r0 = 0; r0 < nrv; r0 += RB) {
+            const float *p = pt + r0 * W;
+            float *o = ot + (size_t)c0 * TR + r0 * W;
+            const float *al = alpha + r0 * W;
+            switch (nrv - r0 < RB ? nrv - r0 : RB) {
+            case 1: pv_block(p, vfp + c0, dvp, nk, o, al, 1); break;
+#if RB >= 2
+            case 2: pv_block(p, vfp + c0, dvp, nk, o, al, 2); break;
+#endif
+#if RB >= 3
+            case 3: pv_block(p, vfp + c0, dvp, nk, o, al, 3); break;
+#endif
+#if RB >= 4
+            case 4: pv_block(p, vfp + c0, dvp, nk, o, al, 4); break;
+#endif
+            }
+        }
+    }
+}
+
+
+/* --- few rows (decode): lanes over the head dimension ----------------------------------
+ * With fewer query rows than half a vector (decode: one token of a GQA group),
+ * lanes over rows would idle, so this path runs lanes over D instead: Q rows
+ * and each K/V row as vectors, a dot product reduced across lanes per (row, key),
+ * the softmax along the keys, and O += P V with O's rows in registers.
+ *     Qr [FR][DP]   Kf [TK][DP]   Vf [TK][DVW]   Sr [FR][TK]   Or [FR][DVW]
+ * DP is D rounded up to a vector, DVW Dv rounded up to FCV vectors (zero padding). */
+#define FR (W / 2)           /* at most this many rows take the path */
+#define FCV RB               /* O vectors per PV step */
+
+INLINE float vsum(vf v)
+{
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    return _mm512_reduce_add_ps((__m512)v);
+#else
+    float s = 0.0f;
+    for (int i = 0; i < W; i++)
+        s += v[i];
+    return s;
+#endif
+}
+
+INLINE float vhmax(vf v)
+{
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    return _mm512_reduce_max_ps((__m512)v);
+#else
+    float s = v[0];
+    for (int i = 1; i < W; i++)
+        s = v[i] > s ? v[i] : s;
+    return s;
+#endif
+}
+
+/* Or[r][c..] = Or[r][c..] * alpha[r] + sum_j Sr[r][j] * Vf[j][c..] for nr rows and FCV vectors. */
+INLINE void pv_few_block(const float *restrict sr, const float *restrict vfp, int ldv, int nk, float *restrict orow,
+                         const float *restrict alpha, int nr)
+{
+    vf acc[4][FCV];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < FCV; cv++)
+            acc[r][cv] = vload(orow + (size_t)r * ldv + cv * W) * alpha[r];
+    for (int j = 0; j < nk; j++) {
+        vf v[FCV];
+#pragma GCC unroll 4
+        for (int cv = 0; cv < FCV; cv++)
+            v[cv] = vload(vfp + (size_t)j * ldv + cv * W);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            vf p = splat(sr[(size_t)r * TK + j]);
+#pragma GCC unroll 4
+            for (int cv = 0; cv < FCV; cv++)
+                acc[r][cv] += p * v[cv];
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < FCV; cv++)
+            vstore(orow + (size_t)r * ldv + cv * W, acc[r][cv]);
+}
+
+static void pv_few(const float *sr, const float *vfp, int dvw, int nk, float *orows, const float *alpha, int nrows)
+{
+    for (int r0 = 0; r0 < nrows; r0 += 4)
+        for (int c0 = 0; c0 < dvw; c0 += FCV * W) {
+            const float *s = sr + (size_t)r0 * TK;
+            float *o = orows + (size_t)r0 * dvw + c0;
+            switch (nrows - r0 < 4 ? nrows - r0 : 4) {
+            case 1: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 1); break;
+            case 2: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 2); break;
+            case 3: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 3); break;
+            default: pv_few_block(s, vfp + c0, dvw, nk, o, alpha + r0, 4); break;
+            }
+        }
+}
+
+/* Scores of nrows Q rows against nk keys: Sr[r][j] = scale * dot (raw dot when capped). */
+static void qk_few(const float *qr, const float *kf, int dp, int nk, float *sr, int nrows)
+{
+    for (int j = 0; j < nk; j++) {
+        const float *k = kf + (size_t)j * dp;
+        for (int r = 0; r < nrows; r++) {
+            const float *q = qr + (size_t)r * dp;
+            vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+            int x = 0;
+            for (; x + 2 * W <= dp; x += 2 * W) {
+                acc0 += vload(q + x) * vload(k + x);
+                acc1 += vload(q + x + W) * vload(k + x + W);
+            }
+            if (x < dp)
+                acc0 += vload(q + x) * vload(k + x);
+            sr[(size_t)r * TK + j] = vsum(acc0 + acc1);
+        }
+    }
+}
+
+/* --- one task ---------------------------------------------------------------------------- */
+
+static int dv_padded(const aule__cpu_attn *a) { return (a->dv + CB - 1) / CB * CB; }
+
+static size_t scratch_bytes(const aule__cpu_attn *a)
+{
+    size_t d = (size_t)a->d, dvp = (size_t)dv_padded(a);
+    size_t floats = d * TR + (size_t)TK * d + (size_t)TK * dvp + (size_t)TK * TR + dvp * TR + 8 * TR + 6 * 16;
+    /* The few-rows layout: D and Dv rounded up to whole vectors (FCV of them for Dv). */
+    size_t dp = (d + W - 1) / W * W, dvw = ((size_t)a->dv + FCV * W - 1) / (FCV * W) * (FCV * W);
+    size_t few = (size_t)FR * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FR * TK + (size_t)FR * dvw + 8 * 16;
+    floats = floats > few ? floats : few;
+    return floats * sizeof(float) + 64;
+}
+
+static float *carve(float **at, size_t n)
+{
+    float *p = *at;
+    *at += (n + 15) / 16 * 16;     /* keep 64-byte alignment */
+    return p;
+}
+
+/* Keys j0 .. j0 + nk - 1 of sequence b (batch index bt of the tensors), KV head kvh, as fp32 rows of ld floats (zero-padded to TK rows). */
+static void load_keys(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh, int64_t koff, int64_t j0, int nk,
+                      float *dst, int ld)
+{
+    int dim = is_v ? a->dv : a->d;
+    const char *base = is_v ? a->v : a->k;
+    int64_t sb = is_v ? a->v_sb : a->k_sb, sh = is_v ? a->v_sh : a->k_sh, ss = is_v ? a->v_ss : a->k_ss;
+    size_t es = a->kv_int8 ? 1 : dtype_bytes(a->dtype);
+    for (int jj = 0; jj < nk; jj++) {
+        int64_t j = j0 + jj;
+        float *row = dst + (size_t)jj * ld;
+        int64_t at;
+        int64_t page = 0;
+        if (a->page_size > 0) {
+            page = a->table[(int64_t)b * a->bt_stride + j / a->page_size];
+            at = (page * a->page_size + j % a->page_size) * ss + kvh * sh;
+        } else {
+            at = (int64_t)bt * sb + kvh * sh + (koff + j) * ss;
+        }
+        if (a->kv_int8) {
+            const float *scale = (is_v ? a->v_scale : a->k_scale) + ((size_t)page * a->kv_heads + kvh) * dim;
+            int8_to_f32((const int8_t *)base + at, scale, row, dim);
+        } else {
+            to_f32(a->dtype, base + (size_t)at * es, row, dim);
+        }
+        for (int c = dim; c < ld; c++)
+            row[c] = 0.0f;
+    }
+    if (nk < TK)
+        memset(dst + (size_t)nk * ld, 0, (size_t)(TK - nk) * ld * sizeof *dst);
+}
+
+static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
+{
+    int64_t t = task;
+    int kvh = (int)(t % a->kv_heads);
+    t /= a->kv_heads;
+    int b = (int)(t % a->batch);
+    t /= a->batch;
+    int split = (int)(t % a->splits);
+    t /= a->splits;
+    int rt = a->row_tiles - 1 - (int)t;            /* the heaviest (last) row tiles first */
+
+    /* The sequence: lengths and where its rows start. */
+    int64_t sq, sk, qoff = 0, koff = 0;
+    int bt = b;                                    /* batch index into the tensors */
+    if (a->cu_q) {
+        qoff = a->cu_q[b];
+        sq = a->cu_q[b + 1] - qoff;
+        koff = a->cu_k[b];
+        sk = a->cu_k[b + 1] - koff;
+        bt = 0;
+    } else {
+        sq = a->seq_q;
+        sk = a->seq_lens ? a->seq_lens[b] : a->seq_k;
+    }
+    const int gqa = a->gqa, d = a->d, dv = a->dv, dvp = dv_padded(a);
+    int64_t rows = sq * gqa, r0 = (int64_t)rt * a->tile_rows;
+    if (r0 >= rows)
+        return;
+    int nrows = rows - r0 < a->tile_rows ? (int)(rows - r0) : a->tile_rows;
+    int nrv = (nrows + W - 1) / W;
+
+    float *mem = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *m = carve(&mem, TR), *l = carve(&mem, TR), *alpha = carve(&mem, TR);
+    int32_t *lo_r = (int32_t *)carve(&mem, TR), *hi_r = (int32_t *)carve(&mem, TR);
+    const bool few = nrows <= FR;
+    const int dp = (d + W - 1) / W * W, dvw = (dv + FCV * W - 1) / (FCV * W) * (FCV * W);
+    float *qt, *kf, *vfp, *st, *ot;
+    if (few) {
+        qt = carve(&mem, (size_t)FR * dp);
+        kf = carve(&mem, (size_t)TK * dp);
+        vfp = carve(&mem, (size_t)TK * dvw);
+        st = carve(&mem, (size_t)FR * TK);
+        ot = carve(&mem, (size_t)FR * dvw);
+    } else {
+        qt = carve(&mem, (size_t)d * TR);
+        kf = carve(&mem, (size_t)TK * d);
+        vfp = carve(&mem, (size_t)TK * dvp);
+        st = carve(&mem, (size_t)TK * TR);
+        ot = carve(&mem, (size_t)dvp * TR);
+    }
+
+    /* Q, transposed and pre-scaled; the keys each row sees. */
+    const bool cap = a->softcap > 0.0f;
+    size_t qes = dtype_bytes(a->dtype);
+    float qrow[AUEGEN_MAX_HEAD_DIM];
+    int64_t lo_any = INT64_MAX, hi_any = -1;
+    for (int r = 0; r < TR; r++) {
+        lo_r[r] = 1;
+        hi_r[r] = 0;
+        if (r >= nrows) {
+            for (int x = 0; x < d && !few; x++)
+                qt[(size_t)x * TR + r] = 0.0f;
+            continue;
+        }
+        int64_t g = r0 + r, i = g / gqa, h = (int64_t)kvh * gqa + g % gqa;
+        const char *src = (const char *)a->q + (size_t)(bt * a->q_sb + h * a->q_sh + (qoff + i) * a->q_ss) * qes;
+        if (few) {
+            to_f32(a->dtype, src, qt + (size_t)r * dp, d);
+            for (int x = d; x < dp; x++)
+                qt[(size_t)r * dp + x] = 0.0f;
+        } else {
+            to_f32(a->dtype, src, qrow, d);
+            for (int x = 0; x < d; x++)
+                qt[(size_t)x * TR + r] = qrow[x];
+        }
+        int64_t ip = i + sk - sq, lo = 0, hi = sk - 1;
+        if (a->window_left >= 0 && ip - a->window_left > lo)
+            lo = ip - a->window_left;
+        if (a->window_right >= 0 && ip + a->window_right < hi)
+            hi = ip + a->window_right;
+        if (a->splits > 1) {                        /* this split's keys only */
+            int64_t s0 = split * a->split_len, s1 = s0 + a->split_len - 1;
+            lo = lo > s0 ? lo : s0;
+            hi = hi < s1 ? hi : s1;
+        }
+        if (lo > hi) {
+            lo = 1;
+            hi = 0;
+        }
+        lo_r[r] = (int32_t)lo;
+        hi_r[r] = (int32_t)hi;
+        if (lo <= hi) {
+            lo_any = lo < lo_any ? lo : lo_any;
+            hi_any = hi > hi_any ? hi : hi_any;
+        }
+    }
+    /* Keys every row sees: [lo_all, hi_all] (the largest lo, the smallest hi). */
+    int64_t lo_all = -1, hi_all = INT64_MAX;
+    for (int r = 0; r < nrows; r++) {
+        if (lo_r[r] > hi_r[r]) {
+            hi_all = -1;
+            break;
+        }
+        lo_all = lo_r[r] > lo_all ? lo_r[r] : lo_all;
+        hi_all = hi_r[r] < hi_all ? hi_r[r] : hi_all;
+    }
+    for (int r = 0; r < TR; r += W) {
+        vstore(m + r, splat(-INFINITY));
+        vstore(l + r, splat(0.0f));
+    }
+    memset(ot, 0, (few ? (size_t)FR * dvw : (size_t)dvp * TR) * sizeof *ot);
+
+    for (int64_t j0 = lo_any; few && j0 <= hi_any; j0 += TK) {
+        int nk = hi_any - j0 + 1 < TK ? (int)(hi_any - j0 + 1) : TK;
+        int nkp = (nk + W - 1) / W * W;
+        load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
+        qk_few(qt, kf, dp, nk, st, nrows);
+        for (int r = 0; r < nrows; r++) {
+            float *sr = st + (size_t)r * TK;
+            vf mt = splat(-INFINITY);
+            vi lo = (vi){0} + lo_r[r], hi = (vi){0} + hi_r[r];
+            for (int jj = 0; jj < nkp; jj += W) {
+                vf x = vload(sr + jj);
+                if (cap) {
+                    for (int i = 0; i < W; i++)
+                        x[i] = a->softcap * tanhf(x[i] * a->scale / a->softcap);
+                } else {
+                    x *= a->scale;
+                }
+                vi j = (vi){0} + (int32_t)(j0 + jj);
+                for (int i = 0; i < W; i++)
+                    j[i] += i;
+                vi ok = (j >= lo) & (j <= hi) & (j < (int32_t)(j0 + nk));
+                x = vselect(ok, x, splat(-INFINITY));
+                vstore(sr + jj, x);
+                mt = vmax(mt, x);
+            }
+            float mo = m[r], mtile = vhmax(mt), mn = mo > mtile ? mo : mtile;
+            float mu = mn == -INFINITY ? 0.0f : mn;
+            float al = mo == -INFINITY ? 0.0f : exp2f((mo - mu) * LOG2E);
+            vf sum = splat(0.0f), muv = splat(mu);
+            for (int jj = 0; jj < nkp; jj += W) {
+                vf p = vexp2((vload(sr + jj) - muv) * LOG2E);
+                vstore(sr + jj, p);
+                sum += p;
+            }
+            l[r] = l[r] * al + vsum(sum);
+            m[r] = mn;
+            alpha[r] = al;
+        }
+        load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
+        pv_few(st, vfp, dvw, nk, ot, alpha, nrows);
+    }
+
+    for (int64_t j0 = lo_any; !few && j0 <= hi_any; j0 += TK) {
+        int nk = hi_any - j0 + 1 < TK ? (int)(hi_any - j0 + 1) : TK;
+        int nkp = (nk + KB - 1) / KB * KB;
+        load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, d);
+        qk_tile(qt, kf, d, nkp, st, nrv);
+        if (cap) {
+            for (int jj = 0; jj < nkp; jj++)
+                for (int r = 0; r < nrv * W; r++) {
+                    float *s = &st[(size_t)jj * TR + r];
+                    *s = a->softcap * tanhf(*s * a->scale / a->softcap);
+                }
+        }
+        if (!cap) {
+            vf sc = splat(a->scale);
+            for (int jj = 0; jj < nkp; jj++)
+                for (int rv = 0; rv < nrv; rv++) {
+                    float *s = st + (size_t)jj * TR + rv * W;
+                    vstore(s, vload(s) * sc);
+                }
+        }
+        bool full = j0 >= lo_all && j0 + nkp - 1 <= hi_all;
+        if (!full) {
+            for (int jj = 0; jj < nkp; jj++) {
+                vi jv = (vi){0} + (int32_t)(j0 + jj);
+                for (int rv = 0; rv < nrv; rv++) {
+                    vi ok = (jv >= *(const vi *)(lo_r + rv * W)) & (jv <= *(const vi *)(hi_r + rv * W));
+                    float *s = st + (size_t)jj * TR + rv * W;
+                    vstore(s, vselect(ok, vload(s), splat(-INFINITY)));
+                }
+            }
+        }
+        /* Online softmax, vertical over the row lanes. */
+        for (int rv = 0; rv < nrv; rv++) {
+            vf mt = splat(-INFINITY);
+            for (int jj = 0; jj < nkp; jj++)
+                mt = vmax(mt, vload(st + (size_t)jj * TR + rv * W));
+            vf mo = vload(m + rv * W), mn = vmax(mo, mt);
+            vf mu = vselect(mn == splat(-INFINITY), splat(0.0f), mn);
+            vf al = vexp2((mo - mu) * LOG2E), sum = splat(0.0f);
+            for (int jj = 0; jj < nkp; jj++) {
+                float *s = st + (size_t)jj * TR + rv * W;
+                vf p = vexp2((vload(s) - mu) * LOG2E);
+                vstore(s, p);
+                sum += p;
+            }
+            vstore(l + rv * W, vload(l + rv * W) * al + sum);
+            vstore(m + rv * W, mn);
+            vstore(alpha + rv * W, al);
+        }
+        load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvp);
+        pv_tile(st, vfp, dvp, nk, ot, alpha, nrv);
+    }
+
+    /* Outputs: O = Ot / l (0 for a row that sees nothing), LSE in natural log. */
+    for (int r = 0; r < nrows; r++) {
+        int64_t g = r0 + r, i = g / gqa, h = (int64_t)kvh * gqa + g % gqa;
+        float mr = m[r], lr = l[r], mult, lse;
+        if (a->splits > 1) {
+            int64_t row = ((int64_t)b * a->heads + h) * sq + i;
+            float *wo = a->ws + ((size_t)row * a->splits + split) * dv;
+            mult = lr > 0.0f ? 1.0f / lr : 0.0f;
+            for (int c = 0; c < dv; c++)
+                wo[c] = (few ? ot[(size_t)r * dvw + c] : ot[(size_t)c * TR + r]) * mult;
+            a->ws[a->ws_lse + row * a->splits + split] = lr > 0.0f ? mr + logf(lr) : -INFINITY;
+            continue;
+        }
+        if (a->sinks) {                             /* the sink joins the denominator */
+            float s2 = a->sinks[h];
+            float mm = mr > s2 ? mr : s2;
+            float keep = lr > 0.0f ? expf(mr - mm) : 0.0f;
+            float total = lr * keep + expf(s2 - mm);
+            mult = keep / total;
+            lse = mm + logf(total);
+        } else {
+            mult = lr > 0.0f ? 1.0f / lr : 0.0f;
+            lse = lr > 0.0f ? mr + logf(lr) : -INFINITY;
+        }
+        int64_t at = bt * a->o_sb + h * a->o_sh + (qoff + i) * a->o_ss;
+        for (int c = 0; c < dv; c++)
+            store_value(a->dtype, a->o, at + c, (few ? ot[(size_t)r * dvw + c] : ot[(size_t)c * TR + r]) * mult);
+        if (a->lse)
+            a->lse[bt * a->lse_sb + h * a->lse_sh + qoff + i] = lse;
+    }
+}
+
+const aule__cpu_isa AULE_CPU_ISA = {
+    .name = AULE_CPU_ISA_NAME,
+    .lanes = W,
+    .tile_rows = TR,
+    .tile_keys = TK,
+    .attend = attend,
+    .scratch_bytes = scratch_bytes,
+};
