@@ -21,11 +21,11 @@ enum {
 static int ceil_div(int x, int m) { return (x + m - 1) / m; }
 
 /* Shared memory of the forward: Q and K tiles as packed words (rows padded by
- * one word), V fp32 (padded by one float), the score tile and three per-row
- * statistics. d4 = ceil(D / 4). */
+ * one word), V fp32 (padded by one float), the score tile, three per-row
+ * statistics and each word's channel group. d4 = ceil(D / 4). */
 static int int8_shared(int br, int bc, int d4, int dv)
 {
-    return 4 * (br * (d4 + 1) + bc * (d4 + 1) + bc * (dv + 1) + br * bc + 3 * br);
+    return 4 * (br * (d4 + 1) + bc * (d4 + 1) + bc * (dv + 1) + br * bc + 3 * br + d4);
 }
 
 static int workgroup(const auegen_target *t)
@@ -113,7 +113,7 @@ auegen_status auegen__plan_int8(auegen_family f, const auegen_spec *s, const aue
     p->d_pad = 4 * d4;
     p->dv_pad = dv;
     if (f == AUEGEN_FAMILY_INT8_QUANT) {
-        p->shared_memory_bytes = 4;      /* the block's absolute maximum */
+        p->shared_memory_bytes = 12;     /* the block's maximum per channel group, the mean range */
         return AUEGEN_OK;
     }
     p->q_stride = p->k_stride = d4 + 1;  /* in words */

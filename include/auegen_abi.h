@@ -270,10 +270,13 @@
  * Q8 [B][Hkv][rows_pad][D4] and K8 [B][Hkv][Sk_pad][D4]: int8 values packed four to
  * a 32-bit word (channel 4w + i in byte i), D4 = ceil(D / 4), zero-padded; rows are
  * the forward's packed rows (row r: query r / gqa of head hkv * gqa + r % gqa),
- * rows_pad and Sk_pad rounded up to the plan's tile_q and tile_kv. One fp32 scale
- * per tile: Q_SCALE [B][Hkv][rows_pad / tile_q], K_SCALE [B][Hkv][Sk_pad / tile_kv].
- * K_MEAN fp32 [B][Hkv][2][D]: what smoothing subtracted from K, then each channel's
- * factor f (K8 holds (K - mean) / f, Q8 holds Q * f). Q_CORR fp32
+ * rows_pad and Sk_pad rounded up to the plan's tile_q and tile_kv. Two fp32 scales
+ * per tile, one per channel group (0: ordinary words, 1: words holding an outlier
+ * channel): Q_SCALE [B][Hkv][rows_pad / tile_q][2], K_SCALE [B][Hkv][Sk_pad / tile_kv][2].
+ * K_MEAN fp32 [B][Hkv][3][D]: what smoothing subtracted from K, each channel's
+ * factor f (K8 holds (K - mean) / f, Q8 holds Q * f), and each channel's group
+ * (1: an outlier channel, its range over 4x the mean range; the word holding it
+ * gets group 1's scales). Q_CORR fp32
  * [B][Hkv][rows_pad]: each row's q . mean in log2 units, added back to the LSE.
  * Q8 carries scale * log2(e). Every buffer is addressed from its *_off element. */
 #define AUEGEN_INT8_QUANT_PUSH(X) \
@@ -332,7 +335,8 @@
     X(u32, q_scale_off,  "first element of Q_SCALE") \
     X(u32, q_corr_off,   "first element of Q_CORR") \
     X(u32, k8_off,       "first word of K8") \
-    X(u32, k_scale_off,  "first element of K_SCALE")
+    X(u32, k_scale_off,  "first element of K_SCALE") \
+    X(u32, k_mean_off,   "first element of K_MEAN (its group row)")
 
 #define AUEGEN_INT8_FWD_BINDINGS(X) \
     X(Q8,           "Q8 (int8_quant)") \
@@ -342,7 +346,8 @@
     X(K_SCALE,      "K_SCALE") \
     X(V,            "V [B][Hkv][Sk][Dv], storage dtype") \
     X(O,            "O [B][H][Sq][Dv], storage dtype") \
-    X(LSE,          "LSE fp32 [B][H][Sq], written when flags ask")
+    X(LSE,          "LSE fp32 [B][H][Sq], written when flags ask") \
+    X(K_MEAN,       "K_MEAN: the channel groups")
 
 #define AUEGEN_INT8_FWD_FLAGS(X) X(WRITE_LSE, 1u, "write the LSE")
 

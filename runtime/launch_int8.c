@@ -30,11 +30,11 @@ static int8_sizes sizes_for(const auegen_spec *spec, const auegen_plan *plan, in
     z.rows_pad = z.q_tiles * (uint64_t)plan->tile_q;
     z.k_pad = z.k_tiles * (uint64_t)plan->tile_kv;
     z.q8 = bh * z.rows_pad * z.d4;
-    z.q_scale = bh * z.q_tiles;
+    z.q_scale = bh * z.q_tiles * 2;
     z.q_corr = bh * z.rows_pad;
     z.k8 = bh * z.k_pad * z.d4;
-    z.k_scale = bh * z.k_tiles;
-    z.k_mean = bh * 2 * (uint64_t)spec->head_dim;
+    z.k_scale = bh * z.k_tiles * 2;
+    z.k_mean = bh * 3 * (uint64_t)spec->head_dim;
     return z;
 }
 
@@ -62,8 +62,8 @@ static aule_status check_quantized_k(aule_context *ctx, const auegen_spec *spec,
     if (!qk->k8 || !qk->k_scale || !qk->k_mean)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "a quantized K needs k8, k_scale and k_mean");
     int64_t k8[4] = {batch, kv_heads, (int64_t)z->k_pad, (int64_t)z->d4 * 4};
-    int64_t ks[3] = {batch, kv_heads, (int64_t)z->k_tiles};
-    int64_t km[3] = {batch, kv_heads, 2 * (int64_t)spec->head_dim};
+    int64_t ks[3] = {batch, kv_heads, 2 * (int64_t)z->k_tiles};
+    int64_t km[3] = {batch, kv_heads, 3 * (int64_t)spec->head_dim};
     aule_status st;
     if ((st = check_exact(ctx, qk->k8, "k8", AULE_DTYPE_I8, 4, k8))
         || (st = check_exact(ctx, qk->k_scale, "k_scale", AULE_DTYPE_F32, 3, ks))
@@ -240,7 +240,8 @@ static aule_status prepare_one(aule_context *ctx, const auegen_spec *spec, const
         f->buffers[AUEGEN_INT8_FWD_BINDING_LSE] = a->lse->buffer;
     }
     p->q8_off = w.q8_off; p->q_scale_off = w.q_scale_off; p->q_corr_off = w.q_corr_off;
-    p->k8_off = w.k8_off; p->k_scale_off = w.k_scale_off;
+    p->k8_off = w.k8_off; p->k_scale_off = w.k_scale_off; p->k_mean_off = w.k_mean_off;
+    f->buffers[AUEGEN_INT8_FWD_BINDING_K_MEAN] = w.k_mean;
     f->buffers[AUEGEN_INT8_FWD_BINDING_Q8] = w.q8;
     f->buffers[AUEGEN_INT8_FWD_BINDING_Q_SCALE] = w.q_scale;
     f->buffers[AUEGEN_INT8_FWD_BINDING_Q_CORR] = w.q_corr;
@@ -320,8 +321,8 @@ aule_status aule_int8_k_descs(aule_context *ctx, const auegen_spec *spec, int64_
                              .shape = {batch, kv_heads, (int64_t)(z.k_pad ? z.k_pad : (uint64_t)fwd->plan.tile_kv),
                                        (int64_t)z.d4 * 4}};
     *k_scale = (aule_tensor_desc){.dtype = AULE_DTYPE_F32, .ndim = 3,
-                                  .shape = {batch, kv_heads, (int64_t)(z.k_tiles ? z.k_tiles : 1)}};
-    *k_mean = (aule_tensor_desc){.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {batch, kv_heads, 2 * (int64_t)fwd->spec.head_dim}};
+                                  .shape = {batch, kv_heads, 2 * (int64_t)(z.k_tiles ? z.k_tiles : 1)}};
+    *k_mean = (aule_tensor_desc){.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {batch, kv_heads, 3 * (int64_t)fwd->spec.head_dim}};
     return AULE_OK;
 }
 

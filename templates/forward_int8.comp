@@ -32,7 +32,9 @@ layout(set = 0, binding = BINDING_K_SCALE) readonly buffer KScale { float k_scal
 layout(set = 0, binding = BINDING_V) readonly buffer VBuf { STORE_T v_buf[]; };
 layout(set = 0, binding = BINDING_O) writeonly buffer OBuf { STORE_T o_buf[]; };
 layout(set = 0, binding = BINDING_LSE) writeonly buffer LseBuf { float lse_buf[]; };
+layout(set = 0, binding = BINDING_K_MEAN) readonly buffer KMean { float k_mean[]; };
 
+const uint D = {{D}};
 const uint D4 = {{DPAD}} / 4;
 const uint DV = {{DV}};
 const uint GQA = {{GQA}};
@@ -54,6 +56,7 @@ shared float s_s[BR * BC];
 shared float s_m[BR];        // running max, log2 units
 shared float s_l[BR];        // running sum
 shared float s_a[BR];        // this tile's rescale of O
+shared uint s_grp[D4];       // each word's channel group (int8_quant.comp): 1 holds an outlier channel
 
 // Four int8 products summed: one OpSDot where the device has them.
 int dot4(uint a, uint b)
@@ -92,7 +95,15 @@ void main()
         s_m[r] = NEG_INF;
         s_l[r] = 0.0;
     }
-    const float qs = q_scale[p.q_scale_off + bh * q_tiles + tile];
+    const vec2 qs = vec2(q_scale[p.q_scale_off + (bh * q_tiles + tile) * 2u],
+                         q_scale[p.q_scale_off + (bh * q_tiles + tile) * 2u + 1u]);
+    const uint grp0 = p.k_mean_off + bh * 3u * D + 2u * D;
+    for (uint w = tid; w < D4; w += WG) {
+        float g = 0.0;
+        for (uint d = 4u * w; d < min(4u * w + 4u, D); d++)
+            g = max(g, k_mean[grp0 + d]);
+        s_grp[w] = uint(g);
+    }
 
     // Keys this tile can see (bottom-right aligned, i' = i + sk - sq), from the
     // start of the K tile holding the first: each tile has one K scale.
@@ -120,7 +131,8 @@ void main()
             uint c = e / DV, d = e % DV;
             s_v[c * VS + d] = LOAD(v_buf[v_base + uint(j0 + int(c)) * p.v_stride_s + d]);
         }
-        const float qk_scale = qs * k_scale[p.k_scale_off + bh * k_tiles + uint(j0) / BC];
+        const uint ks0 = p.k_scale_off + (bh * k_tiles + uint(j0) / BC) * 2u;
+        const vec2 qk_scale = qs * vec2(k_scale[ks0], k_scale[ks0 + 1u]);
         barrier();
 
         // S = Q K^T in int32, dequantized; masked and padding entries cost no dot product.
@@ -138,10 +150,10 @@ void main()
                     ok = ok && j <= qi + WIN_RIGHT;
                 float x = NEG_INF;
                 if (ok) {
-                    int dot = 0;
+                    ivec2 dot = ivec2(0);
                     for (uint w = 0u; w < D4; w++)
-                        dot += dot4(s_q[r * QS + w], s_k[c * KS + w]);
-                    x = float(dot) * qk_scale;
+                        dot[s_grp[w]] += dot4(s_q[r * QS + w], s_k[c * KS + w]);
+                    x = float(dot.x) * qk_scale.x + float(dot.y) * qk_scale.y;
                 }
                 s_s[e] = x;
             }

@@ -4,16 +4,19 @@
 // KV head subtracted, and each channel divided by a factor f that Q's channel is
 // multiplied by (q . k = (q f) . ((k - mean) / f) + q . mean), f = sqrt(a / a_max)
 // with a the channel's max |K - mean|: a channel 16x wider than the rest leaves
-// K 4x wider and Q 4x wider instead of K 16x (SmoothQuant's balance).
+// K 4x wider and Q 4x wider instead of K 16x (SmoothQuant's balance). A channel
+// whose range is over 4x the mean range is an outlier: the words (4 channels)
+// holding one get scales of their own (group 1), so the ordinary channels keep
+// a scale their own size (as LLM.int8 splits outlier channels off, but in int8).
 //
 // In: Q [B][H][Sq][D], K [B][Hkv][Sk][D] in the storage dtype, strided.
 // Out (layouts in include/auegen_abi.h, each from its *_off element):
-//   K_MEAN  fp32 [B][Hkv][2][D]          stage MEAN: the mean, then f (0 and 1 without SMOOTH)
+//   K_MEAN  fp32 [B][Hkv][3][D]          stage MEAN: the mean, f, the group (0, 1, 0 without SMOOTH)
 //   K8      words [B][Hkv][Sk_pad][D4]   int8 round((K - mean) / f / k_scale)
-//   K_SCALE fp32 [B][Hkv][Sk_pad / BC]   max |(K - mean) / f| / 127 over the tile
+//   K_SCALE fp32 [B][Hkv][Sk_pad / BC][2] max |(K - mean) / f| / 127 over the tile, per group
 //   Q8      words [B][Hkv][rows_pad][D4] int8 round(Q * f * scale * log2(e) / q_scale),
 //                                        packed rows as the forward reads them
-//   Q_SCALE fp32 [B][Hkv][rows_pad / BR]
+//   Q_SCALE fp32 [B][Hkv][rows_pad / BR][2]
 //   Q_CORR  fp32 [B][Hkv][rows_pad]      (Q * scale * log2(e)) . mean, unquantized:
 //                                        what smoothing took from each row's scores
 // Grid: stage MEAN 1 x Hkv x B; else (K tiles with QUANT_K) + (Q tiles unless NO_Q)
@@ -45,7 +48,8 @@ const uint BC = {{BC}};
 const uint WG = {{WG}};
 const float LOG2E = 1.4426950408889634;
 
-shared uint s_amax;   // the tile's max |x| as float bits (non-negative floats order as uints)
+shared uint s_amax[2];   // the tile's max |x| per group as float bits (non-negative floats order as uints)
+shared float s_arange;   // stage MEAN: the mean channel range
 
 // Four values already scaled to -127..127, rounded and packed (channel 4w + i in byte i).
 uint pack4(vec4 x)
@@ -63,12 +67,14 @@ void main()
     const uint q_tiles = (rows + BR - 1u) / BR, k_tiles = (sk + BC - 1u) / BC;
     const uint bh = b * p.kv_heads + hkv;
     const uint k_base = b * p.k_stride_b + hkv * p.k_stride_h;
-    const uint mean0 = p.k_mean_off + bh * 2u * D, fac0 = mean0 + D;
+    const uint mean0 = p.k_mean_off + bh * 3u * D, fac0 = mean0 + D, grp0 = fac0 + D;
+#define WORD_GROUP(w) uint(max(max(k_mean[grp0 + min(4u * (w), D - 1u)], k_mean[grp0 + min(4u * (w) + 1u, D - 1u)]), \
+                               max(k_mean[grp0 + min(4u * (w) + 2u, D - 1u)], k_mean[grp0 + min(4u * (w) + 3u, D - 1u)])))
 
     if ((p.flags & MEAN) != 0u) {
         const bool smoothed = (p.flags & SMOOTH) != 0u && sk > 0u;
         if (tid == 0u)
-            s_amax = 0u;
+            s_amax[0] = 0u;
         barrier();
         for (uint d = tid; d < D; d += WG) {
             float sum = 0.0, lo = 0.0, hi = 0.0;
@@ -82,12 +88,22 @@ void main()
             float a = max(hi - mean, mean - lo);
             k_mean[mean0 + d] = mean;
             k_mean[fac0 + d] = a;          // the channel's range, until the factor replaces it
-            atomicMax(s_amax, floatBitsToUint(a));
+            atomicMax(s_amax[0], floatBitsToUint(a));
         }
         barrier();
-        const float a_max = uintBitsToFloat(s_amax);
-        for (uint d = tid; d < D; d += WG)
-            k_mean[fac0 + d] = smoothed && a_max > 0.0 ? sqrt(max(k_mean[fac0 + d], 1e-4 * a_max) / a_max) : 1.0;
+        if (tid == 0u) {
+            float sum = 0.0;
+            for (uint d = 0u; d < D; d++)
+                sum += k_mean[fac0 + d];
+            s_arange = sum / float(D);
+        }
+        barrier();
+        const float a_max = uintBitsToFloat(s_amax[0]);
+        for (uint d = tid; d < D; d += WG) {
+            const float a = k_mean[fac0 + d];
+            k_mean[grp0 + d] = smoothed && a > 4.0 * s_arange ? 1.0 : 0.0;
+            k_mean[fac0 + d] = smoothed && a_max > 0.0 ? sqrt(max(a, 1e-4 * a_max) / a_max) : 1.0;
+        }
         return;
     }
 
@@ -98,33 +114,36 @@ void main()
     if (!is_k && ((p.flags & NO_Q) != 0u || tile >= q_tiles))
         return;
     if (tid == 0u)
-        s_amax = 0u;
+        s_amax[0] = s_amax[1] = 0u;
     barrier();
 
     if (is_k) {
         const uint j0 = tile * BC, n = min(BC, sk - j0);
-        float amax = 0.0;
+        float amax[2] = float[2](0.0, 0.0);
         for (uint e = tid; e < n * D; e += WG) {
-            uint r = e / D, d = e % D;
-            amax = max(amax, abs(LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d]) / k_mean[fac0 + d]);
+            uint r = e / D, d = e % D, g = WORD_GROUP(d / 4u);
+            amax[g] = max(amax[g], abs(LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d])
+                                       / k_mean[fac0 + d]);
         }
-        atomicMax(s_amax, floatBitsToUint(amax));
+        atomicMax(s_amax[0], floatBitsToUint(amax[0]));
+        atomicMax(s_amax[1], floatBitsToUint(amax[1]));
         barrier();
-        const float a = uintBitsToFloat(s_amax);
-        const float inv = a > 0.0 ? 127.0 / a : 0.0;
+        const vec2 a = vec2(uintBitsToFloat(s_amax[0]), uintBitsToFloat(s_amax[1]));
+        const vec2 inv = vec2(a.x > 0.0 ? 127.0 / a.x : 0.0, a.y > 0.0 ? 127.0 / a.y : 0.0);
         const uint out0 = p.k8_off + (bh * k_tiles * BC + j0) * D4;
         for (uint e = tid; e < BC * D4; e += WG) {
             uint r = e / D4, w = e % D4;
+            const float s = inv[WORD_GROUP(w)];
             vec4 x = vec4(0.0);
             for (uint i = 0u; i < 4u && r < n; i++) {
                 uint d = 4u * w + i;
                 if (d < D)
-                    x[i] = (LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d]) / k_mean[fac0 + d] * inv;
+                    x[i] = (LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d]) / k_mean[fac0 + d] * s;
             }
             k8[out0 + e] = pack4(x);
         }
-        if (tid == 0u)
-            k_scale[p.k_scale_off + bh * k_tiles + tile] = a / 127.0;
+        if (tid < 2u)
+            k_scale[p.k_scale_off + (bh * k_tiles + tile) * 2u + tid] = a[tid] / 127.0;
         return;
     }
 
@@ -133,21 +152,25 @@ void main()
     const float qmul = p.scale * LOG2E;
     const uint q_base = b * p.q_stride_b;
 #define Q_AT(r, d) (LOAD(q_buf[q_base + (hkv * GQA + (r0 + (r)) % GQA) * p.q_stride_h + ((r0 + (r)) / GQA) * p.q_stride_s + (d)]) * qmul)
-    float amax = 0.0;
-    for (uint e = tid; e < n * D; e += WG)
-        amax = max(amax, abs(Q_AT(e / D, e % D) * k_mean[fac0 + e % D]));
-    atomicMax(s_amax, floatBitsToUint(amax));
+    float amax[2] = float[2](0.0, 0.0);
+    for (uint e = tid; e < n * D; e += WG) {
+        uint g = WORD_GROUP((e % D) / 4u);
+        amax[g] = max(amax[g], abs(Q_AT(e / D, e % D) * k_mean[fac0 + e % D]));
+    }
+    atomicMax(s_amax[0], floatBitsToUint(amax[0]));
+    atomicMax(s_amax[1], floatBitsToUint(amax[1]));
     barrier();
-    const float a = uintBitsToFloat(s_amax);
-    const float inv = a > 0.0 ? 127.0 / a : 0.0;
+    const vec2 a = vec2(uintBitsToFloat(s_amax[0]), uintBitsToFloat(s_amax[1]));
+    const vec2 inv = vec2(a.x > 0.0 ? 127.0 / a.x : 0.0, a.y > 0.0 ? 127.0 / a.y : 0.0);
     const uint out0 = p.q8_off + (bh * q_tiles * BR + r0) * D4;
     for (uint e = tid; e < BR * D4; e += WG) {
         uint r = e / D4, w = e % D4;
+        const float s = inv[WORD_GROUP(w)];
         vec4 x = vec4(0.0);
         for (uint i = 0u; i < 4u && r < n; i++) {
             uint d = 4u * w + i;
             if (d < D)
-                x[i] = Q_AT(r, d) * k_mean[fac0 + d] * inv;
+                x[i] = Q_AT(r, d) * k_mean[fac0 + d] * s;
         }
         q8[out0 + e] = pack4(x);
     }
@@ -157,6 +180,6 @@ void main()
             c += Q_AT(r, d) * k_mean[mean0 + d];
         q_corr[p.q_corr_off + bh * q_tiles * BR + r0 + r] = c;
     }
-    if (tid == 0u)
-        q_scale[p.q_scale_off + bh * q_tiles + tile] = a / 127.0;
+    if (tid < 2u)
+        q_scale[p.q_scale_off + (bh * q_tiles + tile) * 2u + tid] = a[tid] / 127.0;
 }
