@@ -113,7 +113,7 @@ auegen_status auegen__plan_int8(auegen_family f, const auegen_spec *s, const aue
     p->d_pad = 4 * d4;
     p->dv_pad = dv;
     if (f == AUEGEN_FAMILY_INT8_QUANT) {
-        p->shared_memory_bytes = 12;     /* the block's maximum per channel group, the mean range */
+        p->shared_memory_bytes = 12 + 4 * s->head_dim;   /* the maxima per group, the mean range, the outlier flags */
         return AUEGEN_OK;
     }
     p->q_stride = p->k_stride = d4 + 1;  /* in words */

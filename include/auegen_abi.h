@@ -274,9 +274,10 @@
  * per tile, one per channel group (0: ordinary words, 1: words holding an outlier
  * channel): Q_SCALE [B][Hkv][rows_pad / tile_q][2], K_SCALE [B][Hkv][Sk_pad / tile_kv][2].
  * K_MEAN fp32 [B][Hkv][3][D]: what smoothing subtracted from K, each channel's
- * factor f (K8 holds (K - mean) / f, Q8 holds Q * f), and each channel's group
- * (1: an outlier channel, its range over 4x the mean range; the word holding it
- * gets group 1's scales). Q_CORR fp32
+ * factor f (K8 holds (K - mean) / f, Q8 holds Q * f), and for each packed slot s
+ * the channel it holds: c, or -1 - c for an outlier channel (its range over 4x
+ * the mean range; outliers take the first slots, and a word holding one gets
+ * group 1's scales). Q8 and K8 hold their channels in that order. Q_CORR fp32
  * [B][Hkv][rows_pad]: each row's q . mean in log2 units, added back to the LSE.
  * Q8 carries scale * log2(e). Every buffer is addressed from its *_off element. */
 #define AUEGEN_INT8_QUANT_PUSH(X) \

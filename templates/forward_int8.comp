@@ -56,7 +56,7 @@ shared float s_s[BR * BC];
 shared float s_m[BR];        // running max, log2 units
 shared float s_l[BR];        // running sum
 shared float s_a[BR];        // this tile's rescale of O
-shared uint s_grp[D4];       // each word's channel group (int8_quant.comp): 1 holds an outlier channel
+shared uint s_grp[D4];       // each word's channel group (int8_quant.comp): 1 holds outlier channels
 
 // Four int8 products summed: one OpSDot where the device has them.
 int dot4(uint a, uint b)
@@ -99,10 +99,10 @@ void main()
                          q_scale[p.q_scale_off + (bh * q_tiles + tile) * 2u + 1u]);
     const uint grp0 = p.k_mean_off + bh * 3u * D + 2u * D;
     for (uint w = tid; w < D4; w += WG) {
-        float g = 0.0;
-        for (uint d = 4u * w; d < min(4u * w + 4u, D); d++)
-            g = max(g, k_mean[grp0 + d]);
-        s_grp[w] = uint(g);
+        uint g = 0u;
+        for (uint s = 4u * w; s < min(4u * w + 4u, D); s++)
+            g = k_mean[grp0 + s] < 0.0 ? 1u : g;     // an outlier's slot (-1 - channel)
+        s_grp[w] = g;
     }
 
     // Keys this tile can see (bottom-right aligned, i' = i + sk - sq), from the

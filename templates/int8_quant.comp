@@ -5,13 +5,16 @@
 // multiplied by (q . k = (q f) . ((k - mean) / f) + q . mean), f = sqrt(a / a_max)
 // with a the channel's max |K - mean|: a channel 16x wider than the rest leaves
 // K 4x wider and Q 4x wider instead of K 16x (SmoothQuant's balance). A channel
-// whose range is over 4x the mean range is an outlier: the words (4 channels)
-// holding one get scales of their own (group 1), so the ordinary channels keep
-// a scale their own size (as LLM.int8 splits outlier channels off, but in int8).
+// whose range is over 4x the mean range is an outlier: the outlier channels are
+// moved to the first packed words (the same permutation for Q and K leaves every
+// q . k unchanged) and those words get scales of their own (group 1), so the
+// ordinary channels keep a scale their own size (as LLM.int8 splits outlier
+// channels off, but in int8).
 //
 // In: Q [B][H][Sq][D], K [B][Hkv][Sk][D] in the storage dtype, strided.
 // Out (layouts in include/auegen_abi.h, each from its *_off element):
-//   K_MEAN  fp32 [B][Hkv][3][D]          stage MEAN: the mean, f, the group (0, 1, 0 without SMOOTH)
+//   K_MEAN  fp32 [B][Hkv][3][D]          stage MEAN: the mean, f, and per packed slot s the channel it
+//                                        holds: c, or -1 - c for an outlier (identity without SMOOTH)
 //   K8      words [B][Hkv][Sk_pad][D4]   int8 round((K - mean) / f / k_scale)
 //   K_SCALE fp32 [B][Hkv][Sk_pad / BC][2] max |(K - mean) / f| / 127 over the tile, per group
 //   Q8      words [B][Hkv][rows_pad][D4] int8 round(Q * f * scale * log2(e) / q_scale),
@@ -50,6 +53,7 @@ const float LOG2E = 1.4426950408889634;
 
 shared uint s_amax[2];   // the tile's max |x| per group as float bits (non-negative floats order as uints)
 shared float s_arange;   // stage MEAN: the mean channel range
+shared float s_flag[D];  // stage MEAN: 1 for an outlier channel
 
 // Four values already scaled to -127..127, rounded and packed (channel 4w + i in byte i).
 uint pack4(vec4 x)
@@ -68,8 +72,9 @@ void main()
     const uint bh = b * p.kv_heads + hkv;
     const uint k_base = b * p.k_stride_b + hkv * p.k_stride_h;
     const uint mean0 = p.k_mean_off + bh * 3u * D, fac0 = mean0 + D, grp0 = fac0 + D;
-#define WORD_GROUP(w) uint(max(max(k_mean[grp0 + min(4u * (w), D - 1u)], k_mean[grp0 + min(4u * (w) + 1u, D - 1u)]), \
-                               max(k_mean[grp0 + min(4u * (w) + 2u, D - 1u)], k_mean[grp0 + min(4u * (w) + 3u, D - 1u)])))
+#define WORD_GROUP(w) uint(min(min(k_mean[grp0 + min(4u * (w), D - 1u)], k_mean[grp0 + min(4u * (w) + 1u, D - 1u)]), \
+                               min(k_mean[grp0 + min(4u * (w) + 2u, D - 1u)], k_mean[grp0 + min(4u * (w) + 3u, D - 1u)])) < 0.0)
+#define SLOT_CHANNEL(s) uint(k_mean[grp0 + (s)] < 0.0 ? -1.0 - k_mean[grp0 + (s)] : k_mean[grp0 + (s)])
 
     if ((p.flags & MEAN) != 0u) {
         const bool smoothed = (p.flags & SMOOTH) != 0u && sk > 0u;
@@ -101,8 +106,18 @@ void main()
         const float a_max = uintBitsToFloat(s_amax[0]);
         for (uint d = tid; d < D; d += WG) {
             const float a = k_mean[fac0 + d];
-            k_mean[grp0 + d] = smoothed && a > 4.0 * s_arange ? 1.0 : 0.0;
+            s_flag[d] = smoothed && a > 4.0 * s_arange ? 1.0 : 0.0;
             k_mean[fac0 + d] = smoothed && a_max > 0.0 ? sqrt(max(a, 1e-4 * a_max) / a_max) : 1.0;
+        }
+        barrier();
+        if (tid == 0u) {                   // outliers first, each part in channel order
+            uint s = 0u;
+            for (uint d = 0u; d < D; d++)
+                if (s_flag[d] > 0.5)
+                    k_mean[grp0 + s++] = -1.0 - float(d);
+            for (uint d = 0u; d < D; d++)
+                if (s_flag[d] <= 0.5)
+                    k_mean[grp0 + s++] = float(d);
         }
         return;
     }
@@ -121,7 +136,7 @@ void main()
         const uint j0 = tile * BC, n = min(BC, sk - j0);
         float amax[2] = float[2](0.0, 0.0);
         for (uint e = tid; e < n * D; e += WG) {
-            uint r = e / D, d = e % D, g = WORD_GROUP(d / 4u);
+            uint r = e / D, s = e % D, g = WORD_GROUP(s / 4u), d = SLOT_CHANNEL(s);
             amax[g] = max(amax[g], abs(LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d])
                                        / k_mean[fac0 + d]);
         }
@@ -136,9 +151,10 @@ void main()
             const float s = inv[WORD_GROUP(w)];
             vec4 x = vec4(0.0);
             for (uint i = 0u; i < 4u && r < n; i++) {
-                uint d = 4u * w + i;
-                if (d < D)
+                if (4u * w + i < D) {
+                    uint d = SLOT_CHANNEL(4u * w + i);
                     x[i] = (LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d]) / k_mean[fac0 + d] * s;
+                }
             }
             k8[out0 + e] = pack4(x);
         }
@@ -154,8 +170,8 @@ void main()
 #define Q_AT(r, d) (LOAD(q_buf[q_base + (hkv * GQA + (r0 + (r)) % GQA) * p.q_stride_h + ((r0 + (r)) / GQA) * p.q_stride_s + (d)]) * qmul)
     float amax[2] = float[2](0.0, 0.0);
     for (uint e = tid; e < n * D; e += WG) {
-        uint g = WORD_GROUP((e % D) / 4u);
-        amax[g] = max(amax[g], abs(Q_AT(e / D, e % D) * k_mean[fac0 + e % D]));
+        uint g = WORD_GROUP((e % D) / 4u), d = SLOT_CHANNEL(e % D);
+        amax[g] = max(amax[g], abs(Q_AT(e / D, d) * k_mean[fac0 + d]));
     }
     atomicMax(s_amax[0], floatBitsToUint(amax[0]));
     atomicMax(s_amax[1], floatBitsToUint(amax[1]));
@@ -168,9 +184,10 @@ void main()
         const float s = inv[WORD_GROUP(w)];
         vec4 x = vec4(0.0);
         for (uint i = 0u; i < 4u && r < n; i++) {
-            uint d = 4u * w + i;
-            if (d < D)
+            if (4u * w + i < D) {
+                uint d = SLOT_CHANNEL(4u * w + i);
                 x[i] = Q_AT(r, d) * k_mean[fac0 + d] * s;
+            }
         }
         q8[out0 + e] = pack4(x);
     }
