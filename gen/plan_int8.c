@@ -25,7 +25,8 @@ static int ceil_div(int x, int m) { return (x + m - 1) / m; }
  * statistics and each word's channel group. d4 = ceil(D / 4). */
 static int int8_shared(int br, int bc, int d4, int dv)
 {
-    return 4 * (br * (d4 + 1) + bc * (d4 + 1) + bc * (dv + 1) + br * bc + 3 * br + d4);
+    int rw = d4 + AUEGEN_INT8_FLOAT_SLOTS;
+    return 4 * (br * (rw + 1) + bc * (rw + 1) + bc * (dv + 1) + br * bc + 3 * br + d4);
 }
 
 static int workgroup(const auegen_target *t)
@@ -116,7 +117,7 @@ auegen_status auegen__plan_int8(auegen_family f, const auegen_spec *s, const aue
         p->shared_memory_bytes = 12 + 4 * s->head_dim;   /* the maxima per group, the mean range, the outlier flags */
         return AUEGEN_OK;
     }
-    p->q_stride = p->k_stride = d4 + 1;  /* in words */
+    p->q_stride = p->k_stride = d4 + AUEGEN_INT8_FLOAT_SLOTS + 1;  /* in words: int8 words, float slots, padding */
     p->v_stride = dv + 1;
     p->shared_memory_bytes = int8_shared(br, bc, d4, dv);
     p->out_per_thread = ceil_div(br * dv, wg);

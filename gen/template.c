@@ -338,6 +338,7 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     /* Cooperative matrices: emulated or not, and the lane layout (auegen.h). */
     set_bool(L, "EMULATE", p->emulated);
     set_bool(L, "ATOMIC_DQ", p->atomic_dq);
+    set_int(L, "INT8_FLOAT_SLOTS", AUEGEN_INT8_FLOAT_SLOTS);
     set_bool(L, "P_IN_REGISTERS", p->p_in_registers);
     set_bool(L, "Q_SHARED", p->q_in_shared);
     set_int(L, "RB", p->row_blocks > 1 ? p->row_blocks : 1);

@@ -267,8 +267,10 @@
 #define AUEGEN_BWD_DSINK_FLAGS(X) X(VARLEN, 2u, "only the rows cu_seqlens_q covers")
 
 /* --- INT8 attention (int8 = true): a quantizer part and the forward over its output
- * Q8 [B][Hkv][rows_pad][D4] and K8 [B][Hkv][Sk_pad][D4]: int8 values packed four to
- * a 32-bit word (channel 4w + i in byte i), D4 = ceil(D / 4), zero-padded; rows are
+ * Q8 [B][Hkv][rows_pad][RW] and K8 [B][Hkv][Sk_pad][RW], RW = D4 + AUEGEN_INT8_FLOAT_SLOTS:
+ * int8 values packed four to a 32-bit word (slot 4w + i in byte i), D4 = ceil(D / 4),
+ * zero-padded, then the outlier channels of the first AUEGEN_INT8_FLOAT_SLOTS slots as
+ * fp32 bits (their int8 bytes are 0; the other float words 0); rows are
  * the forward's packed rows (row r: query r / gqa of head hkv * gqa + r % gqa),
  * rows_pad and Sk_pad rounded up to the plan's tile_q and tile_kv. Two fp32 scales
  * per tile, one per channel group (0: ordinary words, 1: words holding an outlier
@@ -280,6 +282,9 @@
  * group 1's scales). Q8 and K8 hold their channels in that order. Q_CORR fp32
  * [B][Hkv][rows_pad]: each row's q . mean in log2 units, added back to the LSE.
  * Q8 carries scale * log2(e). Every buffer is addressed from its *_off element. */
+/* Outlier channels (at most this many per KV head) computed in fp32 next to the int8 words. */
+#define AUEGEN_INT8_FLOAT_SLOTS 8
+
 #define AUEGEN_INT8_QUANT_PUSH(X) \
     X(u32, batch,        "B") \
     X(u32, heads,        "H") \

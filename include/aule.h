@@ -210,8 +210,9 @@ AULE_API aule_status aule_forward_launch(aule_context *ctx, const auegen_kernel_
  * varlen. The quantized Q and K live in the context's workspace.
  */
 typedef struct aule_int8_k {
-    aule_tensor *k8;               /* AULE_DTYPE_I8 [B][Hkv][Sk_pad][D4 * 4], contiguous: Sk_pad is Sk rounded
-                                      up to the kernel's key tile, D4 = ceil(D / 4); padding is zeros */
+    aule_tensor *k8;               /* AULE_DTYPE_I8 [B][Hkv][Sk_pad][RW * 4], contiguous: Sk_pad is Sk rounded
+                                      up to the kernel's key tile, RW = ceil(D / 4) + AUEGEN_INT8_FLOAT_SLOTS
+                                      (int8 words, then the outlier channels in fp32); padding is zeros */
     aule_tensor *k_scale;          /* fp32 [B][Hkv][Sk_pad / key tile], contiguous */
     aule_tensor *k_mean;           /* fp32 [B][Hkv][2 * D], contiguous: what smoothing subtracted from K (zeros
                                       without), then each channel's factor (K divided, Q multiplied; ones without) */

@@ -15,7 +15,7 @@
 
 /* The quantized tensors' sizes for one call, in 32-bit words. */
 typedef struct int8_sizes {
-    uint64_t q_tiles, k_tiles, rows_pad, k_pad, d4;
+    uint64_t q_tiles, k_tiles, rows_pad, k_pad, d4, rw;   /* rw: words per row, D4 int8 words + the float slots */
     uint64_t q8, q_scale, q_corr, k8, k_scale, k_mean;
 } int8_sizes;
 
@@ -25,14 +25,15 @@ static int8_sizes sizes_for(const auegen_spec *spec, const auegen_plan *plan, in
     int8_sizes z;
     uint64_t bh = (uint64_t)batch * (uint64_t)kv_heads, rows = (uint64_t)sq * (uint64_t)spec->gqa;
     z.d4 = ((uint64_t)spec->head_dim + 3) / 4;
+    z.rw = z.d4 + AUEGEN_INT8_FLOAT_SLOTS;
     z.q_tiles = (rows + (uint64_t)plan->tile_q - 1) / (uint64_t)plan->tile_q;
     z.k_tiles = ((uint64_t)sk + (uint64_t)plan->tile_kv - 1) / (uint64_t)plan->tile_kv;
     z.rows_pad = z.q_tiles * (uint64_t)plan->tile_q;
     z.k_pad = z.k_tiles * (uint64_t)plan->tile_kv;
-    z.q8 = bh * z.rows_pad * z.d4;
+    z.q8 = bh * z.rows_pad * z.rw;
     z.q_scale = bh * z.q_tiles * 2;
     z.q_corr = bh * z.rows_pad;
-    z.k8 = bh * z.k_pad * z.d4;
+    z.k8 = bh * z.k_pad * z.rw;
     z.k_scale = bh * z.k_tiles * 2;
     z.k_mean = bh * 3 * (uint64_t)spec->head_dim;
     return z;
@@ -50,7 +51,7 @@ static aule_status check_exact(aule_context *ctx, const aule_tensor *t, const ch
         if (t->desc.shape[i] != shape[i] || (shape[i] > 1 && t->desc.strides[i] != stride))
             return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "%s must be a contiguous [%lld][%lld][%lld]%s (aule_int8_k_descs)",
                              name, (long long)shape[0], (long long)shape[1], (long long)shape[2],
-                             ndim == 4 ? "[D4 * 4]" : "");
+                             ndim == 4 ? "[(D4 + AUEGEN_INT8_FLOAT_SLOTS) * 4]" : "");
         stride *= shape[i];
     }
     return AULE_OK;
@@ -61,7 +62,7 @@ static aule_status check_quantized_k(aule_context *ctx, const auegen_spec *spec,
 {
     if (!qk->k8 || !qk->k_scale || !qk->k_mean)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "a quantized K needs k8, k_scale and k_mean");
-    int64_t k8[4] = {batch, kv_heads, (int64_t)z->k_pad, (int64_t)z->d4 * 4};
+    int64_t k8[4] = {batch, kv_heads, (int64_t)z->k_pad, (int64_t)z->rw * 4};
     int64_t ks[3] = {batch, kv_heads, 2 * (int64_t)z->k_tiles};
     int64_t km[3] = {batch, kv_heads, 3 * (int64_t)spec->head_dim};
     aule_status st;
@@ -319,7 +320,7 @@ aule_status aule_int8_k_descs(aule_context *ctx, const auegen_spec *spec, int64_
     int8_sizes z = sizes_for(&fwd->spec, &fwd->plan, batch, kv_heads, 0, seq_k);
     *k8 = (aule_tensor_desc){.dtype = AULE_DTYPE_I8, .ndim = 4,
                              .shape = {batch, kv_heads, (int64_t)(z.k_pad ? z.k_pad : (uint64_t)fwd->plan.tile_kv),
-                                       (int64_t)z.d4 * 4}};
+                                       (int64_t)z.rw * 4}};
     *k_scale = (aule_tensor_desc){.dtype = AULE_DTYPE_F32, .ndim = 3,
                                   .shape = {batch, kv_heads, 2 * (int64_t)(z.k_tiles ? z.k_tiles : 1)}};
     *k_mean = (aule_tensor_desc){.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {batch, kv_heads, 3 * (int64_t)fwd->spec.head_dim}};

@@ -36,6 +36,8 @@ layout(set = 0, binding = BINDING_K_MEAN) readonly buffer KMean { float k_mean[]
 
 const uint D = {{D}};
 const uint D4 = {{DPAD}} / 4;
+const uint FS = {{INT8_FLOAT_SLOTS}};   // outlier channels in fp32 after the int8 words
+const uint RW = D4 + FS;
 const uint DV = {{DV}};
 const uint GQA = {{GQA}};
 const uint BR = {{BR}};
@@ -88,9 +90,9 @@ void main()
     const uint o_base = b * p.o_stride_b;
 
     const uint valid_rows = min(BR, rows - row0);
-    const uint q0 = p.q8_off + (bh * q_tiles * BR + row0) * D4;
-    for (uint e = tid; e < valid_rows * D4; e += WG)
-        s_q[(e / D4) * QS + e % D4] = q8[q0 + e];
+    const uint q0 = p.q8_off + (bh * q_tiles * BR + row0) * RW;
+    for (uint e = tid; e < valid_rows * RW; e += WG)
+        s_q[(e / RW) * QS + e % RW] = q8[q0 + e];
     for (uint r = tid; r < BR; r += WG) {
         s_m[r] = NEG_INF;
         s_l[r] = 0.0;
@@ -124,9 +126,9 @@ void main()
 
     for (int j0 = kv_lo; j0 < kv_hi; j0 += int(BC)) {
         const uint cols = uint(min(int(BC), kv_hi - j0));
-        const uint k0 = p.k8_off + (bh * k_tiles * BC + uint(j0)) * D4;
-        for (uint e = tid; e < cols * D4; e += WG)
-            s_k[(e / D4) * KS + e % D4] = k8[k0 + e];
+        const uint k0 = p.k8_off + (bh * k_tiles * BC + uint(j0)) * RW;
+        for (uint e = tid; e < cols * RW; e += WG)
+            s_k[(e / RW) * KS + e % RW] = k8[k0 + e];
         for (uint e = tid; e < cols * DV; e += WG) {
             uint c = e / DV, d = e % DV;
             s_v[c * VS + d] = LOAD(v_buf[v_base + uint(j0 + int(c)) * p.v_stride_s + d]);
@@ -154,6 +156,8 @@ void main()
                     for (uint w = 0u; w < D4; w++)
                         dot[s_grp[w]] += dot4(s_q[r * QS + w], s_k[c * KS + w]);
                     x = float(dot.x) * qk_scale.x + float(dot.y) * qk_scale.y;
+                    for (uint w = D4; w < RW; w++)      // the outlier channels, in fp32
+                        x += uintBitsToFloat(s_q[r * QS + w]) * uintBitsToFloat(s_k[c * KS + w]);
                 }
                 s_s[e] = x;
             }

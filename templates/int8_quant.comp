@@ -8,16 +8,17 @@
 // whose range is over 4x the mean range is an outlier: the outlier channels are
 // moved to the first packed words (the same permutation for Q and K leaves every
 // q . k unchanged) and those words get scales of their own (group 1), so the
-// ordinary channels keep a scale their own size (as LLM.int8 splits outlier
-// channels off, but in int8).
+// ordinary channels keep a scale their own size; the first FS outlier channels
+// are not quantized at all: they travel as fp32 in the row's last FS words
+// (LLM.int8's split), their int8 bytes 0.
 //
 // In: Q [B][H][Sq][D], K [B][Hkv][Sk][D] in the storage dtype, strided.
 // Out (layouts in include/auegen_abi.h, each from its *_off element):
 //   K_MEAN  fp32 [B][Hkv][3][D]          stage MEAN: the mean, f, and per packed slot s the channel it
 //                                        holds: c, or -1 - c for an outlier (identity without SMOOTH)
-//   K8      words [B][Hkv][Sk_pad][D4]   int8 round((K - mean) / f / k_scale)
+//   K8      words [B][Hkv][Sk_pad][RW]   int8 round((K - mean) / f / k_scale), then FS fp32 words
 //   K_SCALE fp32 [B][Hkv][Sk_pad / BC][2] max |(K - mean) / f| / 127 over the tile, per group
-//   Q8      words [B][Hkv][rows_pad][D4] int8 round(Q * f * scale * log2(e) / q_scale),
+//   Q8      words [B][Hkv][rows_pad][RW] int8 round(Q * f * scale * log2(e) / q_scale), then FS fp32,
 //                                        packed rows as the forward reads them
 //   Q_SCALE fp32 [B][Hkv][rows_pad / BR][2]
 //   Q_CORR  fp32 [B][Hkv][rows_pad]      (Q * scale * log2(e)) . mean, unquantized:
@@ -45,6 +46,8 @@ layout(set = 0, binding = BINDING_K_MEAN) buffer KMean { float k_mean[]; };
 
 const uint D = {{D}};
 const uint D4 = {{DPAD}} / 4;
+const uint FS = {{INT8_FLOAT_SLOTS}};   // outlier slots carried in fp32
+const uint RW = D4 + FS;                // words per packed row
 const uint GQA = {{GQA}};
 const uint BR = {{BR}};
 const uint BC = {{BC}};
@@ -75,6 +78,7 @@ void main()
 #define WORD_GROUP(w) uint(min(min(k_mean[grp0 + min(4u * (w), D - 1u)], k_mean[grp0 + min(4u * (w) + 1u, D - 1u)]), \
                                min(k_mean[grp0 + min(4u * (w) + 2u, D - 1u)], k_mean[grp0 + min(4u * (w) + 3u, D - 1u)])) < 0.0)
 #define SLOT_CHANNEL(s) uint(k_mean[grp0 + (s)] < 0.0 ? -1.0 - k_mean[grp0 + (s)] : k_mean[grp0 + (s)])
+#define FLOAT_SLOT(s) ((s) < FS && k_mean[grp0 + (s)] < 0.0)
 
     if ((p.flags & MEAN) != 0u) {
         const bool smoothed = (p.flags & SMOOTH) != 0u && sk > 0u;
@@ -137,25 +141,29 @@ void main()
         float amax[2] = float[2](0.0, 0.0);
         for (uint e = tid; e < n * D; e += WG) {
             uint r = e / D, s = e % D, g = WORD_GROUP(s / 4u), d = SLOT_CHANNEL(s);
-            amax[g] = max(amax[g], abs(LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d])
-                                       / k_mean[fac0 + d]);
+            if (!FLOAT_SLOT(s))
+                amax[g] = max(amax[g], abs(LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d])
+                                           / k_mean[fac0 + d]);
         }
         atomicMax(s_amax[0], floatBitsToUint(amax[0]));
         atomicMax(s_amax[1], floatBitsToUint(amax[1]));
         barrier();
         const vec2 a = vec2(uintBitsToFloat(s_amax[0]), uintBitsToFloat(s_amax[1]));
         const vec2 inv = vec2(a.x > 0.0 ? 127.0 / a.x : 0.0, a.y > 0.0 ? 127.0 / a.y : 0.0);
-        const uint out0 = p.k8_off + (bh * k_tiles * BC + j0) * D4;
-        for (uint e = tid; e < BC * D4; e += WG) {
-            uint r = e / D4, w = e % D4;
+        const uint out0 = p.k8_off + (bh * k_tiles * BC + j0) * RW;
+#define K_SMOOTHED(r, d) ((LOAD(k_buf[k_base + (j0 + (r)) * p.k_stride_s + (d)]) - k_mean[mean0 + (d)]) / k_mean[fac0 + (d)])
+        for (uint e = tid; e < BC * RW; e += WG) {
+            uint r = e / RW, w = e % RW;
+            if (w >= D4) {               // a float slot: the outlier channel itself, or 0
+                uint fs = w - D4;
+                k8[out0 + e] = floatBitsToUint(r < n && fs < D && FLOAT_SLOT(fs) ? K_SMOOTHED(r, SLOT_CHANNEL(fs)) : 0.0);
+                continue;
+            }
             const float s = inv[WORD_GROUP(w)];
             vec4 x = vec4(0.0);
-            for (uint i = 0u; i < 4u && r < n; i++) {
-                if (4u * w + i < D) {
-                    uint d = SLOT_CHANNEL(4u * w + i);
-                    x[i] = (LOAD(k_buf[k_base + (j0 + r) * p.k_stride_s + d]) - k_mean[mean0 + d]) / k_mean[fac0 + d] * s;
-                }
-            }
+            for (uint i = 0u; i < 4u && r < n; i++)
+                if (4u * w + i < D && !FLOAT_SLOT(4u * w + i))
+                    x[i] = K_SMOOTHED(r, SLOT_CHANNEL(4u * w + i)) * s;
             k8[out0 + e] = pack4(x);
         }
         if (tid < 2u)
@@ -171,20 +179,27 @@ void main()
     float amax[2] = float[2](0.0, 0.0);
     for (uint e = tid; e < n * D; e += WG) {
         uint g = WORD_GROUP((e % D) / 4u), d = SLOT_CHANNEL(e % D);
-        amax[g] = max(amax[g], abs(Q_AT(e / D, d) * k_mean[fac0 + d]));
+        if (!FLOAT_SLOT(e % D))
+            amax[g] = max(amax[g], abs(Q_AT(e / D, d) * k_mean[fac0 + d]));
     }
     atomicMax(s_amax[0], floatBitsToUint(amax[0]));
     atomicMax(s_amax[1], floatBitsToUint(amax[1]));
     barrier();
     const vec2 a = vec2(uintBitsToFloat(s_amax[0]), uintBitsToFloat(s_amax[1]));
     const vec2 inv = vec2(a.x > 0.0 ? 127.0 / a.x : 0.0, a.y > 0.0 ? 127.0 / a.y : 0.0);
-    const uint out0 = p.q8_off + (bh * q_tiles * BR + r0) * D4;
-    for (uint e = tid; e < BR * D4; e += WG) {
-        uint r = e / D4, w = e % D4;
+    const uint out0 = p.q8_off + (bh * q_tiles * BR + r0) * RW;
+    for (uint e = tid; e < BR * RW; e += WG) {
+        uint r = e / RW, w = e % RW;
+        if (w >= D4) {
+            uint fs = w - D4;
+            q8[out0 + e] = floatBitsToUint(r < n && fs < D && FLOAT_SLOT(fs)
+                                               ? Q_AT(r, SLOT_CHANNEL(fs)) * k_mean[fac0 + SLOT_CHANNEL(fs)] : 0.0);
+            continue;
+        }
         const float s = inv[WORD_GROUP(w)];
         vec4 x = vec4(0.0);
         for (uint i = 0u; i < 4u && r < n; i++) {
-            if (4u * w + i < D) {
+            if (4u * w + i < D && !FLOAT_SLOT(4u * w + i)) {
                 uint d = SLOT_CHANNEL(4u * w + i);
                 x[i] = Q_AT(r, d) * k_mean[fac0 + d] * s;
             }

@@ -59,10 +59,9 @@ static const char *dt_name(auegen_dtype dt)
     return dt == AUEGEN_DTYPE_F32 ? "f32" : dt == AUEGEN_DTYPE_BF16 ? "bf16" : "f16";
 }
 
-/* The gate: every configuration and family with smoothing meets AULE_INT8_*, but
- * outlier channels (zero-mean, 10-20x wide), which meets a cosine of 0.99 and a
- * relative L1 of 0.025 so far (docs/kernels.md, "INT8 attention": a score
- * dominated by four wide channels keeps the error of 8-bit Q and K there). */
+/* The gate: every configuration and input family with smoothing meets AULE_INT8_*
+ * (cosine, relative L1 and LSE error); the figures without smoothing are printed
+ * for the docs' comparison. */
 static void test_accuracy_gate(void **state)
 {
     (void)state;
@@ -94,10 +93,7 @@ static void test_accuracy_gate(void **state)
             printf("| %d | %d | %s | %s | %s | %.6f | %.4f | %.4f | %.6f | %.4f | %.4f |\n", c->d, c->gqa, dt_name(c->dt),
                    mask, aule_int8_inputs_name((aule_int8_inputs)f), r[0].worst_cosine, r[0].rel_l1, r[0].lse_err,
                    r[1].worst_cosine, r[1].rel_l1, r[1].lse_err);
-            bool ok = f == AULE_INT8_OUTLIER_CHANNELS
-                          ? r[0].worst_cosine >= 0.99 && r[0].rel_l1 <= 0.025
-                          : r[0].pass;
-            if (!ok) {
+            if (!r[0].pass) {
                 failures++;
                 print_error("FAIL D%d gqa%d %s %s %s: cosine %.6f rel L1 %.4f LSE err %.4f\n", c->d, c->gqa,
                             dt_name(c->dt), mask, aule_int8_inputs_name((aule_int8_inputs)f), r[0].worst_cosine,
