@@ -110,7 +110,9 @@ aule_status aule__cpu_info(aule_device_info *out, const aule__cpu_isa **isa_out)
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     out->device_local_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     out->unified_memory = true;
-    out->max_storage_buffer_range = (uint64_t)1 << 40;
+    /* A tensor larger than the machine's memory is refused up front, as a GPU
+     * refuses one larger than its buffer range. */
+    out->max_storage_buffer_range = out->device_local_bytes ? out->device_local_bytes : (uint64_t)1 << 40;
     out->max_workgroup_count_x = UINT32_MAX;
     auegen_target *t = &out->caps;
     snprintf(t->name, sizeof t->name, "cpu-%s", isa->name);

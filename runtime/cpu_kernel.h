@@ -346,7 +346,8 @@ static size_t scratch_bytes(const aule__cpu_attn *a)
     size_t floats = d * TR + (size_t)TK * d + (size_t)TK * dvp + (size_t)TK * TR + dvp * TR + 8 * TR + 6 * 16;
     /* The few-rows layout: D and Dv rounded up to whole vectors (FCV of them for Dv). */
     size_t dp = (d + W - 1) / W * W, dvw = ((size_t)a->dv + FCV * W - 1) / (FCV * W) * (FCV * W);
-    size_t few = (size_t)FR * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FR * TK + (size_t)FR * dvw + 8 * 16;
+    size_t few = (size_t)FR * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FR * TK + (size_t)FR * dvw + 8 * TR
+        + 6 * 16;                  /* the per-row statistics (m, l, alpha, lo, hi) come first in both layouts */
     floats = floats > few ? floats : few;
     return floats * sizeof(float) + 64;
 }

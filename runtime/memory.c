@@ -6,9 +6,13 @@
  * and reads go through one staging buffer that the context keeps. On the
  * native CPU backend a tensor is 64-byte aligned host memory (map), zeroed.
  */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE            /* MAP_ANONYMOUS, MAP_NORESERVE: large host tensors are mapped zero pages */
+#endif
 #include "runtime_internal.h"
 
 #include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +156,36 @@ aule_status aule__tensor_check_live(aule_context *ctx, const aule_tensor *t, con
     return AULE_OK;
 }
 
+/* Host memory of a native-CPU tensor, zeroed and 64-byte aligned. Large ones
+ * are mapped: the zero pages cost nothing until written, so a tensor that is
+ * created and never filled does not take its size of memory. */
+enum { HOST_MAP_BYTES = 1 << 20 };
+
+static size_t host_size(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+static void *host_alloc(size_t bytes)
+{
+    size_t size = host_size(bytes);
+    if (size >= HOST_MAP_BYTES) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    void *p = aligned_alloc(64, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+static void host_free(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (host_size(bytes) >= HOST_MAP_BYTES)
+        munmap(p, host_size(bytes));
+    else
+        free(p);
+}
+
 int aule__tensors_orphan(aule_context *ctx)
 {
     int n = 0;
@@ -160,7 +194,7 @@ int aule__tensors_orphan(aule_context *ctx)
         aule_tensor *t = live[i];
         if (t && t != TOMBSTONE && t->ctx == ctx) {
             if (ctx->cpu)
-                free(t->map);
+                host_free(t->map, t->bytes);
             else
                 aule__buffer_destroy(ctx, t->buffer, t->memory);
             t->buffer = VK_NULL_HANDLE;
@@ -249,10 +283,7 @@ aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, 
     VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     aule_status st;
     if (ctx->cpu) {
-        size_t size = ((size_t)bytes + 63) / 64 * 64;
-        t->map = aligned_alloc(64, size);
-        if (t->map)
-            memset(t->map, 0, size);
+        t->map = host_alloc((size_t)bytes);
         st = t->map ? AULE_OK
                     : aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory for a tensor of %llu bytes",
                                 (unsigned long long)bytes);
@@ -264,7 +295,7 @@ aule_status aule_tensor_create(aule_context *ctx, const aule_tensor_desc *desc, 
     if (st == AULE_OK && !live_add(t)) {
         aule__buffer_destroy(ctx, t->buffer, t->memory);
         if (ctx->cpu)
-            free(t->map);
+            host_free(t->map, t->bytes);
         st = aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory");
     }
     if (st != AULE_OK) {
@@ -295,7 +326,7 @@ void aule_tensor_destroy(aule_tensor *t)
         ctx->buffer_epoch++;
         pthread_mutex_unlock(&ctx->slot_lock);
         if (ctx->cpu)
-            free(t->map);
+            host_free(t->map, t->bytes);
         else
             aule__buffer_destroy(ctx, t->buffer, t->memory);
     }

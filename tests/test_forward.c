@@ -75,6 +75,21 @@ static void test_head_dims_and_dtypes(void **state)
         }
 }
 
+/* Head dims far below a vector (1..8, Dv apart from D): rounding up to whole
+ * vectors must not outgrow the kernels' working memory (the native CPU
+ * backend's few-rows path once wrote past its scratch at D = Dv = 1). */
+static void test_tiny_head_dims(void **state)
+{
+    (void)state;
+    static const int dims[][2] = {{1, 1}, {1, 7}, {3, 2}, {8, 1}, {5, 8}};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        auegen_spec s = make_spec(dims[i][0], dims[i][1], 2, AUEGEN_DTYPE_F16, -1, i % 2 ? 0 : -1, 0);
+        for (int sq = 1; sq <= 9; sq += 4)
+            check(&s, (aule_check_shape){.batch = 1, .heads = 4, .seq_q = sq, .seq_k = 130, .lse = true,
+                                         .seed = 300 + i * 10 + (size_t)sq});
+    }
+}
+
 static void test_sequence_lengths(void **state)
 {
     (void)state;
@@ -212,6 +227,14 @@ static void test_bad_arguments(void **state)
     aule_tensor_desc wd = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {1, 4, 16, 64}};
     aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {1, 4, 15}};
     aule_tensor_desc cd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {3}};
+    /* 256 GiB: more than the device's buffer range or, on the native CPU backend,
+     * the machine's memory: refused with a message, not allocated (the CPU backend
+     * once asked the allocator for it). */
+    aule_tensor_desc huge = {.dtype = AULE_DTYPE_F32, .ndim = 4, .shape = {64, 1024, 1024, 1024}};
+    aule_tensor *none = NULL;
+    assert_int_equal(aule_tensor_create(ctx, &huge, &none), AULE_ERROR_INVALID_ARGUMENT);
+    assert_null(none);
+    assert_non_null(strstr(aule_context_last_error(ctx), "exceeds"));
     assert_int_equal(aule_tensor_create(ctx, &qd, &q), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &kd, &k), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &kd, &v), AULE_OK);
@@ -429,6 +452,7 @@ int main(void)
 {
     test_device_init();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiny_head_dims),       /* first: kernel scratch sized by these calls alone */
         cmocka_unit_test(test_head_dims_and_dtypes),
         cmocka_unit_test(test_sequence_lengths),
         cmocka_unit_test(test_gqa_ratios),
