@@ -524,23 +524,23 @@ static void int8_case(int d, bool outliers, uint64_t seed)
         aule_tensor_destroy(vn);
     }
     aule_tensor_desc qd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {B, H, 1, d}};
-    aule_tensor *tq, *to, *lens;
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {B, H, 1}};
+    aule_tensor *tq, *to, *tl, *lens;
     assert_int_equal(aule_tensor_create(ctx, &qd, &tq), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &qd, &to), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &ld, &tl), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &pd, &lens), AULE_OK);
     uint16_t *pq = malloc((size_t)B * H * d * 2), *po = malloc((size_t)B * H * d * 2);
+    float got_l[B * H];
     aule_pack_dtype(q, pq, (size_t)B * H * d, AUEGEN_DTYPE_F16);
     aule_tensor_write(tq, pq, (size_t)B * H * d * 2);
     aule_tensor_write(lens, at, sizeof at);
-    aule_decode_args da = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
-                           .k_scale = ks, .v_scale = vs};
-    assert_int_equal(aule_attention_decode(ctx, &s, &da), AULE_OK);
-    aule_tensor_read(to, po, (size_t)B * H * d * 2);
-    double worst_cos = 1.0, worst_err = 0.0;
+    /* The float64 reference on the unquantized K/V: O [B][H][D] and LSE [B][H]. */
+    double *ref = malloc((size_t)B * H * d * 8), ref_l[B * H];
+    assert_non_null(ref);
     for (int b = 0; b < B; b++) {
         size_t per = (size_t)HKV * LEN * d;
         double *kd = malloc(per * sizeof *kd), *vd = malloc(per * sizeof *vd), *qd2 = malloc((size_t)H * d * 8);
-        double *ref = malloc((size_t)H * d * 8);
         for (size_t i = 0; i < per; i++) {
             kd[i] = k[(size_t)b * per + i];
             vd[i] = v[(size_t)b * per + i];
@@ -549,28 +549,44 @@ static void int8_case(int d, bool outliers, uint64_t seed)
             qd2[i] = q[(size_t)b * H * d + i];
         aule_ref_problem prob = {.batch = 1, .heads = H, .kv_heads = HKV, .seq_q = 1, .seq_k = LEN, .head_dim = d,
                                  .head_dim_v = d, .window_left = -1, .window_right = 0, .scale = 1.0f / sqrtf((float)d)};
-        assert_int_equal(aule_reference_forward_f64(&prob, qd2, kd, vd, ref, NULL), 0);
-        for (int h = 0; h < H; h++) {
-            double dot = 0, nr = 0, ng = 0;
-            for (int x = 0; x < d; x++) {
-                double r = ref[(size_t)h * d + x], g = aule_f16_to_f32(po[((size_t)b * H + h) * d + x]);
-                dot += r * g;
-                nr += r * r;
-                ng += g * g;
-                worst_err = fabs(r - g) > worst_err ? fabs(r - g) : worst_err;
-            }
-            double cosine = dot / sqrt(nr * ng);
-            worst_cos = cosine < worst_cos || cosine != cosine ? cosine : worst_cos;   /* NaN counts as worst */
-        }
+        assert_int_equal(aule_reference_forward_f64(&prob, qd2, kd, vd, ref + (size_t)b * H * d, ref_l + b * H), 0);
         free(kd);
         free(vd);
         free(qd2);
-        free(ref);
     }
-    print_message("int8 KV cache, D=%d, %s inputs: max |O - ref| %.3e, worst row cosine %.6f\n", d,
-                  outliers ? "outlier-heavy" : "random", worst_err, worst_cos);
-    assert_true(worst_cos >= 0.999);
-    assert_true(worst_err == worst_err);   /* finite: NaN fails here */
+    /* Unsplit, and split in three (the partials merged by their LSEs). */
+    static const int split_counts[2] = {1, 3};
+    for (int si = 0; si < 2; si++) {
+        aule_decode_args da = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
+                               .lse = tl, .k_scale = ks, .v_scale = vs, .num_splits = split_counts[si]};
+        assert_int_equal(aule_attention_decode(ctx, &s, &da), AULE_OK);
+        aule_tensor_read(to, po, (size_t)B * H * d * 2);
+        aule_tensor_read(tl, got_l, sizeof got_l);
+        double worst_cos = 1.0, worst_err = 0.0, l1 = 0.0, l1_ref = 0.0, lse_err = 0.0;
+        for (int bh = 0; bh < B * H; bh++) {
+            double dot = 0, nr = 0, ng = 0;
+            for (int x = 0; x < d; x++) {
+                double r = ref[(size_t)bh * d + x], g = aule_f16_to_f32(po[(size_t)bh * d + x]);
+                dot += r * g;
+                nr += r * r;
+                ng += g * g;
+                l1 += fabs(r - g);
+                l1_ref += fabs(r);
+                worst_err = fabs(r - g) > worst_err || r - g != r - g ? fabs(r - g) : worst_err;
+            }
+            double cosine = dot / sqrt(nr * ng);
+            worst_cos = cosine < worst_cos || cosine != cosine ? cosine : worst_cos;   /* NaN counts as worst */
+            double le = fabs(ref_l[bh] - got_l[bh]);
+            lse_err = le > lse_err || le != le ? le : lse_err;
+        }
+        print_message("int8 KV cache, D=%d, %s inputs, %d split%s: max |O - ref| %.3e, worst row cosine %.6f, "
+                      "rel. L1 %.4f, LSE err %.4f\n", d, outliers ? "outlier-heavy" : "random", split_counts[si],
+                      split_counts[si] > 1 ? "s" : "", worst_err, worst_cos, l1 / l1_ref, lse_err);
+        assert_true(worst_cos >= 0.999);
+        assert_true(worst_err == worst_err);   /* finite: NaN fails here */
+        assert_true(lse_err <= AULE_INT8_MAX_LSE_ERR);
+    }
+    free(ref);
     free(k);
     free(v);
     free(q);
@@ -584,6 +600,7 @@ static void int8_case(int d, bool outliers, uint64_t seed)
     aule_tensor_destroy(pos);
     aule_tensor_destroy(tq);
     aule_tensor_destroy(to);
+    aule_tensor_destroy(tl);
     aule_tensor_destroy(lens);
 }
 
