@@ -10,15 +10,6 @@
 // position r / GQA of query head hkv * GQA + r % GQA, so the GQA heads that
 // share K and V read each K/V tile once. FlashAttention-2 online softmax over
 // tiles of BC keys; tiles wholly outside the mask are never read.
-// Decode over an int8 KV cache (KV_INT8): Q K^T in packed 4x8-bit integer dot
-// products. Tiles are aligned to BC <= PAGE keys, so a tile lies in one page;
-// Q times that page's K scales (q'_c = q_c * kscale[page][hkv][c]) is
-// quantized to int8 with one fp32 scale s per row, q' = s (q8 + r8 / 254) with
-// r8 the rounding residual in int8 too, and a score is
-// (dot(q8, k8) + dot(r8, k8) / 254) * s: two int32 dot products, as exact as
-// the fp32 product of Q with the dequantized K (a lone q8 loses up to 10x more
-// where a few wide K channels set s; docs/kernels.md). V is dequantized to fp32
-// as it is loaded.
 {% if STORAGE16 then %}
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
@@ -81,6 +72,15 @@ const float LOG2E = 1.4426950408889634;
 {% end %}
 shared float s_q[BR * QS];
 {% if KV_INT8 then %}
+// Decode over an int8 KV cache (KV_INT8): Q K^T in packed 4x8-bit integer dot
+// products. Tiles are aligned to BC <= PAGE keys, so a tile lies in one page;
+// Q times that page's K scales (q'_c = q_c * kscale[page][hkv][c]) is
+// quantized to int8 with one fp32 scale s per row, q' = s (q8 + r8 / 254) with
+// r8 the rounding residual in int8 too, and a score is
+// (dot(q8, k8) + dot(r8, k8) / 254) * s: two int32 dot products, as exact as
+// the fp32 product of Q with the dequantized K (a lone q8 loses up to 10x more
+// where a few wide K channels set s; docs/kernels.md). V is dequantized to fp32
+// as it is loaded.
 const uint D4 = (D + 3u) / 4u;   // packed int8 words per row
 shared uint s_k[BC * KS];        // the K tile, int8 as stored, packed words
 shared uint s_q8[BR * KS];       // Q times the tile's page's K scales, int8 packed words
