@@ -446,16 +446,19 @@ static float normalf(uint64_t *r)
  * float64 attention on the unquantized K/V. The gate: every output row has
  * cosine similarity >= 0.999 with the reference and every LSE is within
  * AULE_INT8_MAX_LSE_ERR. Prints the errors it measured (docs/kernels.md). */
-static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left)
+static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left, int page, int tile_kv)
 {
-    enum { B = 3, H = 8, HKV = 2, PAGE = 16, N1 = 70, N2 = 45, LEN = N1 + N2, MAXP = (LEN + PAGE - 1) / PAGE };
+    enum { B = 3, H = 8, HKV = 2, N1 = 70, N2 = 45, LEN = N1 + N2, MOST_PAGES = (LEN + 15) / 16 };
+    const int maxp = (LEN + page - 1) / page;
+    /* tile_kv (0: the planner's) below the page size: several key tiles share a page's Q quantization. */
     auegen_spec_desc dd = {.name = "d8", .kind = AUEGEN_KIND_DECODE, .head_dim = d, .gqa = H / HKV, .causal = true,
-                           .page_size = PAGE, .kv_int8 = true, .dtype = AUEGEN_DTYPE_F16,
-                           .has_window = left >= 0, .window_left = left, .window_right = 0};
+                           .page_size = page, .kv_int8 = true, .dtype = AUEGEN_DTYPE_F16,
+                           .has_window = left >= 0, .window_left = left, .window_right = 0,
+                           .tile_q = tile_kv ? 16 : 0, .tile_kv = tile_kv};
     const int HS = H * sq;   /* query rows per sequence */
     auegen_spec s;
     assert_int_equal(auegen_spec_validate(&dd, &s, NULL), AUEGEN_OK);
-    int pages = B * MAXP + 2;
+    int pages = B * maxp + 2;
     uint64_t rng = seed;
     /* Host K/V [B][Hkv][LEN][D] as stored in f16, outlier channels optional. */
     size_t nkv = (size_t)B * HKV * LEN * d;
@@ -474,9 +477,9 @@ static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left)
     }
     for (size_t i = 0; i < (size_t)B * HS * d; i++)
         q[i] = aule_round_to_dtype(normalf(&rng), AUEGEN_DTYPE_F16);
-    aule_tensor_desc cd = {.dtype = AULE_DTYPE_I8, .ndim = 4, .shape = {pages, PAGE, HKV, d}};
+    aule_tensor_desc cd = {.dtype = AULE_DTYPE_I8, .ndim = 4, .shape = {pages, page, HKV, d}};
     aule_tensor_desc sd = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {pages, HKV, d}};
-    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, MAXP}};
+    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, maxp}};
     aule_tensor_desc pd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {B}};
     aule_tensor *kc, *vc, *ks, *vs, *bt, *pos;
     assert_int_equal(aule_tensor_create(ctx, &cd, &kc), AULE_OK);
@@ -485,10 +488,10 @@ static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left)
     assert_int_equal(aule_tensor_create(ctx, &sd, &vs), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &bd, &bt), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &pd, &pos), AULE_OK);
-    int32_t table[B * MAXP];
-    for (int i = 0; i < B * MAXP; i++)
-        table[i] = (i * 5 + 2) % (B * MAXP);
-    aule_tensor_write(bt, table, sizeof table);
+    int32_t table[B * MOST_PAGES];
+    for (int i = 0; i < B * maxp; i++)
+        table[i] = (i * 5 + 2) % (B * maxp);
+    aule_tensor_write(bt, table, (size_t)B * maxp * sizeof table[0]);
     static const int counts[2] = {N1, N2};
     int32_t at[B] = {0, 0, 0};
     for (int step = 0; step < 2; step++) {
@@ -584,9 +587,9 @@ static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left)
             double le = fabs(ref_l[bh] - got_l[bh]);
             lse_err = le > lse_err || le != le ? le : lse_err;
         }
-        print_message("int8 KV cache, D=%d, Sq=%d, window %d, %s inputs, %d split%s: max |O - ref| %.3e, worst row "
-                      "cosine %.6f, rel. L1 %.4f, LSE err %.4f\n", d, sq, left, outliers ? "outlier-heavy" : "random",
-                      split_counts[si],
+        print_message("int8 KV cache, D=%d, Sq=%d, window %d, page %d, tile_kv %d, %s inputs, %d split%s: max |O - ref| "
+                      "%.3e, worst row cosine %.6f, rel. L1 %.4f, LSE err %.4f\n", d, sq, left, page, tile_kv,
+                      outliers ? "outlier-heavy" : "random", split_counts[si],
                       split_counts[si] > 1 ? "s" : "", worst_err, worst_cos, l1 / l1_ref, lse_err);
         assert_true(worst_cos >= 0.999);
         assert_true(worst_err == worst_err);   /* finite: NaN fails here */
@@ -615,14 +618,16 @@ static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left)
 static void test_int8_cache(void **state)
 {
     (void)state;
-    int8_case(64, false, 91, 1, -1);
-    int8_case(128, false, 92, 1, -1);
-    int8_case(64, true, 93, 1, -1);
-    int8_case(128, true, 94, 1, -1);
+    int8_case(64, false, 91, 1, -1, 16, 0);
+    int8_case(128, false, 92, 1, -1, 16, 0);
+    int8_case(64, true, 93, 1, -1, 16, 0);
+    int8_case(128, true, 94, 1, -1, 16, 0);
     /* Several query tokens, a window that starts inside a key tile, a head dim
      * that is not a multiple of 4 (the last packed word part padding). */
-    int8_case(59, true, 95, 3, 37);
-    int8_case(128, false, 96, 4, 50);
+    int8_case(59, true, 95, 3, 37, 16, 0);
+    int8_case(128, false, 96, 4, 50, 16, 0);
+    /* Pages of 64 keys in tiles of 16: four tiles per page, one Q quantization. */
+    int8_case(64, false, 97, 2, -1, 64, 16);
 }
 
 static int setup(void **state)
