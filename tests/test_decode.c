@@ -595,6 +595,36 @@ static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left, int
         assert_true(worst_err == worst_err);   /* finite: NaN fails here */
         assert_true(lse_err <= AULE_INT8_MAX_LSE_ERR);
     }
+    /* Unsplit again, and on a kernel generated for a device without integer dot
+     * products (the bytes unpacked in plain GLSL): integer sums are exact, so O
+     * and the LSE must be the same bits. */
+    {
+        auegen_target no_dot = *auegen_target_profile_find("lavapipe");
+        no_dot.int8_dot = false;
+        auegen_kernel gk;
+        assert_int_equal(auegen_generate(&s, &no_dot, NULL, &gk), AUEGEN_OK);
+        assert_false(gk.plan.int8_dot);
+        auegen_kernel_info info = {.name = gk.spec.name, .target = no_dot.name, .canonical = gk.canonical,
+                                   .key = gk.key, .module_key = gk.module_key, .spec = gk.spec, .plan = gk.plan,
+                                   .spirv = gk.spirv, .spirv_words = gk.spirv_words};
+        aule_decode_args da = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
+                               .lse = tl, .k_scale = ks, .v_scale = vs, .num_splits = 1};
+        uint16_t *po2 = malloc((size_t)B * HS * d * 2);
+        float *got_l2 = malloc((size_t)B * HS * sizeof *got_l2);
+        assert_non_null(po2);
+        assert_non_null(got_l2);
+        assert_int_equal(aule_attention_decode(ctx, &s, &da), AULE_OK);
+        aule_tensor_read(to, po, (size_t)B * HS * d * 2);
+        aule_tensor_read(tl, got_l, (size_t)B * HS * sizeof *got_l);
+        assert_int_equal(aule_decode_launch(ctx, &info, &da), AULE_OK);
+        aule_tensor_read(to, po2, (size_t)B * HS * d * 2);
+        aule_tensor_read(tl, got_l2, (size_t)B * HS * sizeof *got_l2);
+        assert_memory_equal(po, po2, (size_t)B * HS * d * 2);
+        assert_memory_equal(got_l, got_l2, (size_t)B * HS * sizeof *got_l2);
+        free(po2);
+        free(got_l2);
+        auegen_kernel_release(&gk);
+    }
     free(ref);
     free(ref_l);
     free(got_l);
