@@ -28,6 +28,23 @@ static int scalar_shared(int br, int bc, int d, int dv)
     return 4 * (br * (d + 1) + bc * (d + 1) + bc * (dv + 1) + br * bc + 3 * br);
 }
 
+/* Decode over an int8 KV cache (kv_int8): Q in fp32 as above, and Q again as
+ * two rows of packed int8 words (with the page's K scales folded in, and its
+ * rounding residual); the K tile as packed int8 words (rows of ceil(D / 4)
+ * words padded by one); V fp32; the scores; five per-row values (max, sum,
+ * rescale, Q's int8 scale, its max |q|); the page's K scales (D floats). */
+static int kv_int8_shared(int br, int bc, int d, int dv)
+{
+    int d4 = ceil_div(d, 4);
+    return 4 * (br * (d + 1) + 2 * br * (d4 + 1) + bc * (d4 + 1) + bc * (dv + 1) + br * bc + 5 * br + d);
+}
+
+static int tile_shared(const auegen_spec *s, int br, int bc)
+{
+    return s->kind == AUEGEN_KIND_DECODE && s->kv_int8 ? kv_int8_shared(br, bc, s->head_dim, s->head_dim_v)
+                                                       : scalar_shared(br, bc, s->head_dim, s->head_dim_v);
+}
+
 static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, auegen_plan *p,
                                  char *why, size_t why_size)
 {
@@ -39,11 +56,19 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
         wg = t->subgroup_size;
     int d = s->head_dim, dv = s->head_dim_v;
     int max_out = t->cpu ? SCALAR_MAX_OUT_CPU : SCALAR_MAX_OUT;
+    /* An int8 KV cache's key tiles lie within one page, so each has one set of
+     * K scales to fold into Q: tile_kv <= page_size (both powers of two). */
+    bool kv8 = s->kind == AUEGEN_KIND_DECODE && s->kv_int8;
     int best_br = 0, best_bc = 0;
     if (s->tile_q) {
         best_br = s->tile_q;
         best_bc = s->tile_kv;
-        int bytes = scalar_shared(best_br, best_bc, d, dv);
+        if (kv8 && best_bc > s->page_size) {
+            snprintf(why, why_size, "tile.kv = %d is larger than page_size %d: with kv_int8 a key tile must lie "
+                     "within one page (one set of K scales)", best_bc, s->page_size);
+            return AUEGEN_ERROR_PLAN;
+        }
+        int bytes = tile_shared(s, best_br, best_bc);
         if (bytes > t->shared_memory_bytes) {
             snprintf(why, why_size,
                      "tile %dx%d needs %d bytes of shared memory for head_dim %d; target '%s' has %d",
@@ -59,7 +84,7 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
         /* The largest tile that fits; ties go to more query rows (fewer K/V reloads). */
         for (int br = SCALAR_MAX_TILE; br >= 1; br /= 2) {
             for (int bc = SCALAR_MAX_TILE; bc >= 1; bc /= 2) {
-                if (scalar_shared(br, bc, d, dv) > t->shared_memory_bytes)
+                if (tile_shared(s, br, bc) > t->shared_memory_bytes || (kv8 && bc > s->page_size))
                     continue;
                 if (ceil_div(br * dv, wg) > max_out)
                     continue;
@@ -73,7 +98,7 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
         }
         if (!best_br) {
             snprintf(why, why_size, "head_dim %d/%d needs %d bytes of shared memory even with 1x1 tiles; "
-                     "target '%s' has %d", d, dv, scalar_shared(1, 1, d, dv), t->name, t->shared_memory_bytes);
+                     "target '%s' has %d", d, dv, tile_shared(s, 1, 1), t->name, t->shared_memory_bytes);
             return AUEGEN_ERROR_PLAN;
         }
     }
@@ -86,9 +111,10 @@ static auegen_status plan_scalar(const auegen_spec *s, const auegen_target *t, a
     p->d_pad = d;
     p->dv_pad = dv;
     p->q_stride = d + 1;
-    p->k_stride = d + 1;
+    p->k_stride = kv8 ? ceil_div(d, 4) + 1 : d + 1;   /* kv_int8: in packed words */
     p->v_stride = dv + 1;
-    p->shared_memory_bytes = scalar_shared(best_br, best_bc, d, dv);
+    p->int8_dot = kv8 && t->int8_dot;
+    p->shared_memory_bytes = tile_shared(s, best_br, best_bc);
     p->out_per_thread = ceil_div(best_br * dv, wg);
     p->scores_per_thread = ceil_div(best_br * best_bc, wg);
     return AUEGEN_OK;

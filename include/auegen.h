@@ -254,8 +254,8 @@ typedef struct auegen_plan {
     bool emulated;                   /* coopmat operations emulated in plain GLSL */
     bool storage16;                  /* kernel uses 16-bit storage buffers */
     bool atomic_dq;                  /* backward: bwd_dkdv adds dQ with float atomics, bwd_dq converts it */
-    bool int8_dot;                   /* INT8 kernels: packed 4x8-bit dot products (OpSDot) rather than
-                                        unpacking the bytes in plain GLSL */
+    bool int8_dot;                   /* INT8 kernels and decode over an int8 KV cache: packed 4x8-bit dot
+                                        products (OpSDot) rather than unpacking the bytes in plain GLSL */
 } auegen_plan;
 
 /* Chooses tiles and workgroup shape. On AUEGEN_ERROR_PLAN, why says why. */

@@ -60,19 +60,7 @@ shared float s_l[BR];        // running sum
 shared float s_a[BR];        // this tile's rescale of O
 shared uint s_grp[D4];       // each word's channel group (int8_quant.comp): 1 holds outlier channels
 
-// Four int8 products summed: one OpSDot where the device has them.
-int dot4(uint a, uint b)
-{
-{% if INT8_DOT then %}
-    return dotPacked4x8EXT(int(a), int(b));
-{% else %}
-    ivec4 x = ivec4(bitfieldExtract(int(a), 0, 8), bitfieldExtract(int(a), 8, 8), bitfieldExtract(int(a), 16, 8),
-                    bitfieldExtract(int(a), 24, 8));
-    ivec4 y = ivec4(bitfieldExtract(int(b), 0, 8), bitfieldExtract(int(b), 8, 8), bitfieldExtract(int(b), 16, 8),
-                    bitfieldExtract(int(b), 24, 8));
-    return x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
-{% end %}
-}
+{% include "common_int8_dot.glsl" %}
 
 void main()
 {

@@ -13,6 +13,9 @@
 {% if STORAGE16 then %}
 #extension GL_EXT_shader_16bit_storage : require
 {% end %}
+{% if INT8_DOT then %}
+#extension GL_EXT_integer_dot_product : require
+{% end %}
 
 layout(local_size_x = {{WG}}, local_size_y = 1, local_size_z = 1) in;
 
@@ -68,7 +71,26 @@ const float LOG2E = 1.4426950408889634;
 
 {% end %}
 shared float s_q[BR * QS];
+{% if KV_INT8 then %}
+// Decode over an int8 KV cache (KV_INT8): Q K^T in packed 4x8-bit integer dot
+// products. Tiles are aligned to BC <= PAGE keys, so a tile lies in one page;
+// Q times that page's K scales (q'_c = q_c * kscale[page][hkv][c]) is
+// quantized to int8 with one fp32 scale s per row, q' = s (q8 + r8 / 254) with
+// r8 the rounding residual in int8 too, and a score is
+// (dot(q8, k8) + dot(r8, k8) / 254) * s: two int32 dot products, as exact as
+// the fp32 product of Q with the dequantized K (a lone q8 loses up to 10x more
+// where a few wide K channels set s; docs/kernels.md). V is dequantized to fp32
+// as it is loaded.
+const uint D4 = (D + 3u) / 4u;   // packed int8 words per row
+shared uint s_k[BC * KS];        // the K tile, int8 as stored, packed words
+shared uint s_q8[BR * KS];       // Q times the tile's page's K scales, int8 packed words
+shared uint s_r8[BR * KS];       // its rounding residual times 254, int8 packed words
+shared float s_qscale[BR];       // its scale per row, times the softmax scale
+shared uint s_amax[BR];          // max |q'| per row as float bits (non-negative floats order as uints)
+shared float s_ks[D];            // the page's K scales
+{% else %}
 shared float s_k[BC * KS];
+{% end %}
 shared float s_v[BC * VS];
 shared float s_s[BR * BC];
 shared float s_m[BR];      // running max of the scaled scores
@@ -77,6 +99,15 @@ shared float s_a[BR];      // this tile's rescale of O
 
 {% if HAS_SOFTCAP then %}
 {% include "common_tanh.glsl" %}
+{% end %}
+{% if KV_INT8 then %}
+{% include "common_int8_dot.glsl" %}
+
+// Four int8 values packed in a word; channels past D are 0.
+uint pack4(ivec4 x)
+{
+    return (uint(x.x) & 0xffu) | ((uint(x.y) & 0xffu) << 8) | ((uint(x.z) & 0xffu) << 16) | (uint(x.w) << 24);
+}
 {% end %}
 
 void main()
@@ -136,6 +167,12 @@ void main()
     kv_lo = max(kv_lo, int(split * p.split_len));
     kv_hi = min(kv_hi, int((split + 1u) * p.split_len));
 {% end %}
+{% if KV_INT8 then %}
+    // From the start of the tile holding the first key (split_len is a multiple
+    // of BC): each tile lies in one page. The mask drops the keys before kv_lo.
+    kv_lo = kv_lo / int(BC) * int(BC);
+    uint q_page = 0xffffffffu;       // the page whose K scales s_q8 holds
+{% end %}
 
     float acc[{{OPT}}];
     for (uint o = 0u; o < {{OPT}}u; o++)
@@ -146,9 +183,21 @@ void main()
         // Keys past kv_hi are never read: only the tile's valid columns are loaded.
         const uint cols = uint(min(int(BC), kv_hi - j0));
 {% if KV_INT8 then %}
-        for (uint e = tid; e < cols * D; e += WG) {
-            uint c = e / D, d = e % D, slot = KV_ROW(uint(j0 + int(c)));
-            s_k[c * KS + d] = float(int(k_q[k_base + slot * p.k_stride_s + d])) * k_scales[((slot / {{PAGE}}u) * p.kv_heads + hkv) * D + d];
+        const uint page = KV_ROW(uint(j0)) / {{PAGE}}u;
+        const bool new_page = page != q_page;   // uniform: the same for the whole workgroup
+        q_page = page;
+        for (uint e = tid; e < cols * D4; e += WG) {
+            uint c = e / D4, w = e % D4, at = k_base + KV_ROW(uint(j0 + int(c))) * p.k_stride_s + 4u * w;
+            ivec4 x = ivec4(0);
+            for (uint i = 0u; i < 4u && 4u * w + i < D; i++)
+                x[i] = int(k_q[at + i]);
+            s_k[c * KS + w] = pack4(x);
+        }
+        if (new_page) {
+            for (uint d = tid; d < D; d += WG)
+                s_ks[d] = k_scales[(page * p.kv_heads + hkv) * D + d];
+            for (uint r = tid; r < BR; r += WG)
+                s_amax[r] = 0u;
         }
         for (uint e = tid; e < cols * DV; e += WG) {
             uint c = e / DV, d = e % DV, slot = KV_ROW(uint(j0 + int(c)));
@@ -165,6 +214,34 @@ void main()
         }
 {% end %}
         barrier();
+{% if KV_INT8 then %}
+        if (new_page) {
+            // q' = Q times the page's K scales; its max |q'| per row.
+            for (uint e = tid; e < valid_rows * D; e += WG) {
+                uint r = e / D, d = e % D;
+                atomicMax(s_amax[r], floatBitsToUint(abs(s_q[r * QS + d] * s_ks[d])));
+            }
+            barrier();
+            // q' in int8 with one scale per row, s = amax / 127, and its residual:
+            // q' / s = q8 + r8 / 254, both in -127..127.
+            for (uint e = tid; e < valid_rows * D4; e += WG) {
+                uint r = e / D4, w = e % D4;
+                float amax = uintBitsToFloat(s_amax[r]);
+                float inv = amax > 0.0 ? 127.0 / amax : 0.0;
+                ivec4 x = ivec4(0), y = ivec4(0);
+                for (uint i = 0u; i < 4u && 4u * w + i < D; i++) {
+                    float v = s_q[r * QS + 4u * w + i] * s_ks[4u * w + i] * inv;
+                    x[i] = clamp(int(round(v)), -127, 127);
+                    y[i] = clamp(int(round((v - float(x[i])) * 254.0)), -127, 127);
+                }
+                s_q8[r * KS + w] = pack4(x);
+                s_r8[r * KS + w] = pack4(y);
+            }
+            for (uint r = tid; r < valid_rows; r += WG)
+                s_qscale[r] = uintBitsToFloat(s_amax[r]) / 127.0 * p.scale;
+            barrier();
+        }
+{% end %}
 
         // S = Q K^T for this tile, masked; masked and padding entries cost no dot product.
         for (uint t = 0u; t < {{SPT}}u; t++) {
@@ -181,10 +258,20 @@ void main()
                     ok = ok && j <= qi + WIN_RIGHT;
                 float x = NEG_INF;
                 if (ok) {
+{% if KV_INT8 then %}
+                    int dot = 0, rdot = 0;
+                    for (uint w = 0u; w < D4; w++) {
+                        uint kw = s_k[c * KS + w];
+                        dot += dot4(s_q8[r * KS + w], kw);
+                        rdot += dot4(s_r8[r * KS + w], kw);
+                    }
+                    x = (float(dot) + float(rdot) * (1.0 / 254.0)) * s_qscale[r];
+{% else %}
                     x = 0.0;
                     for (uint d = 0u; d < D; d++)
                         x += s_q[r * QS + d] * s_k[c * KS + d];
                     x *= p.scale;
+{% end %}
 {% if HAS_SOFTCAP then %}
                     x = {{SOFTCAP}} * accurate_tanh(x / {{SOFTCAP}});
 {% end %}

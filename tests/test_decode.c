@@ -442,21 +442,27 @@ static float normalf(uint64_t *r)
 }
 
 /* int8 cache filled by two appends (the second one larger, so pages already
- * holding tokens are requantized), then decode against float64 attention on
- * the unquantized K/V. The gate: every output row has cosine similarity
- * >= 0.999 with the reference. Prints the error it measured. */
-static void int8_case(int d, bool outliers, uint64_t seed)
+ * holding tokens are requantized), then decode, unsplit and split, against
+ * float64 attention on the unquantized K/V. The gate: every output row has
+ * cosine similarity >= 0.999 with the reference and every LSE is within
+ * AULE_INT8_MAX_LSE_ERR. Prints the errors it measured (docs/kernels.md). */
+static void int8_case(int d, bool outliers, uint64_t seed, int sq, int left, int page, int tile_kv)
 {
-    enum { B = 3, H = 8, HKV = 2, PAGE = 16, N1 = 70, N2 = 45, LEN = N1 + N2, MAXP = (LEN + PAGE - 1) / PAGE };
+    enum { B = 3, H = 8, HKV = 2, N1 = 70, N2 = 45, LEN = N1 + N2, MOST_PAGES = (LEN + 15) / 16 };
+    const int maxp = (LEN + page - 1) / page;
+    /* tile_kv (0: the planner's) below the page size: several key tiles share a page's Q quantization. */
     auegen_spec_desc dd = {.name = "d8", .kind = AUEGEN_KIND_DECODE, .head_dim = d, .gqa = H / HKV, .causal = true,
-                           .page_size = PAGE, .kv_int8 = true, .dtype = AUEGEN_DTYPE_F16};
+                           .page_size = page, .kv_int8 = true, .dtype = AUEGEN_DTYPE_F16,
+                           .has_window = left >= 0, .window_left = left, .window_right = 0,
+                           .tile_q = tile_kv ? 16 : 0, .tile_kv = tile_kv};
+    const int HS = H * sq;   /* query rows per sequence */
     auegen_spec s;
     assert_int_equal(auegen_spec_validate(&dd, &s, NULL), AUEGEN_OK);
-    int pages = B * MAXP + 2;
+    int pages = B * maxp + 2;
     uint64_t rng = seed;
     /* Host K/V [B][Hkv][LEN][D] as stored in f16, outlier channels optional. */
     size_t nkv = (size_t)B * HKV * LEN * d;
-    float *k = malloc(nkv * 4), *v = malloc(nkv * 4), *q = malloc((size_t)B * H * d * 4);
+    float *k = malloc(nkv * 4), *v = malloc(nkv * 4), *q = malloc((size_t)B * HS * d * 4);
     assert_non_null(k);
     assert_non_null(v);
     assert_non_null(q);
@@ -469,11 +475,11 @@ static void int8_case(int d, bool outliers, uint64_t seed)
         k[i] = aule_round_to_dtype(normalf(&rng) * g * o + shift, AUEGEN_DTYPE_F16);
         v[i] = aule_round_to_dtype(normalf(&rng) * g * o + shift, AUEGEN_DTYPE_F16);
     }
-    for (size_t i = 0; i < (size_t)B * H * d; i++)
+    for (size_t i = 0; i < (size_t)B * HS * d; i++)
         q[i] = aule_round_to_dtype(normalf(&rng), AUEGEN_DTYPE_F16);
-    aule_tensor_desc cd = {.dtype = AULE_DTYPE_I8, .ndim = 4, .shape = {pages, PAGE, HKV, d}};
+    aule_tensor_desc cd = {.dtype = AULE_DTYPE_I8, .ndim = 4, .shape = {pages, page, HKV, d}};
     aule_tensor_desc sd = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {pages, HKV, d}};
-    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, MAXP}};
+    aule_tensor_desc bd = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {B, maxp}};
     aule_tensor_desc pd = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {B}};
     aule_tensor *kc, *vc, *ks, *vs, *bt, *pos;
     assert_int_equal(aule_tensor_create(ctx, &cd, &kc), AULE_OK);
@@ -482,10 +488,10 @@ static void int8_case(int d, bool outliers, uint64_t seed)
     assert_int_equal(aule_tensor_create(ctx, &sd, &vs), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &bd, &bt), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &pd, &pos), AULE_OK);
-    int32_t table[B * MAXP];
-    for (int i = 0; i < B * MAXP; i++)
-        table[i] = (i * 5 + 2) % (B * MAXP);
-    aule_tensor_write(bt, table, sizeof table);
+    int32_t table[B * MOST_PAGES];
+    for (int i = 0; i < B * maxp; i++)
+        table[i] = (i * 5 + 2) % (B * maxp);
+    aule_tensor_write(bt, table, (size_t)B * maxp * sizeof table[0]);
     static const int counts[2] = {N1, N2};
     int32_t at[B] = {0, 0, 0};
     for (int step = 0; step < 2; step++) {
@@ -523,54 +529,105 @@ static void int8_case(int d, bool outliers, uint64_t seed)
         aule_tensor_destroy(kn);
         aule_tensor_destroy(vn);
     }
-    aule_tensor_desc qd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {B, H, 1, d}};
-    aule_tensor *tq, *to, *lens;
+    aule_tensor_desc qd = {.dtype = AULE_DTYPE_F16, .ndim = 4, .shape = {B, H, sq, d}};
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {B, H, sq}};
+    aule_tensor *tq, *to, *tl, *lens;
     assert_int_equal(aule_tensor_create(ctx, &qd, &tq), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &qd, &to), AULE_OK);
+    assert_int_equal(aule_tensor_create(ctx, &ld, &tl), AULE_OK);
     assert_int_equal(aule_tensor_create(ctx, &pd, &lens), AULE_OK);
-    uint16_t *pq = malloc((size_t)B * H * d * 2), *po = malloc((size_t)B * H * d * 2);
-    aule_pack_dtype(q, pq, (size_t)B * H * d, AUEGEN_DTYPE_F16);
-    aule_tensor_write(tq, pq, (size_t)B * H * d * 2);
+    uint16_t *pq = malloc((size_t)B * HS * d * 2), *po = malloc((size_t)B * HS * d * 2);
+    float *got_l = malloc((size_t)B * HS * sizeof *got_l);
+    aule_pack_dtype(q, pq, (size_t)B * HS * d, AUEGEN_DTYPE_F16);
+    aule_tensor_write(tq, pq, (size_t)B * HS * d * 2);
     aule_tensor_write(lens, at, sizeof at);
-    aule_decode_args da = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
-                           .k_scale = ks, .v_scale = vs};
-    assert_int_equal(aule_attention_decode(ctx, &s, &da), AULE_OK);
-    aule_tensor_read(to, po, (size_t)B * H * d * 2);
-    double worst_cos = 1.0, worst_err = 0.0;
+    /* The float64 reference on the unquantized K/V: O [B][H][D] and LSE [B][H]. */
+    double *ref = malloc((size_t)B * HS * d * 8), *ref_l = malloc((size_t)B * HS * sizeof *ref_l);
+    assert_non_null(ref);
+    assert_non_null(ref_l);
+    assert_non_null(got_l);
     for (int b = 0; b < B; b++) {
         size_t per = (size_t)HKV * LEN * d;
-        double *kd = malloc(per * sizeof *kd), *vd = malloc(per * sizeof *vd), *qd2 = malloc((size_t)H * d * 8);
-        double *ref = malloc((size_t)H * d * 8);
+        double *kd = malloc(per * sizeof *kd), *vd = malloc(per * sizeof *vd), *qd2 = malloc((size_t)HS * d * 8);
         for (size_t i = 0; i < per; i++) {
             kd[i] = k[(size_t)b * per + i];
             vd[i] = v[(size_t)b * per + i];
         }
-        for (size_t i = 0; i < (size_t)H * d; i++)
-            qd2[i] = q[(size_t)b * H * d + i];
-        aule_ref_problem prob = {.batch = 1, .heads = H, .kv_heads = HKV, .seq_q = 1, .seq_k = LEN, .head_dim = d,
-                                 .head_dim_v = d, .window_left = -1, .window_right = 0, .scale = 1.0f / sqrtf((float)d)};
-        assert_int_equal(aule_reference_forward_f64(&prob, qd2, kd, vd, ref, NULL), 0);
-        for (int h = 0; h < H; h++) {
-            double dot = 0, nr = 0, ng = 0;
-            for (int x = 0; x < d; x++) {
-                double r = ref[(size_t)h * d + x], g = aule_f16_to_f32(po[((size_t)b * H + h) * d + x]);
-                dot += r * g;
-                nr += r * r;
-                ng += g * g;
-                worst_err = fabs(r - g) > worst_err ? fabs(r - g) : worst_err;
-            }
-            double cosine = dot / sqrt(nr * ng);
-            worst_cos = cosine < worst_cos || cosine != cosine ? cosine : worst_cos;   /* NaN counts as worst */
-        }
+        for (size_t i = 0; i < (size_t)HS * d; i++)
+            qd2[i] = q[(size_t)b * HS * d + i];
+        aule_ref_problem prob = {.batch = 1, .heads = H, .kv_heads = HKV, .seq_q = sq, .seq_k = LEN, .head_dim = d,
+                                 .head_dim_v = d, .window_left = left, .window_right = 0, .scale = 1.0f / sqrtf((float)d)};
+        assert_int_equal(aule_reference_forward_f64(&prob, qd2, kd, vd, ref + (size_t)b * HS * d, ref_l + b * HS), 0);
         free(kd);
         free(vd);
         free(qd2);
-        free(ref);
     }
-    print_message("int8 KV cache, D=%d, %s inputs: max |O - ref| %.3e, worst row cosine %.6f\n", d,
-                  outliers ? "outlier-heavy" : "random", worst_err, worst_cos);
-    assert_true(worst_cos >= 0.999);
-    assert_true(worst_err == worst_err);   /* finite: NaN fails here */
+    /* Unsplit, and split in three (the partials merged by their LSEs). */
+    static const int split_counts[2] = {1, 3};
+    for (int si = 0; si < 2; si++) {
+        aule_decode_args da = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
+                               .lse = tl, .k_scale = ks, .v_scale = vs, .num_splits = split_counts[si]};
+        assert_int_equal(aule_attention_decode(ctx, &s, &da), AULE_OK);
+        aule_tensor_read(to, po, (size_t)B * HS * d * 2);
+        aule_tensor_read(tl, got_l, (size_t)B * HS * sizeof *got_l);
+        double worst_cos = 1.0, worst_err = 0.0, l1 = 0.0, l1_ref = 0.0, lse_err = 0.0;
+        for (int bh = 0; bh < B * HS; bh++) {
+            double dot = 0, nr = 0, ng = 0;
+            for (int x = 0; x < d; x++) {
+                double r = ref[(size_t)bh * d + x], g = aule_f16_to_f32(po[(size_t)bh * d + x]);
+                dot += r * g;
+                nr += r * r;
+                ng += g * g;
+                l1 += fabs(r - g);
+                l1_ref += fabs(r);
+                worst_err = fabs(r - g) > worst_err || r - g != r - g ? fabs(r - g) : worst_err;
+            }
+            double cosine = dot / sqrt(nr * ng);
+            worst_cos = cosine < worst_cos || cosine != cosine ? cosine : worst_cos;   /* NaN counts as worst */
+            double le = fabs(ref_l[bh] - got_l[bh]);
+            lse_err = le > lse_err || le != le ? le : lse_err;
+        }
+        print_message("int8 KV cache, D=%d, Sq=%d, window %d, page %d, tile_kv %d, %s inputs, %d split%s: max |O - ref| "
+                      "%.3e, worst row cosine %.6f, rel. L1 %.4f, LSE err %.4f\n", d, sq, left, page, tile_kv,
+                      outliers ? "outlier-heavy" : "random", split_counts[si],
+                      split_counts[si] > 1 ? "s" : "", worst_err, worst_cos, l1 / l1_ref, lse_err);
+        assert_true(worst_cos >= 0.999);
+        assert_true(worst_err == worst_err);   /* finite: NaN fails here */
+        assert_true(lse_err <= AULE_INT8_MAX_LSE_ERR);
+    }
+    /* Unsplit again, and on a kernel generated for a device without integer dot
+     * products (the bytes unpacked in plain GLSL): integer sums are exact, so O
+     * and the LSE must be the same bits. */
+    {
+        auegen_target no_dot = *auegen_target_profile_find("lavapipe");
+        no_dot.int8_dot = false;
+        auegen_kernel gk;
+        assert_int_equal(auegen_generate(&s, &no_dot, NULL, &gk), AUEGEN_OK);
+        assert_false(gk.plan.int8_dot);
+        auegen_kernel_info info = {.name = gk.spec.name, .target = no_dot.name, .canonical = gk.canonical,
+                                   .key = gk.key, .module_key = gk.module_key, .spec = gk.spec, .plan = gk.plan,
+                                   .spirv = gk.spirv, .spirv_words = gk.spirv_words};
+        aule_decode_args da = {.q = tq, .k_cache = kc, .v_cache = vc, .block_table = bt, .seq_lens = lens, .o = to,
+                               .lse = tl, .k_scale = ks, .v_scale = vs, .num_splits = 1};
+        uint16_t *po2 = malloc((size_t)B * HS * d * 2);
+        float *got_l2 = malloc((size_t)B * HS * sizeof *got_l2);
+        assert_non_null(po2);
+        assert_non_null(got_l2);
+        assert_int_equal(aule_attention_decode(ctx, &s, &da), AULE_OK);
+        aule_tensor_read(to, po, (size_t)B * HS * d * 2);
+        aule_tensor_read(tl, got_l, (size_t)B * HS * sizeof *got_l);
+        assert_int_equal(aule_decode_launch(ctx, &info, &da), AULE_OK);
+        aule_tensor_read(to, po2, (size_t)B * HS * d * 2);
+        aule_tensor_read(tl, got_l2, (size_t)B * HS * sizeof *got_l2);
+        assert_memory_equal(po, po2, (size_t)B * HS * d * 2);
+        assert_memory_equal(got_l, got_l2, (size_t)B * HS * sizeof *got_l2);
+        free(po2);
+        free(got_l2);
+        auegen_kernel_release(&gk);
+    }
+    free(ref);
+    free(ref_l);
+    free(got_l);
     free(k);
     free(v);
     free(q);
@@ -584,16 +641,23 @@ static void int8_case(int d, bool outliers, uint64_t seed)
     aule_tensor_destroy(pos);
     aule_tensor_destroy(tq);
     aule_tensor_destroy(to);
+    aule_tensor_destroy(tl);
     aule_tensor_destroy(lens);
 }
 
 static void test_int8_cache(void **state)
 {
     (void)state;
-    int8_case(64, false, 91);
-    int8_case(128, false, 92);
-    int8_case(64, true, 93);
-    int8_case(128, true, 94);
+    int8_case(64, false, 91, 1, -1, 16, 0);
+    int8_case(128, false, 92, 1, -1, 16, 0);
+    int8_case(64, true, 93, 1, -1, 16, 0);
+    int8_case(128, true, 94, 1, -1, 16, 0);
+    /* Several query tokens, a window that starts inside a key tile, a head dim
+     * that is not a multiple of 4 (the last packed word part padding). */
+    int8_case(59, true, 95, 3, 37, 16, 0);
+    int8_case(128, false, 96, 4, 50, 16, 0);
+    /* Pages of 64 keys in tiles of 16: four tiles per page, one Q quantization. */
+    int8_case(64, false, 97, 2, -1, 64, 16);
 }
 
 static int setup(void **state)

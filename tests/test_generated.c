@@ -194,6 +194,63 @@ static void test_every_spec_every_target(void **state)
         assert_int_equal(coop, 0);
 }
 
+/* Instructions with this opcode in a module (OpSDot: 4450). */
+static int count_opcode(const uint32_t *spirv, size_t words, uint32_t opcode)
+{
+    int n = 0;
+    for (size_t i = 5; i < words && spirv[i] >> 16; i += spirv[i] >> 16)
+        n += (spirv[i] & 0xffffu) == opcode;
+    return n;
+}
+
+/* Decode over an int8 KV cache: no shipped spec has one (most target profiles
+ * lack 8-bit storage), so these are generated here for the profiles that have
+ * it, and for one without integer dot products: key tiles within a page, the
+ * declared shared memory exactly the plan's, OpSDot exactly where planned. */
+static void test_kv_int8_decode(void **state)
+{
+    (void)state;
+    static const struct { int d, gqa, page; } shapes[] = {{128, 4, 16}, {64, 1, 64}, {59, 2, 32}, {256, 8, 16}};
+    auegen_target no_dot = *auegen_target_profile_find("lavapipe");
+    no_dot.int8_dot = false;
+    const auegen_target *targets[] = {auegen_target_profile_find("lavapipe"), auegen_target_profile_find("nvidia-hopper"),
+                                      &no_dot};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+            assert_non_null(targets[t]);
+            auegen_spec_desc dd = {.name = "kv8", .kind = AUEGEN_KIND_DECODE, .head_dim = shapes[i].d,
+                                   .gqa = shapes[i].gqa, .causal = true, .page_size = shapes[i].page,
+                                   .kv_int8 = true, .dtype = AUEGEN_DTYPE_F16};
+            auegen_spec s;
+            assert_int_equal(auegen_spec_validate(&dd, &s, NULL), AUEGEN_OK);
+            char what[200];
+            snprintf(what, sizeof what, "kv_int8 decode D%d page %d on %s%s", shapes[i].d, shapes[i].page,
+                     targets[t]->name, t == 2 ? " without int8_dot" : "");
+            for (int optimize = 1; optimize >= 0; optimize--) {
+                auegen_generate_options o = {.optimize = optimize, .skip_stub = !optimize};
+                auegen_kernel k;
+                if (auegen_generate(&s, targets[t], &o, &k) != AUEGEN_OK)
+                    fail_msg("%s: %s", what, k.log);
+                check_module(what, &k.plan, k.spirv, k.spirv_words, 1);
+                assert_true(k.plan.tile_kv <= shapes[i].page);
+                assert_int_equal(k.plan.int8_dot, targets[t]->int8_dot);
+                if ((count_opcode(k.spirv, k.spirv_words, 4450) > 0) != targets[t]->int8_dot)
+                    fail_msg("%s: OpSDot %s", what, targets[t]->int8_dot ? "missing" : "without int8_dot");
+                auegen_kernel_release(&k);
+            }
+        }
+    /* An explicit key tile wider than a page is a plan error that says so. */
+    auegen_spec_desc dd = {.name = "kv8", .kind = AUEGEN_KIND_DECODE, .head_dim = 64, .gqa = 1, .page_size = 16,
+                           .kv_int8 = true, .dtype = AUEGEN_DTYPE_F16, .tile_q = 16, .tile_kv = 32};
+    auegen_spec s;
+    assert_int_equal(auegen_spec_validate(&dd, &s, NULL), AUEGEN_OK);
+    auegen_plan plan;
+    char why[300];
+    assert_int_equal(auegen_plan_make(&s, auegen_target_profile_find("lavapipe"), NULL, &plan, why, sizeof why),
+                     AUEGEN_ERROR_PLAN);
+    assert_non_null(strstr(why, "within one page"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -204,6 +261,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linked_kernels),
         cmocka_unit_test(test_every_spec_every_target),
+        cmocka_unit_test(test_kv_int8_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
