@@ -6,7 +6,9 @@
  * and an odd one, GQA, causal and windowed masks, BSHD views and a K quantized
  * beforehand, on the three input families; the same figures with smoothing off
  * are printed beside them (docs/kernels.md quotes the table), and a K
- * quantized once gives the same output as K quantized by the call.
+ * quantized once gives the same output as K quantized by the call. The
+ * cooperative-matrix kernel (s8 x s8 -> s32) meets the same gate on emulated
+ * matrices (or the device's own, where it has an int8 shape).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +137,75 @@ static void test_quantized_k_matches(void **state)
     assert_true(r[0].max_err == r[1].max_err && r[0].rel_l1 == r[1].rel_l1 && r[0].lse_err == r[1].lse_err);
 }
 
+/* The cooperative-matrix INT8 kernel: Q K^T on s8 x s8 -> s32 matrices, on the
+ * device's own where it reports such a shape, else emulated (CI's lavapipe).
+ * Every run must have been planned as coopmat and meet the gate on all three
+ * input families. Few, small kernels: an emulated one takes tens of seconds
+ * to compile on the CPU driver. D=59: the int8 words padded to a whole K step;
+ * 32x16 tiles: two subgroups, two K scales per row's keys. */
+static const gate_case coop_cases[] = {
+    {64, 2, AUEGEN_DTYPE_F16, -1, 0, 33, 70, false, false},
+    {59, 1, AUEGEN_DTYPE_BF16, 20, 3, 29, 61, true, true},
+    {128, 4, AUEGEN_DTYPE_F32, -1, -1, 17, 50, false, false},
+};
+
+static void test_coopmat_gate(void **state)
+{
+    (void)state;
+    aule_context_desc desc = {.emulate_coopmat = true};
+    aule_context *cctx;
+    if (aule_context_create(&desc, &cctx) != AULE_OK)
+        fail_msg("no Vulkan device: %s", aule_context_last_error(NULL));
+    aule_device_info info;
+    aule_context_device_info(cctx, &info);
+    bool s8 = false;
+    for (int i = 0; i < info.caps.coopmat_count; i++)
+        s8 = s8 || info.caps.coopmat[i].a_type == AUEGEN_TYPE_S8;
+    if (!s8) {
+        aule_context_destroy(cctx);
+        print_message("skip: %s has no s8 cooperative matrices and cannot emulate them\n", info.name);
+        skip();
+    }
+    printf("%s: %s s8 cooperative matrices\n", info.name, info.coopmat_emulated ? "emulated" : "the device's");
+    printf("| D | gqa | dtype | mask | inputs | tile | cosine | rel. L1 | LSE err |\n");
+    printf("| ---: | ---: | --- | --- | --- | --- | ---: | ---: | ---: |\n");
+    int failures = 0;
+    for (size_t i = 0; i < sizeof coop_cases / sizeof *coop_cases; i++) {
+        const gate_case *c = &coop_cases[i];
+        auegen_spec s = make_spec(c->d, c->gqa, c->dt, c->left, c->right);
+        char mask[32];
+        if (c->left < 0 && c->right < 0)
+            snprintf(mask, sizeof mask, "none");
+        else if (c->left < 0)
+            snprintf(mask, sizeof mask, "causal");
+        else
+            snprintf(mask, sizeof mask, "window %d,%d", c->left, c->right);
+        for (int f = 0; f < AULE_INT8_INPUT_COUNT; f++) {
+            aule_check_int8_result r;
+            aule_check_int8_shape sh = {
+                .shape = {.batch = 1, .heads = 2 * c->gqa, .seq_q = c->sq, .seq_k = c->sk, .lse = true,
+                          .bshd = c->bshd, .seed = 2000 + i * 10 + (size_t)f},
+                .inputs = (aule_int8_inputs)f, .quantize_k_first = c->k_first};
+            aule_status st = aule_check_int8_run(cctx, &s, &sh, &r);
+            if (st != AULE_OK)
+                fail_msg("D%d %s: %s: %s", c->d, aule_int8_inputs_name((aule_int8_inputs)f), aule_status_string(st),
+                         aule_context_last_error(cctx));
+            const auegen_plan *pl = &r.kernel.plan;
+            printf("| %d | %d | %s | %s | %s | %dx%d | %.6f | %.4f | %.4f |\n", c->d, c->gqa, dt_name(c->dt), mask,
+                   aule_int8_inputs_name((aule_int8_inputs)f), pl->tile_q, pl->tile_kv, r.worst_cosine, r.rel_l1,
+                   r.lse_err);
+            if (!r.pass || pl->variant != AUEGEN_VARIANT_COOPMAT || pl->family != AUEGEN_FAMILY_INT8_FWD) {
+                failures++;
+                print_error("FAIL D%d gqa%d %s %s %s: variant %s, cosine %.6f rel L1 %.4f LSE err %.4f\n", c->d,
+                            c->gqa, dt_name(c->dt), mask, aule_int8_inputs_name((aule_int8_inputs)f),
+                            auegen_variant_name(pl->variant), r.worst_cosine, r.rel_l1, r.lse_err);
+            }
+        }
+    }
+    aule_context_destroy(cctx);
+    assert_int_equal(failures, 0);
+}
+
 /* What an INT8 call refuses, with a message. */
 static void test_bad_arguments(void **state)
 {
@@ -197,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_accuracy_gate),
         cmocka_unit_test(test_smoothing_matters),
         cmocka_unit_test(test_quantized_k_matches),
+        cmocka_unit_test(test_coopmat_gate),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
