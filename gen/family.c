@@ -68,6 +68,12 @@ static const char *dq_template(const auegen_spec *s, const auegen_plan *p)
     return p->variant == AUEGEN_VARIANT_COOPMAT ? "backward_dq_coopmat.comp" : "backward_dq.comp";
 }
 
+static const char *int8_template(const auegen_spec *s, const auegen_plan *p)
+{
+    (void)s;
+    return p->variant == AUEGEN_VARIANT_COOPMAT ? "forward_int8_coopmat.comp" : "forward_int8.comp";
+}
+
 static const char *append_template(const auegen_spec *s, const auegen_plan *p)
 {
     (void)p;
@@ -89,7 +95,7 @@ static const family_desc families[] = {
 /* INT8 specs (int8 = true; gen/plan_int8.c): the forward over quantized Q and K, and
  * the quantizer part that makes them. Looked up before families[] for such specs. */
 static const family_desc int8_families[] = {
-    {AUEGEN_FAMILY_INT8_FWD, AUEGEN_KIND_FORWARD, NULL, auegen__plan_int8, NULL, "forward_int8.comp"},
+    {AUEGEN_FAMILY_INT8_FWD, AUEGEN_KIND_FORWARD, NULL, auegen__plan_int8, int8_template, NULL},
     {AUEGEN_FAMILY_INT8_QUANT, AUEGEN_KIND_FORWARD, "int8_quant", auegen__plan_int8, NULL, "int8_quant.comp"},
 };
 _Static_assert(sizeof families / sizeof families[0] + sizeof int8_families / sizeof int8_families[0]

@@ -33,7 +33,7 @@ static const auegen_target profiles[] = {
         .name = "lavapipe-emulated", .subgroup_size = 8, .subgroup_min = 8, .subgroup_max = 8,
         .shared_memory_bytes = 32768, .max_workgroup_invocations = 1024, .compute_units = 0,
         .storage16 = true, .storage8 = true, .fp16_arith = true, .int8_dot = true, .atomic_float_add = true, .cpu = true,
-        .coopmat_emulated = true, .coopmat_count = 1, .coopmat = {{16, 16, 16, F16, F32}},
+        .coopmat_emulated = true, .coopmat_count = 2, .coopmat = {{16, 16, 16, F16, F32}, {16, 16, 16, S8, S32}},
         .lane_layout_a = true,
         .lane_layout = {.lanes = 8, .cluster = 4, .row_step = 1, .col_step = 1, .elems = 32,
                         .row_off = {0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6, 8, 8, 8, 8, 10, 10, 10, 10, 12, 12, 12, 12, 14, 14, 14, 14},

@@ -376,7 +376,7 @@ static int cmd_check(int argc, char **argv)
                 }
                 fails += !r.pass;
                 printf("%-26s %-8s %-14s %-9s %-7s %11s %11s %11.3e  %s (int8 %s: cosine %.6f, rel. L1 %.4f)\n",
-                       s->name, "int8", shape, sh.shape.bshd ? "BSHD" : "BHSD", ROW_SOURCE(r.kernel), "-", "-",
+                       s->name, r.kernel.plan.variant == AUEGEN_VARIANT_COOPMAT ? "int8-cm" : "int8", shape, sh.shape.bshd ? "BSHD" : "BHSD", ROW_SOURCE(r.kernel), "-", "-",
                        r.lse_err, r.pass ? "pass" : "FAIL", aule_int8_inputs_name(sh.inputs), r.worst_cosine, r.rel_l1);
             }
             continue;

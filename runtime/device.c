@@ -92,6 +92,7 @@ typedef struct device_probe {
     uint32_t queue_family;
     bool f16_storage, i8_storage, f16_arith, vk_memory_model, size_control, full_subgroups, coopmat, float_add;
     bool int8_dot;                 /* shaderIntegerDotProduct (Vulkan 1.3): the INT8 kernels' OpSDot */
+    bool int8_arith;               /* shaderInt8: int8 cooperative matrices (the INT8 coopmat kernel) */
     bool has_coopmat_ext, has_size_control_13, has_exec_props, has_atomic_float;
 } device_probe;
 
@@ -180,6 +181,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     p->f16_storage = f11.storageBuffer16BitAccess;
     p->i8_storage = f12.storageBuffer8BitAccess;
     p->f16_arith = f12.shaderFloat16;
+    p->int8_arith = f12.shaderInt8;
     p->vk_memory_model = f12.vulkanMemoryModel;
     p->size_control = v13 && f13.subgroupSizeControl;
     p->full_subgroups = v13 && f13.computeFullSubgroups;
@@ -204,6 +206,8 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
                             || cp[i].CType != cp[i].ResultType || cp[i].saturatingAccumulation
                             || !map_type(cp[i].AType, &s.a_type) || !map_type(cp[i].CType, &s.c_type))
                             continue;
+                        if (s.a_type == AUEGEN_TYPE_S8 && !p->int8_arith)
+                            continue;      /* int8 matrices need the Int8 capability (shaderInt8) */
                         s.m = (int)cp[i].MSize;
                         s.n = (int)cp[i].NSize;
                         s.k = (int)cp[i].KSize;
@@ -494,6 +498,7 @@ aule_status aule__device_open(aule_context *ctx, const char *selector, bool *cpu
                                             .shaderIntegerDotProduct = p.int8_dot};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                             .shaderFloat16 = p.f16_arith,
+                                            .shaderInt8 = p.int8_arith,
                                             .vulkanMemoryModel = p.vk_memory_model,
                                             .storageBuffer8BitAccess = p.i8_storage};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,

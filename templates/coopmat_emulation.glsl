@@ -76,3 +76,50 @@ float[CM_E] cm_mul_add(float16_t a[CM_E], float16_t b[CM_E], float c[CM_E])
 }
 
 #define coopMatMulAdd(a, b, c) cm_mul_add(a, b, c)
+
+// int8 matrices (s8 x s8 -> s32, 16x16x16: the INT8 kernel's), the values held
+// as ints and read from packed int8 words: element (r, c) of a row-major matrix
+// is byte c % 4 of word off + r * stride + c / 4, of a column-major one byte
+// r % 4 of word off + c * stride + r / 4 (offset and stride in words, as a
+// KHR load from a uint array counts them). int8 values are exact in f16, so
+// the multiply-add shares the f16 scratch tiles and sums in int32.
+#define ACC_S32 int[CM_E]
+#define MAT_A8 int[CM_E]
+#define MAT_B8 int[CM_E]
+
+int[CM_E] cm_zero_s32()
+{
+    int m[CM_E];
+    [[dont_unroll]] for (uint i = 0u; i < CM_E; i++)
+        m[i] = 0;
+    return m;
+}
+
+#define ACC_S32_ZERO cm_zero_s32()
+#define CM_BYTE8(off, stride, lay, i) \
+    (4u * (off) + ((lay) == ROW_MAJOR ? 4u * cm_row(i) * (stride) + cm_col(i) : 4u * cm_col(i) * (stride) + cm_row(i)))
+#define coopMatLoadS8(m, arr, off, stride, lay) \
+    [[dont_unroll]] for (uint cm_i = 0u; cm_i < CM_E; cm_i++) { \
+        uint cm_b = CM_BYTE8(off, stride, lay, cm_i); \
+        m[cm_i] = bitfieldExtract(int(arr[cm_b / 4u]), int(8u * (cm_b % 4u)), 8); \
+    }
+
+int[CM_E] cm_mul_add(int a[CM_E], int b[CM_E], int c[CM_E])
+{
+    const uint base = gl_SubgroupID * 512u;
+    [[dont_unroll]] for (uint i = 0u; i < CM_E; i++) {
+        cm_scratch[base + cm_row(i) * 16u + cm_col(i)] = float16_t(a[i]);
+        cm_scratch[base + 256u + cm_row(i) * 16u + cm_col(i)] = float16_t(b[i]);
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    [[dont_unroll]] for (uint i = 0u; i < CM_E; i++) {
+        int acc = c[i];
+        [[dont_unroll]] for (uint k = 0u; k < 16u; k++)
+            acc += int(cm_scratch[base + cm_row(i) * 16u + k]) * int(cm_scratch[base + 256u + k * 16u + cm_col(i)]);
+        c[i] = acc;
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    return c;
+}

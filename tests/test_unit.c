@@ -318,6 +318,86 @@ static void test_planner(void **state)
     assert_int_equal(auegen_plan_make(NULL, lvp, &tools, &p, why, sizeof why), AUEGEN_ERROR_USAGE);
 }
 
+/* INT8 plans: the forward and its quantizer take the same tiles on every
+ * profile; the forward is planned on s8 x s8 -> s32 matrices where the target
+ * has a 16x16 shape of them (and glslang compiles them), with its shared
+ * memory exact; coopmat = "khr" without one is a plan error that says why. */
+static void test_int8_planner(void **state)
+{
+    (void)state;
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
+    char why[256];
+    auegen_plan fwd, quant;
+    static const int dims[] = {16, 59, 64, 128, 256};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++) {
+        auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = dims[i], .gqa = 4, .int8 = true});
+        for (int j = 0; j < auegen_target_profile_count(); j++) {
+            const auegen_target *t = auegen_target_profile(j);
+            assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &s, t, &tools, &fwd, why, sizeof why), AUEGEN_OK);
+            assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_QUANT, &s, t, &tools, &quant, why, sizeof why),
+                             AUEGEN_OK);
+            assert_int_equal(fwd.tile_q, quant.tile_q);
+            assert_int_equal(fwd.tile_kv, quant.tile_kv);
+            assert_int_equal(quant.variant, AUEGEN_VARIANT_SCALAR);
+            assert_true(fwd.shared_memory_bytes <= t->shared_memory_bytes);
+            assert_true(fwd.workgroup_size <= t->max_workgroup_invocations);
+            if (fwd.variant == AUEGEN_VARIANT_COOPMAT) {
+                assert_int_equal(fwd.mma.a_type, AUEGEN_TYPE_S8);
+                assert_int_equal(fwd.mma.c_type, AUEGEN_TYPE_S32);
+                assert_int_equal(fwd.tile_q, 16 * fwd.subgroups);
+                assert_int_equal(fwd.tile_kv % 16, 0);
+                assert_int_equal(fwd.workgroup_size, fwd.subgroups * t->subgroup_size);
+                assert_int_equal(fwd.emulated, t->coopmat_emulated);
+            }
+        }
+    }
+    auegen_spec s = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .gqa = 4, .causal = true, .int8 = true});
+    const auegen_target *hopper = auegen_target_profile_find("nvidia-hopper");
+    const auegen_target *emu = auegen_target_profile_find("lavapipe-emulated");
+    const auegen_target *lvp = auegen_target_profile_find("lavapipe");
+    const auegen_target *xe = auegen_target_profile_find("intel-xe");
+    assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &s, lvp, &tools, &fwd, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(fwd.variant, AUEGEN_VARIANT_SCALAR);
+    if (tools.coopmat_khr) {
+        /* Hopper, 16x16x32: D4 = 32 words (whole K steps of 8), rows of 32 + 8 + 4 words; 4 subgroups, Bc 16:
+         * 4 * (2*64*44 + 16*44 + 16*129 + 64*16 + 3*64 + 4*640) = 48704 bytes. */
+        assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &s, hopper, &tools, &fwd, why, sizeof why), AUEGEN_OK);
+        assert_int_equal(fwd.variant, AUEGEN_VARIANT_COOPMAT);
+        assert_int_equal(fwd.mma.k, 32);
+        assert_int_equal(fwd.q_stride, 44);
+        assert_int_equal(fwd.tile_q, 64);
+        assert_int_equal(fwd.tile_kv, 16);
+        assert_int_equal(fwd.shared_memory_bytes, 48704);
+        /* The emulation: 16x16x16 on 8 lanes, its f16 scratch tiles (1 KiB per subgroup) on top. */
+        auegen_spec e = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64, .gqa = 2, .int8 = true,
+                                                  .tile_q = 32, .tile_kv = 16});
+        assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &e, emu, &tools, &fwd, why, sizeof why), AUEGEN_OK);
+        assert_int_equal(fwd.variant, AUEGEN_VARIANT_COOPMAT);
+        assert_true(fwd.emulated);
+        assert_int_equal(fwd.mma.k, 16);
+        assert_int_equal(fwd.q_stride, 16 + 8 + 4);
+        assert_int_equal(fwd.shared_memory_bytes, 4 * (2 * 32 * 28 + 16 * 28 + 16 * 65 + 32 * 16 + 3 * 32 + 2 * 640) + 2048);
+        /* A tile the matrices can't take: "auto" falls back to the scalar kernel, "khr" says why. */
+        auegen_spec odd = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64, .int8 = true, .tile_q = 8,
+                                                    .tile_kv = 8});
+        assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &odd, emu, &tools, &fwd, why, sizeof why), AUEGEN_OK);
+        assert_int_equal(fwd.variant, AUEGEN_VARIANT_SCALAR);
+        odd.coopmat = AUEGEN_COOPMAT_KHR;
+        assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &odd, emu, &tools, &fwd, why, sizeof why),
+                         AUEGEN_ERROR_PLAN);
+        assert_non_null(strstr(why, "tile 8x8"));
+    }
+    /* khr: a plan error where the target has no 16x16 s8 shape (lavapipe: none; Intel: 8x8x32 only). */
+    s.coopmat = AUEGEN_COOPMAT_KHR;
+    assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_FWD, &s, lvp, &tools, &fwd, why, sizeof why), AUEGEN_ERROR_PLAN);
+    assert_non_null(strstr(why, "s8 x s8 -> s32"));
+    assert_non_null(strstr(why, "'lavapipe'"));
+    assert_int_equal(auegen__plan_int8(AUEGEN_FAMILY_INT8_QUANT, &s, xe, &tools, &quant, why, sizeof why),
+                     AUEGEN_ERROR_PLAN);
+    assert_non_null(strstr(why, "'intel-xe'"));
+}
+
 /* The lane-layout model: NVIDIA's probed table (anchors) fits it, the emulated
  * layouts fit it, and maps that are not of the form, or spread a row over two
  * clusters, do not. */
@@ -538,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_fields_documented),
         cmocka_unit_test(test_spec_file),
         cmocka_unit_test(test_planner),
+        cmocka_unit_test(test_int8_planner),
         cmocka_unit_test(test_lane_layout),
         cmocka_unit_test(test_generate_and_keys),
         cmocka_unit_test(test_line_directives),
