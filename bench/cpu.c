@@ -9,7 +9,8 @@
  *   - decode D=128, 32 query / 8 KV heads, one token against a contiguous f16 cache of
  *     KV tokens: GB/s of K and V read and the fraction of the triad bandwidth.
  *
- *   bench_cpu [--quick] [--markdown]     (AULE_DEVICE=cpu is implied; AULE_CPU_THREADS picks the threads)
+ *   bench_cpu [--quick] [--markdown] [--only prefill|decode]
+ *   (AULE_DEVICE=cpu is implied; AULE_CPU_THREADS picks the threads; the ceilings always run)
  *
  * Every figure is the best of a few runs; the machine may be shared, so compare
  * figures of one run (the ratios), not across runs.
@@ -267,14 +268,18 @@ static double decode_ms(aule_context *ctx, int kv, int reps)
 
 int main(int argc, char **argv)
 {
-    bool quick = false, markdown = false;
+    bool quick = false, markdown = false, prefill = true, decode = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "prefill") == 0)
+            decode = false, i++;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "decode") == 0)
+            prefill = false, i++;
         else if (strcmp(argv[i], "--markdown") == 0)
             markdown = true;
         else {
-            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown]\n");
+            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown] [--only prefill|decode]\n");
             return 2;
         }
     }
@@ -301,7 +306,7 @@ int main(int argc, char **argv)
     else
         printf("%-34s %10s %10s %8s\n", "case", "ms", "rate", "of peak");
     static const int seqs[] = {2048, 8192};
-    for (int si = 0; si < (quick ? 1 : 2); si++)
+    for (int si = 0; prefill && si < (quick ? 1 : 2); si++)
         for (int dti = 0; dti < 2; dti++)
             for (int causal = 0; causal < 2; causal++) {
                 int s = quick ? 512 : seqs[si];
@@ -319,7 +324,7 @@ int main(int argc, char **argv)
                 fflush(stdout);
             }
     static const int kvs[] = {8192, 32768, 131072};
-    for (int ki = 0; ki < (quick ? 1 : 3); ki++) {
+    for (int ki = 0; decode && ki < (quick ? 1 : 3); ki++) {
         int kv = kvs[ki];
         double ms = decode_ms(ctx, kv, 8);
         double bytes = 2.0 * 8 * (double)kv * 128 * 2;

@@ -336,6 +336,187 @@ static void qk_few(const float *qr, const float *kf, int dp, int nk, float *sr, 
     }
 }
 
+/* --- few rows straight from the cache ---------------------------------------------------
+ * The decode path proper (f32/f16/bf16 caches with D and Dv whole vectors): K and V
+ * rows are read where they lie and converted on load (vcvtph2ps, a shift for bf16),
+ * never copied. Q rows go in groups of 4 (zero rows pad a group), and FK = W / 4 keys
+ * at a time, so one step holds W = 4 x FK dot-product accumulators; a transpose-add
+ * tree reduces all W at once (lane r * FK + kk = the dot product of row r and key kk)
+ * instead of one horizontal sum per (row, key). */
+#define FK (W / 4)
+#define PF_ROWS 16             /* software prefetch distance in K/V rows */
+#define FRP (FR < 4 ? 4 : FR)  /* Q rows the few-rows layout holds: FR rounded up to a group */
+
+typedef float vfu __attribute__((vector_size(W * 4), aligned(4)));
+typedef uint16_t vh __attribute__((vector_size(W * 2), aligned(2)));
+
+/* W elements of a row of storage type dt (a constant where this is inlined) as fp32. */
+INLINE vf load_row(int dt, const char *p)
+{
+    if (dt == AUEGEN_DTYPE_F32)
+        return (vf) * (const vfu *)p;
+    if (dt == AUEGEN_DTYPE_BF16)
+        return (vf)(__builtin_convertvector(*(const vh *)p, vi) << 16);
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    return (vf)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#elif AULE_CPU_W == 8 && defined(__F16C__)
+    return (vf)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+#else
+    vf x;
+    const uint16_t *h = (const uint16_t *)p;
+    for (int i = 0; i < W; i++)
+        x[i] = aule_f16_to_f32(h[i]);
+    return x;
+#endif
+}
+
+/* Lane i of the result = the sum of v[i]'s lanes. */
+INLINE vf vsum_w(const vf *v)
+{
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    __m512 t1[8], t2[4], t3[2];
+    for (int i = 0; i < 8; i++)           /* per 128-bit block: [a0+a2, b0+b2, a1+a3, b1+b3] */
+        t1[i] = _mm512_add_ps(_mm512_unpacklo_ps((__m512)v[2 * i], (__m512)v[2 * i + 1]),
+                              _mm512_unpackhi_ps((__m512)v[2 * i], (__m512)v[2 * i + 1]));
+    for (int i = 0; i < 4; i++) {         /* per block: the partial sums of 4 vectors */
+        __m512d a = _mm512_castps_pd(t1[2 * i]), b = _mm512_castps_pd(t1[2 * i + 1]);
+        t2[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    for (int i = 0; i < 2; i++)           /* blocks: [v0-3 (0+1), v0-3 (2+3), v4-7 (0+1), v4-7 (2+3)] */
+        t3[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t2[2 * i], t2[2 * i + 1], 0x88),
+                              _mm512_shuffle_f32x4(t2[2 * i], t2[2 * i + 1], 0xDD));
+    return (vf)_mm512_add_ps(_mm512_shuffle_f32x4(t3[0], t3[1], 0x88), _mm512_shuffle_f32x4(t3[0], t3[1], 0xDD));
+#elif AULE_CPU_W == 8 && defined(__AVX__)
+    __m256 t1[4], t2[2];
+    for (int i = 0; i < 4; i++)
+        t1[i] = _mm256_add_ps(_mm256_unpacklo_ps((__m256)v[2 * i], (__m256)v[2 * i + 1]),
+                              _mm256_unpackhi_ps((__m256)v[2 * i], (__m256)v[2 * i + 1]));
+    for (int i = 0; i < 2; i++) {
+        __m256 a = t1[2 * i], b = t1[2 * i + 1];
+        t2[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b))),
+                              _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b))));
+    }
+    return (vf)_mm256_add_ps(_mm256_permute2f128_ps(t2[0], t2[1], 0x20), _mm256_permute2f128_ps(t2[0], t2[1], 0x31));
+#else
+    vf s;
+    for (int i = 0; i < W; i++)
+        s[i] = vsum(v[i]);
+    return s;
+#endif
+}
+
+/* Sr[r][j] = dot(Qr[r], K row j) for nk keys (krow: TK row pointers, zero rows past nk),
+ * rows in groups of 4. */
+INLINE void qk_direct(int dt, const float *restrict qr, int dp, const char *const *krow, int nk, float *restrict sr,
+                      int nrows, ptrdiff_t pf)
+{
+    const size_t es = dtype_bytes(dt);
+    for (int r0 = 0; r0 < nrows; r0 += 4)
+        for (int j = 0; j < nk; j += FK) {
+            for (int kk = 0; kk < FK && r0 == 0; kk++)        /* the rows PF_ROWS ahead, once */
+                for (size_t x = 0; x < (size_t)dp * es; x += 64)
+                    __builtin_prefetch(krow[j + kk] + pf + x);
+            vf acc[W];
+#pragma GCC unroll 16
+            for (int i = 0; i < W; i++)
+                acc[i] = splat(0.0f);
+            for (int x = 0; x < dp; x += W) {
+                vf k[FK];
+#pragma GCC unroll 4
+                for (int kk = 0; kk < FK; kk++)
+                    k[kk] = load_row(dt, krow[j + kk] + (size_t)x * es);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    vf q = vload(qr + (size_t)(r0 + r) * dp + x);
+#pragma GCC unroll 4
+                    for (int kk = 0; kk < FK; kk++)
+                        acc[r * FK + kk] += q * k[kk];
+                }
+            }
+            vf s = vsum_w(acc);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                memcpy(sr + (size_t)(r0 + r) * TK + j, (const float *)&s + r * FK, FK * sizeof(float));
+        }
+}
+
+/* Or[r][c0 + ..] = Or[r][..] * alpha[r] + sum_j Sr[r][j] * V row j, for 4 rows and nv vectors from column c0. */
+INLINE void pv_direct_block(int dt, const float *restrict sr, const char *const *vrow, int c0, int nk,
+                            float *restrict orow, int ldo, const float *restrict alpha, int nv, ptrdiff_t pf)
+{
+    const size_t es = dtype_bytes(dt);
+    vf acc[4][FCV];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < nv; cv++)
+            acc[r][cv] = vload(orow + (size_t)r * ldo + c0 + cv * W) * alpha[r];
+    for (int j = 0; j < nk; j++) {
+        vf v[FCV];
+        for (size_t x = 0; x < (size_t)nv * W * es; x += 64)
+            __builtin_prefetch(vrow[j] + pf + (size_t)c0 * es + x);
+#pragma GCC unroll 4
+        for (int cv = 0; cv < nv; cv++)
+            v[cv] = load_row(dt, vrow[j] + (size_t)(c0 + cv * W) * es);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            vf p = splat(sr[(size_t)r * TK + j]);
+#pragma GCC unroll 4
+            for (int cv = 0; cv < nv; cv++)
+                acc[r][cv] += p * v[cv];
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < nv; cv++)
+            vstore(orow + (size_t)r * ldo + c0 + cv * W, acc[r][cv]);
+}
+
+INLINE void pv_direct(int dt, const float *sr, const char *const *vrow, int dv, int nk, float *orows, int ldo,
+                      const float *alpha, int nrows, ptrdiff_t pf)
+{
+    for (int r0 = 0; r0 < nrows; r0 += 4)
+        for (int c0 = 0; c0 < dv; c0 += FCV * W) {
+            const float *s = sr + (size_t)r0 * TK;
+            float *o = orows + (size_t)r0 * ldo;
+            int nv = (dv - c0) / W < FCV ? (dv - c0) / W : FCV;
+            switch (nv) {
+            case 1: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 1, pf); break;
+#if FCV >= 2
+            case 2: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 2, pf); break;
+#endif
+#if FCV >= 3
+            case 3: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 3, pf); break;
+#endif
+            default: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, FCV, pf); break;
+            }
+        }
+}
+
+/* The storage types instantiated, so dt is a constant inside. */
+static void qk_direct_any(int dt, const float *qr, int dp, const char *const *krow, int nk, float *sr, int nrows,
+                          ptrdiff_t pf)
+{
+    if (dt == AUEGEN_DTYPE_F16)
+        qk_direct(AUEGEN_DTYPE_F16, qr, dp, krow, nk, sr, nrows, pf);
+    else if (dt == AUEGEN_DTYPE_BF16)
+        qk_direct(AUEGEN_DTYPE_BF16, qr, dp, krow, nk, sr, nrows, pf);
+    else
+        qk_direct(AUEGEN_DTYPE_F32, qr, dp, krow, nk, sr, nrows, pf);
+}
+
+static void pv_direct_any(int dt, const float *sr, const char *const *vrow, int dv, int nk, float *orows, int ldo,
+                          const float *alpha, int nrows, ptrdiff_t pf)
+{
+    if (dt == AUEGEN_DTYPE_F16)
+        pv_direct(AUEGEN_DTYPE_F16, sr, vrow, dv, nk, orows, ldo, alpha, nrows, pf);
+    else if (dt == AUEGEN_DTYPE_BF16)
+        pv_direct(AUEGEN_DTYPE_BF16, sr, vrow, dv, nk, orows, ldo, alpha, nrows, pf);
+    else
+        pv_direct(AUEGEN_DTYPE_F32, sr, vrow, dv, nk, orows, ldo, alpha, nrows, pf);
+}
+
 /* --- one task ---------------------------------------------------------------------------- */
 
 static int dv_padded(const aule__cpu_attn *a) { return (a->dv + CB - 1) / CB * CB; }
@@ -346,8 +527,9 @@ static size_t scratch_bytes(const aule__cpu_attn *a)
     size_t floats = d * TR + (size_t)TK * d + (size_t)TK * dvp + (size_t)TK * TR + dvp * TR + 8 * TR + 6 * 16;
     /* The few-rows layout: D and Dv rounded up to whole vectors (FCV of them for Dv). */
     size_t dp = (d + W - 1) / W * W, dvw = ((size_t)a->dv + FCV * W - 1) / (FCV * W) * (FCV * W);
-    size_t few = (size_t)FR * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FR * TK + (size_t)FR * dvw + 8 * TR
-        + 6 * 16;                  /* the per-row statistics (m, l, alpha, lo, hi) come first in both layouts */
+    size_t few = (size_t)FRP * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FRP * TK + (size_t)FRP * dvw + 8 * TR
+        + 6 * 16                   /* the per-row statistics (m, l, alpha, lo, hi) come first in both layouts */
+        + 2 * (TK + W) * sizeof(void *) / sizeof(float) + 32;      /* the K and V row pointers */
     floats = floats > few ? floats : few;
     return floats * sizeof(float) + 64;
 }
@@ -359,25 +541,43 @@ static float *carve(float **at, size_t n)
     return p;
 }
 
+/* The element offset of key j's row of sequence b (batch index bt), KV head kvh, in K or V; *page its cache page. */
+INLINE int64_t kv_at(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh, int64_t koff, int64_t j, int64_t *page)
+{
+    int64_t sb = is_v ? a->v_sb : a->k_sb, sh = is_v ? a->v_sh : a->k_sh, ss = is_v ? a->v_ss : a->k_ss;
+    if (a->page_size > 0) {
+        *page = a->table[(int64_t)b * a->bt_stride + j / a->page_size];
+        return (*page * a->page_size + j % a->page_size) * ss + kvh * sh;
+    }
+    *page = 0;
+    return (int64_t)bt * sb + kvh * sh + (koff + j) * ss;
+}
+
+/* Row pointers of keys j0 .. j0 + nk - 1 (f32/f16/bf16 storage), then zero rows up to TK + W. */
+static void key_rows(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh, int64_t koff, int64_t j0, int nk,
+                     const char **rows)
+{
+    static const float zero_row[AUEGEN_MAX_HEAD_DIM];
+    const char *base = is_v ? a->v : a->k;
+    size_t es = dtype_bytes(a->dtype);
+    for (int jj = 0; jj < nk; jj++) {
+        int64_t page;
+        rows[jj] = base + (size_t)kv_at(a, is_v, b, bt, kvh, koff, j0 + jj, &page) * es;
+    }
+    for (int jj = nk; jj < TK + W; jj++)
+        rows[jj] = (const char *)zero_row;
+}
+
 /* Keys j0 .. j0 + nk - 1 of sequence b (batch index bt of the tensors), KV head kvh, as fp32 rows of ld floats (zero-padded to TK rows). */
 static void load_keys(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh, int64_t koff, int64_t j0, int nk,
                       float *dst, int ld)
 {
     int dim = is_v ? a->dv : a->d;
     const char *base = is_v ? a->v : a->k;
-    int64_t sb = is_v ? a->v_sb : a->k_sb, sh = is_v ? a->v_sh : a->k_sh, ss = is_v ? a->v_ss : a->k_ss;
     size_t es = a->kv_int8 ? 1 : dtype_bytes(a->dtype);
     for (int jj = 0; jj < nk; jj++) {
-        int64_t j = j0 + jj;
+        int64_t page = 0, at = kv_at(a, is_v, b, bt, kvh, koff, j0 + jj, &page);
         float *row = dst + (size_t)jj * ld;
-        int64_t at;
-        int64_t page = 0;
-        if (a->page_size > 0) {
-            page = a->table[(int64_t)b * a->bt_stride + j / a->page_size];
-            at = (page * a->page_size + j % a->page_size) * ss + kvh * sh;
-        } else {
-            at = (int64_t)bt * sb + kvh * sh + (koff + j) * ss;
-        }
         if (a->kv_int8) {
             const float *scale = (is_v ? a->v_scale : a->k_scale) + ((size_t)page * a->kv_heads + kvh) * dim;
             int8_to_f32((const int8_t *)base + at, scale, row, dim);
@@ -428,12 +628,20 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     const bool few = nrows <= FR;
     const int dp = (d + W - 1) / W * W, dvw = (dv + FCV * W - 1) / (FCV * W) * (FCV * W);
     float *qt, *kf, *vfp, *st, *ot;
+    /* Straight from the cache: f32/f16/bf16 storage with D and Dv whole vectors. */
+    const bool direct = few && !a->kv_int8 && d % W == 0 && dv % W == 0;
+    const char **krow = NULL, **vrow = NULL;
+    /* Software prefetch PF_ROWS rows ahead along the cache's row stride (a hint: past a page it misses, never faults). */
+    const ptrdiff_t pf_k = (ptrdiff_t)(PF_ROWS * a->k_ss * (int64_t)dtype_bytes(a->dtype));
+    const ptrdiff_t pf_v = (ptrdiff_t)(PF_ROWS * a->v_ss * (int64_t)dtype_bytes(a->dtype));
     if (few) {
-        qt = carve(&mem, (size_t)FR * dp);
+        qt = carve(&mem, (size_t)FRP * dp);
         kf = carve(&mem, (size_t)TK * dp);
         vfp = carve(&mem, (size_t)TK * dvw);
-        st = carve(&mem, (size_t)FR * TK);
-        ot = carve(&mem, (size_t)FR * dvw);
+        st = carve(&mem, (size_t)FRP * TK);
+        ot = carve(&mem, (size_t)FRP * dvw);
+        krow = (const char **)carve(&mem, (TK + W) * sizeof(void *) / sizeof(float));
+        vrow = (const char **)carve(&mem, (TK + W) * sizeof(void *) / sizeof(float));
     } else {
         qt = carve(&mem, (size_t)d * TR);
         kf = carve(&mem, (size_t)TK * d);
@@ -453,6 +661,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         if (r >= nrows) {
             for (int x = 0; x < d && !few; x++)
                 qt[(size_t)x * TR + r] = 0.0f;
+            for (int x = 0; x < dp && few && r < FRP; x++)
+                qt[(size_t)r * dp + x] = 0.0f;
             continue;
         }
         int64_t g = r0 + r, i = g / gqa, h = (int64_t)kvh * gqa + g % gqa;
@@ -501,13 +711,18 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         vstore(m + r, splat(-INFINITY));
         vstore(l + r, splat(0.0f));
     }
-    memset(ot, 0, (few ? (size_t)FR * dvw : (size_t)dvp * TR) * sizeof *ot);
+    memset(ot, 0, (few ? (size_t)FRP * dvw : (size_t)dvp * TR) * sizeof *ot);
 
     for (int64_t j0 = lo_any; few && j0 <= hi_any; j0 += TK) {
         int nk = hi_any - j0 + 1 < TK ? (int)(hi_any - j0 + 1) : TK;
         int nkp = (nk + W - 1) / W * W;
-        load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
-        qk_few(qt, kf, dp, nk, st, nrows);
+        if (direct) {
+            key_rows(a, false, b, bt, kvh, koff, j0, nk, krow);
+            qk_direct_any(a->dtype, qt, dp, krow, nk, st, nrows, pf_k);
+        } else {
+            load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
+            qk_few(qt, kf, dp, nk, st, nrows);
+        }
         for (int r = 0; r < nrows; r++) {
             float *sr = st + (size_t)r * TK;
             vf mt = splat(-INFINITY);
@@ -541,8 +756,17 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
             m[r] = mn;
             alpha[r] = al;
         }
-        load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
-        pv_few(st, vfp, dvw, nk, ot, alpha, nrows);
+        if (direct) {
+            for (int r = nrows; r < (nrows + 3) / 4 * 4; r++) {   /* the padding rows of the last group: P = 0 */
+                memset(st + (size_t)r * TK, 0, TK * sizeof *st);
+                alpha[r] = 0.0f;
+            }
+            key_rows(a, true, b, bt, kvh, koff, j0, nk, vrow);
+            pv_direct_any(a->dtype, st, vrow, dv, nk, ot, dvw, alpha, nrows, pf_v);
+        } else {
+            load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
+            pv_few(st, vfp, dvw, nk, ot, alpha, nrows);
+        }
     }
 
     for (int64_t j0 = lo_any; !few && j0 <= hi_any; j0 += TK) {
