@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__AVX512F__) || defined(__F16C__)
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -47,7 +47,21 @@
 typedef float vf __attribute__((vector_size(W * 4)));
 typedef int32_t vi __attribute__((vector_size(W * 4)));
 
-INLINE vf splat(float x) { return (vf){0} + x; }
+/* A broadcast (not (vf){0} + x: that is a scalar add of +0.0, which the compiler must keep
+ * for x = -0.0, then a register broadcast, both on the FMA ports). */
+INLINE vf splat(float x)
+{
+#if AULE_CPU_W == 16 && defined(__AVX512F__)
+    return (vf)_mm512_set1_ps(x);
+#elif AULE_CPU_W == 8 && defined(__AVX__)
+    return (vf)_mm256_set1_ps(x);
+#else
+    vf v;
+    for (int i = 0; i < W; i++)
+        v[i] = x;
+    return v;
+#endif
+}
 INLINE vf vload(const float *p) { return *(const vf *)p; }
 INLINE void vstore(float *p, vf x) { *(vf *)p = x; }
 INLINE vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
