@@ -422,14 +422,17 @@ INLINE vf vsum_w(const vf *v)
 /* Sr[r][j] = dot(Qr[r], K row j) for nk keys (krow: TK row pointers, zero rows past nk),
  * rows in groups of 4. */
 INLINE void qk_direct(int dt, const float *restrict qr, int dp, const char *const *krow, int nk, float *restrict sr,
-                      int nrows, ptrdiff_t pf)
+                      int nrows, ptrdiff_t pf, const char *const *vrow, int dv)
 {
     const size_t es = dtype_bytes(dt);
     for (int r0 = 0; r0 < nrows; r0 += 4)
         for (int j = 0; j < nk; j += FK) {
-            for (int kk = 0; kk < FK && r0 == 0; kk++)        /* the rows PF_ROWS ahead, once */
+            for (int kk = 0; kk < FK && r0 == 0; kk++) {      /* K rows PF_ROWS ahead, and this tile's V rows */
                 for (size_t x = 0; x < (size_t)dp * es; x += 64)
                     __builtin_prefetch(krow[j + kk] + pf + x);
+                for (size_t x = 0; x < (size_t)dv * es; x += 64)
+                    __builtin_prefetch(vrow[j + kk] + x);
+            }
             vf acc[W];
 #pragma GCC unroll 16
             for (int i = 0; i < W; i++)
@@ -510,14 +513,14 @@ INLINE void pv_direct(int dt, const float *sr, const char *const *vrow, int dv, 
 
 /* The storage types instantiated, so dt is a constant inside. */
 static void qk_direct_any(int dt, const float *qr, int dp, const char *const *krow, int nk, float *sr, int nrows,
-                          ptrdiff_t pf)
+                          ptrdiff_t pf, const char *const *vrow, int dv)
 {
     if (dt == AUEGEN_DTYPE_F16)
-        qk_direct(AUEGEN_DTYPE_F16, qr, dp, krow, nk, sr, nrows, pf);
+        qk_direct(AUEGEN_DTYPE_F16, qr, dp, krow, nk, sr, nrows, pf, vrow, dv);
     else if (dt == AUEGEN_DTYPE_BF16)
-        qk_direct(AUEGEN_DTYPE_BF16, qr, dp, krow, nk, sr, nrows, pf);
+        qk_direct(AUEGEN_DTYPE_BF16, qr, dp, krow, nk, sr, nrows, pf, vrow, dv);
     else
-        qk_direct(AUEGEN_DTYPE_F32, qr, dp, krow, nk, sr, nrows, pf);
+        qk_direct(AUEGEN_DTYPE_F32, qr, dp, krow, nk, sr, nrows, pf, vrow, dv);
 }
 
 static void pv_direct_any(int dt, const float *sr, const char *const *vrow, int dv, int nk, float *orows, int ldo,
@@ -732,7 +735,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         int nkp = (nk + W - 1) / W * W;
         if (direct) {
             key_rows(a, false, b, bt, kvh, koff, j0, nk, krow);
-            qk_direct_any(a->dtype, qt, dp, krow, nk, st, nrows, pf_k);
+            key_rows(a, true, b, bt, kvh, koff, j0, nk, vrow);
+            qk_direct_any(a->dtype, qt, dp, krow, nk, st, nrows, pf_k, vrow, dv);
         } else {
             load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
             qk_few(qt, kf, dp, nk, st, nrows);
@@ -775,7 +779,6 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
                 memset(st + (size_t)r * TK, 0, TK * sizeof *st);
                 alpha[r] = 0.0f;
             }
-            key_rows(a, true, b, bt, kvh, koff, j0, nk, vrow);
             pv_direct_any(a->dtype, st, vrow, dv, nk, ot, dvw, alpha, nrows, pf_v);
         } else {
             load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
