@@ -358,7 +358,7 @@ static void qk_few(const float *qr, const float *kf, int dp, int nk, float *sr, 
  * tree reduces all W at once (lane r * FK + kk = the dot product of row r and key kk)
  * instead of one horizontal sum per (row, key). */
 #define FK (W / 4)
-#define PF_ROWS 16             /* software prefetch distance in K/V rows */
+#define PF_ROWS 16             /* software prefetch distance in K rows */
 #define FRP (FR < 4 ? 4 : FR)  /* Q rows the few-rows layout holds: FR rounded up to a group */
 
 typedef float vfu __attribute__((vector_size(W * 4), aligned(4)));
@@ -459,7 +459,7 @@ INLINE void qk_direct(int dt, const float *restrict qr, int dp, const char *cons
 
 /* Or[r][c0 + ..] = Or[r][..] * alpha[r] + sum_j Sr[r][j] * V row j, for 4 rows and nv vectors from column c0. */
 INLINE void pv_direct_block(int dt, const float *restrict sr, const char *const *vrow, int c0, int nk,
-                            float *restrict orow, int ldo, const float *restrict alpha, int nv, ptrdiff_t pf)
+                            float *restrict orow, int ldo, const float *restrict alpha, int nv)
 {
     const size_t es = dtype_bytes(dt);
     vf acc[4][FCV];
@@ -470,8 +470,6 @@ INLINE void pv_direct_block(int dt, const float *restrict sr, const char *const 
             acc[r][cv] = vload(orow + (size_t)r * ldo + c0 + cv * W) * alpha[r];
     for (int j = 0; j < nk; j++) {
         vf v[FCV];
-        for (size_t x = 0; x < (size_t)nv * W * es; x += 64)
-            __builtin_prefetch(vrow[j] + pf + (size_t)c0 * es + x);
 #pragma GCC unroll 4
         for (int cv = 0; cv < nv; cv++)
             v[cv] = load_row(dt, vrow[j] + (size_t)(c0 + cv * W) * es);
@@ -491,7 +489,7 @@ INLINE void pv_direct_block(int dt, const float *restrict sr, const char *const 
 }
 
 INLINE void pv_direct(int dt, const float *sr, const char *const *vrow, int dv, int nk, float *orows, int ldo,
-                      const float *alpha, int nrows, ptrdiff_t pf)
+                      const float *alpha, int nrows)
 {
     for (int r0 = 0; r0 < nrows; r0 += 4)
         for (int c0 = 0; c0 < dv; c0 += FCV * W) {
@@ -499,14 +497,14 @@ INLINE void pv_direct(int dt, const float *sr, const char *const *vrow, int dv, 
             float *o = orows + (size_t)r0 * ldo;
             int nv = (dv - c0) / W < FCV ? (dv - c0) / W : FCV;
             switch (nv) {
-            case 1: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 1, pf); break;
+            case 1: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 1); break;
 #if FCV >= 2
-            case 2: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 2, pf); break;
+            case 2: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 2); break;
 #endif
 #if FCV >= 3
-            case 3: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 3, pf); break;
+            case 3: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, 3); break;
 #endif
-            default: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, FCV, pf); break;
+            default: pv_direct_block(dt, s, vrow, c0, nk, o, ldo, alpha + r0, FCV); break;
             }
         }
 }
@@ -524,14 +522,14 @@ static void qk_direct_any(int dt, const float *qr, int dp, const char *const *kr
 }
 
 static void pv_direct_any(int dt, const float *sr, const char *const *vrow, int dv, int nk, float *orows, int ldo,
-                          const float *alpha, int nrows, ptrdiff_t pf)
+                          const float *alpha, int nrows)
 {
     if (dt == AUEGEN_DTYPE_F16)
-        pv_direct(AUEGEN_DTYPE_F16, sr, vrow, dv, nk, orows, ldo, alpha, nrows, pf);
+        pv_direct(AUEGEN_DTYPE_F16, sr, vrow, dv, nk, orows, ldo, alpha, nrows);
     else if (dt == AUEGEN_DTYPE_BF16)
-        pv_direct(AUEGEN_DTYPE_BF16, sr, vrow, dv, nk, orows, ldo, alpha, nrows, pf);
+        pv_direct(AUEGEN_DTYPE_BF16, sr, vrow, dv, nk, orows, ldo, alpha, nrows);
     else
-        pv_direct(AUEGEN_DTYPE_F32, sr, vrow, dv, nk, orows, ldo, alpha, nrows, pf);
+        pv_direct(AUEGEN_DTYPE_F32, sr, vrow, dv, nk, orows, ldo, alpha, nrows);
 }
 
 /* --- one task ---------------------------------------------------------------------------- */
@@ -648,9 +646,9 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     /* Straight from the cache: f32/f16/bf16 storage with D and Dv whole vectors. */
     const bool direct = few && !a->kv_int8 && d % W == 0 && dv % W == 0;
     const char **krow = NULL, **vrow = NULL;
-    /* Software prefetch PF_ROWS rows ahead along the cache's row stride (a hint: past a page it misses, never faults). */
+    /* Software prefetch of K PF_ROWS rows ahead along the cache's row stride (a hint: past a page it misses, never
+     * faults); V rows are prefetched while the scores of their tile are computed. */
     const ptrdiff_t pf_k = (ptrdiff_t)(PF_ROWS * a->k_ss * (int64_t)dtype_bytes(a->dtype));
-    const ptrdiff_t pf_v = (ptrdiff_t)(PF_ROWS * a->v_ss * (int64_t)dtype_bytes(a->dtype));
     if (few) {
         qt = carve(&mem, (size_t)FRP * dp);
         kf = carve(&mem, (size_t)TK * dp);
@@ -779,7 +777,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
                 memset(st + (size_t)r * TK, 0, TK * sizeof *st);
                 alpha[r] = 0.0f;
             }
-            pv_direct_any(a->dtype, st, vrow, dv, nk, ot, dvw, alpha, nrows, pf_v);
+            pv_direct_any(a->dtype, st, vrow, dv, nk, ot, dvw, alpha, nrows);
         } else {
             load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
             pv_few(st, vfp, dvw, nk, ot, alpha, nrows);
