@@ -36,14 +36,14 @@ if [ "${1:-}" != "--no-sanitize" ]; then
     trap 'rm -rf "$scratch"' EXIT
     # fuzz_api runs twice: on the Vulkan device (lavapipe) and on the native CPU backend.
     for run in spec npy disk_cache api:vulkan api:cpu; do
-        t=${run%%:*} device=${run#*:}
-        [ "$device" = "$run" ] && device=vulkan
+        t=${run%%:*} device=${run#*:} label=" ($device)"
+        [ "$device" = "$run" ] && device=vulkan label=""
         mkdir -p "$scratch/$run"
         AULE_DEVICE=$device ASAN_OPTIONS=detect_leaks=1 "$root/build-fuzz/tests/fuzz_$t" \
             -max_total_time="${AULE_FUZZ_SECONDS:-45}" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
             -artifact_prefix="$scratch/crash-$t-$device-" "$scratch/$run" "$root/tests/fuzz/corpus/$t" \
-            >"$scratch/$run.log" 2>&1 || { tail -n 60 "$scratch/$run.log"; echo "test.sh: fuzz_$t ($device) failed"; exit 1; }
-        echo "fuzz_$t ($device): $(grep -E '^stat::number_of_executed_units' "$scratch/$run.log" | awk '{print $2}')" \
+            >"$scratch/$run.log" 2>&1 || { tail -n 60 "$scratch/$run.log"; echo "test.sh: fuzz_$t$label failed"; exit 1; }
+        echo "fuzz_$t$label: $(grep -E '^stat::number_of_executed_units' "$scratch/$run.log" | awk '{print $2}')" \
             "executions, $(grep -E '^stat::average_exec_per_sec' "$scratch/$run.log" | awk '{print $2}')/s, no crash"
     done
 fi
