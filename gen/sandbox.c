@@ -93,14 +93,18 @@ static void count_hook(lua_State *L, lua_Debug *ar)
         lim->tripped = "time";
     if (!lim->tripped)
         return;
-    /* A hook runs in the frame of the function it interrupts: level 0. */
-    luaL_where(L, 0);
-    if (strcmp(lim->tripped, "time") == 0)
+    /* The instruction limit names the line it stopped at (a hook runs in the frame
+     * of the function it interrupts: level 0). The time limit names none: C work
+     * (string.rep, table.concat, a large allocation) can notice the deadline too,
+     * where no line is known, and the report must not depend on which noticed first. */
+    if (strcmp(lim->tripped, "time") == 0) {
         lua_pushfstring(L, "time limit exceeded (%f s): endless loop?", lim->seconds);
-    else
+    } else {
+        luaL_where(L, 0);
         lua_pushfstring(L, "instruction limit exceeded (%d million): endless loop?",
                         (int)(lim->instruction_limit / 1000000));
-    lua_concat(L, 2);
+        lua_concat(L, 2);
+    }
     lua_error(L);
 }
 

@@ -639,8 +639,11 @@ static void add_lua_error(auegen_spec_file *f, int rc, lua_State *L)
     if (!*text)
         text = "error (with an empty message)";
     char budget[120];
-    if (auegen__sandbox_budget_error(L, budget, sizeof budget))
+    if (auegen__sandbox_budget_error(L, budget, sizeof budget)) {
         text = budget;
+        if (strncmp(budget, "time", 4) == 0)
+            line = 0;               /* a budget of the whole run, noticed wherever the clock was read */
+    }
     else if (rc == LUA_ERRMEM || strcmp(text, "not enough memory") == 0)
         text = "memory limit exceeded (" SPEC_MEMORY_LIMIT_TEXT ")";
     auegen__diag_add(&f->diag, NULL, line, "%s", text);
