@@ -6,12 +6,13 @@
  */
 #include "aule_check.h"
 #include "aule_reference.h"
+#include "check_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t next_u64(uint64_t *s)
+uint64_t aule__check_next_u64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);   /* splitmix64 */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -19,11 +20,14 @@ static uint64_t next_u64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static double uniform(uint64_t *s) { return ((double)(next_u64(s) >> 11) + 0.5) / 9007199254740992.0; }
+double aule__check_uniform(uint64_t *s)
+{
+    return ((double)(aule__check_next_u64(s) >> 11) + 0.5) / 9007199254740992.0;
+}
 
 static float normal(uint64_t *s)
 {
-    double u = uniform(s), v = uniform(s);
+    double u = aule__check_uniform(s), v = aule__check_uniform(s);
     return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }
 
@@ -56,7 +60,7 @@ static void host_random(host_tensor *t, uint64_t *rng, int dtype)
 }
 
 /* Device tensor [b][h][s][d] (logical), stored BHSD or BSHD. */
-static aule_status upload(aule_context *ctx, aule_dtype dtype, int b, int h, int s, int d, bool bshd,
+aule_status aule__check_upload(aule_context *ctx, aule_dtype dtype, int b, int h, int s, int d, bool bshd,
                           const float *bhsd, aule_tensor **out)
 {
     aule_tensor_desc desc = {.dtype = dtype, .ndim = 4, .shape = {b, h, s, d}};
@@ -92,7 +96,7 @@ static aule_status upload(aule_context *ctx, aule_dtype dtype, int b, int h, int
 }
 
 /* Reads a device tensor back into BHSD floats. */
-static aule_status download(const aule_tensor *t, bool bshd, float *bhsd)
+aule_status aule__check_download(const aule_tensor *t, bool bshd, float *bhsd)
 {
     const aule_tensor_desc *d = aule_tensor_get_desc(t);
     int b = (int)d->shape[0], h = (int)d->shape[1], s = (int)d->shape[2], dd = (int)d->shape[3];
@@ -173,8 +177,8 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
         }
         lq = lk = 0;
         for (int b = 0; b < shape->batch; b++) {
-            int nq = 1 + (int)(next_u64(&rng) % (uint64_t)shape->seq_q);
-            int nk = 1 + (int)(next_u64(&rng) % (uint64_t)shape->seq_k);
+            int nq = 1 + (int)(aule__check_next_u64(&rng) % (uint64_t)shape->seq_q);
+            int nk = 1 + (int)(aule__check_next_u64(&rng) % (uint64_t)shape->seq_k);
             cu_q[b + 1] = cu_q[b] + nq;
             cu_k[b + 1] = cu_k[b] + nk;
             lq = nq > lq ? nq : lq;
@@ -221,13 +225,13 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
     }
     aule_dtype adt = (aule_dtype)dtype;
     if (st == AULE_OK)
-        st = upload(ctx, adt, bt, heads, tq, d, shape->bshd, q.f, &tq_);
+        st = aule__check_upload(ctx, adt, bt, heads, tq, d, shape->bshd, q.f, &tq_);
     if (st == AULE_OK)
-        st = upload(ctx, adt, bt, kv_heads, tk, d, shape->bshd, k.f, &tk_);
+        st = aule__check_upload(ctx, adt, bt, kv_heads, tk, d, shape->bshd, k.f, &tk_);
     if (st == AULE_OK)
-        st = upload(ctx, adt, bt, kv_heads, tk, dv, shape->bshd, v.f, &tv_);
+        st = aule__check_upload(ctx, adt, bt, kv_heads, tk, dv, shape->bshd, v.f, &tv_);
     if (st == AULE_OK)
-        st = upload(ctx, adt, bt, heads, tq, dv, shape->bshd, NULL, &to_);
+        st = aule__check_upload(ctx, adt, bt, heads, tq, dv, shape->bshd, NULL, &to_);
     if (st == AULE_OK && shape->lse) {
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {bt, heads, tq}};
         st = aule_tensor_create(ctx, &ld, &tl_);
@@ -253,7 +257,7 @@ aule_status aule_check_run(aule_context *ctx, const auegen_spec *spec_in, const 
         res->run_ms = aule_clock_ms() - t0;
     }
     if (st == AULE_OK)
-        st = download(to_, shape->bshd, got_o);
+        st = aule__check_download(to_, shape->bshd, got_o);
     if (st == AULE_OK && tl_)
         st = aule_tensor_read(tl_, got_l, nl * sizeof *got_l);
     if (st == AULE_OK) {
@@ -336,7 +340,7 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
     for (int i = 0; st == AULE_OK && i < pages; i++)
         order[i] = i;
     for (int i = pages - 1; st == AULE_OK && i > 0; i--) {
-        int j = (int)(next_u64(&rng) % (uint64_t)(i + 1)), t = order[i];
+        int j = (int)(aule__check_next_u64(&rng) % (uint64_t)(i + 1)), t = order[i];
         order[i] = order[j];
         order[j] = t;
     }
@@ -413,7 +417,7 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
     aule_dtype adt = (aule_dtype)dtype;
     aule_tensor *tq = NULL, *tk = NULL, *tv = NULL, *to = NULL, *tl = NULL, *tt = NULL, *ts = NULL;
     if (st == AULE_OK)
-        st = upload(ctx, adt, B, H, sq, d, false, q, &tq);
+        st = aule__check_upload(ctx, adt, B, H, sq, d, false, q, &tq);
     if (st == AULE_OK) {
         aule_tensor_desc kd = {.dtype = adt, .ndim = 4,
                                .shape = {page ? pages : B, page ? page : hkv, page ? hkv : cap, d}};
@@ -437,7 +441,7 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
         free(pv);
     }
     if (st == AULE_OK)
-        st = upload(ctx, adt, B, H, sq, dv, false, NULL, &to);
+        st = aule__check_upload(ctx, adt, B, H, sq, dv, false, NULL, &to);
     if (st == AULE_OK && sh->lse) {
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {B, H, sq}};
         st = aule_tensor_create(ctx, &ld, &tl);
@@ -464,7 +468,7 @@ aule_status aule_check_decode_run(aule_context *ctx, const auegen_spec *spec_in,
         res->run_ms = aule_clock_ms() - t0;
     }
     if (st == AULE_OK)
-        st = download(to, false, got_o);
+        st = aule__check_download(to, false, got_o);
     if (st == AULE_OK && tl)
         st = aule_tensor_read(tl, got_l, nl * sizeof *got_l);
     if (st == AULE_OK) {
@@ -532,8 +536,8 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
         }
         lq = lk = 0;
         for (int b = 0; b < shape->batch; b++) {
-            int nq = (int)(next_u64(&rng) % (uint64_t)(shape->seq_q + 1));
-            int nk = (int)(next_u64(&rng) % (uint64_t)(shape->seq_k + 1));
+            int nq = (int)(aule__check_next_u64(&rng) % (uint64_t)(shape->seq_q + 1));
+            int nk = (int)(aule__check_next_u64(&rng) % (uint64_t)(shape->seq_k + 1));
             cu_q[b + 1] = cu_q[b] + nq;
             cu_k[b + 1] = cu_k[b] + nk;
             lq = nq > lq ? nq : lq;
@@ -588,9 +592,9 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
     const int hs[4] = {heads, kv_heads, kv_heads, heads}, ss[4] = {tq, tk, tk, tq}, ds[4] = {d, d, dv, dv};
     const float *src[4] = {q.f, k.f, v.f, go.f};
     for (int i = 0; i < 4 && st == AULE_OK; i++)
-        st = upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, src[i], &t[i == 3 ? 4 : i]);
+        st = aule__check_upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, src[i], &t[i == 3 ? 4 : i]);
     if (st == AULE_OK)
-        st = upload(ctx, adt, bt, heads, tq, dv, shape->bshd, NULL, &t[3]);                 /* O */
+        st = aule__check_upload(ctx, adt, bt, heads, tq, dv, shape->bshd, NULL, &t[3]);                 /* O */
     if (st == AULE_OK) {
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {bt, heads, tq}};
         st = aule_tensor_create(ctx, &ld, &t[5]);
@@ -599,7 +603,7 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
      * tensor must have belongs to no sequence and is never written. */
     for (int i = 0; i < 3 && st == AULE_OK; i++) {
         float *zeros = calloc(n[i] ? n[i] : 1, sizeof *zeros);
-        st = zeros ? upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, zeros, &t[6 + i]) : AULE_ERROR_OUT_OF_MEMORY;
+        st = zeros ? aule__check_upload(ctx, adt, bt, hs[i], ss[i], ds[i], shape->bshd, zeros, &t[6 + i]) : AULE_ERROR_OUT_OF_MEMORY;
         free(zeros);
     }
     if (st == AULE_OK && shape->varlen) {
@@ -634,7 +638,7 @@ aule_status aule_check_backward_run(aule_context *ctx, const auegen_spec *spec_i
     if (st == AULE_OK)
         st = aule_kernel_prepare_part(ctx, &spec, "bwd_dq", &res->dq);
     for (int i = 0; i < 3 && st == AULE_OK; i++)
-        st = download(t[6 + i], shape->bshd, got[i]);
+        st = aule__check_download(t[6 + i], shape->bshd, got[i]);
     if (st == AULE_OK && tdsk)
         st = aule_tensor_read(tdsk, got[3], (size_t)heads * sizeof(float));
     if (st == AULE_OK) {

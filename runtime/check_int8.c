@@ -8,24 +8,15 @@
  */
 #include "aule_check.h"
 #include "aule_reference.h"
+#include "check_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);   /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return ((double)(next_u64(s) >> 11) + 0.5) / 9007199254740992.0; }
-
 static double normal(uint64_t *s)
 {
-    double u = uniform(s), v = uniform(s);
+    double u = aule__check_uniform(s), v = aule__check_uniform(s);
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
@@ -47,7 +38,7 @@ static void make_k(float *k, int bh, int s, int d, aule_int8_inputs inputs, uint
         double wide[4] = {0}, mean[256] = {0};
         int chan[4] = {1 % d, (d / 3) % d, (d / 2 + 1) % d, (d - 2 + d) % d};
         for (int i = 0; i < 4; i++)
-            wide[i] = 10.0 + 10.0 * uniform(rng);
+            wide[i] = 10.0 + 10.0 * aule__check_uniform(rng);
         for (int c = 0; c < d; c++)
             mean[c] = inputs == AULE_INT8_MEAN_OFFSET ? 8.0 * normal(rng) : 0.0;
         for (int j = 0; j < s; j++)
@@ -59,63 +50,6 @@ static void make_k(float *k, int bh, int s, int d, aule_int8_inputs inputs, uint
                 k[((size_t)h * s + j) * d + c] = (float)x;
             }
     }
-}
-
-static aule_status upload(aule_context *ctx, aule_dtype dt, int b, int h, int s, int d, bool bshd, const float *bhsd,
-                          aule_tensor **out)
-{
-    aule_tensor_desc desc = {.dtype = dt, .ndim = 4, .shape = {b, h, s, d}};
-    if (bshd) {
-        desc.strides[0] = (int64_t)s * h * d;
-        desc.strides[1] = d;
-        desc.strides[2] = (int64_t)h * d;
-        desc.strides[3] = 1;
-    }
-    aule_status st = aule_tensor_create(ctx, &desc, out);
-    if (st != AULE_OK || !bhsd)
-        return st;
-    size_t n = (size_t)b * h * s * d, es = aule_dtype_size(dt);
-    float *phys = malloc(n * sizeof *phys);
-    void *packed = malloc(n * es);
-    if (phys && packed) {
-        for (int ib = 0; ib < b; ib++)
-            for (int ih = 0; ih < h; ih++)
-                for (int is = 0; is < s; is++) {
-                    size_t src = (((size_t)ib * h + ih) * s + is) * d;
-                    size_t dst = bshd ? (((size_t)ib * s + is) * h + ih) * d : src;
-                    memcpy(phys + dst, bhsd + src, (size_t)d * sizeof *phys);
-                }
-        aule_pack_dtype(phys, packed, n, (int)dt);
-        st = aule_tensor_write(*out, packed, n * es);
-    } else {
-        st = AULE_ERROR_OUT_OF_MEMORY;
-    }
-    free(phys);
-    free(packed);
-    return st;
-}
-
-static aule_status download(const aule_tensor *t, bool bshd, float *bhsd)
-{
-    const aule_tensor_desc *d = aule_tensor_get_desc(t);
-    int b = (int)d->shape[0], h = (int)d->shape[1], s = (int)d->shape[2], dd = (int)d->shape[3];
-    size_t n = (size_t)b * h * s * dd, es = aule_dtype_size(d->dtype);
-    void *packed = malloc(n * es);
-    float *phys = malloc(n * sizeof *phys);
-    aule_status st = packed && phys ? aule_tensor_read(t, packed, n * es) : AULE_ERROR_OUT_OF_MEMORY;
-    if (st == AULE_OK) {
-        aule_unpack_dtype(packed, phys, n, (int)d->dtype);
-        for (int ib = 0; ib < b; ib++)
-            for (int ih = 0; ih < h; ih++)
-                for (int is = 0; is < s; is++) {
-                    size_t dst = (((size_t)ib * h + ih) * s + is) * dd;
-                    size_t src = bshd ? (((size_t)ib * s + is) * h + ih) * dd : dst;
-                    memcpy(bhsd + dst, phys + src, (size_t)dd * sizeof *phys);
-                }
-    }
-    free(packed);
-    free(phys);
-    return st;
 }
 
 /* The figures of aule_check_int8_result from O (rows of dv) and LSE. */
@@ -197,13 +131,13 @@ aule_status aule_check_int8_run(aule_context *ctx, const auegen_spec *spec_in, c
     aule_dtype adt = (aule_dtype)dtype;
     aule_tensor *tq = NULL, *tk = NULL, *tv = NULL, *to = NULL, *tl = NULL, *k8 = NULL, *ks = NULL, *km = NULL;
     if (st == AULE_OK)
-        st = upload(ctx, adt, b, heads, sq, d, sh->bshd, q, &tq);
+        st = aule__check_upload(ctx, adt, b, heads, sq, d, sh->bshd, q, &tq);
     if (st == AULE_OK)
-        st = upload(ctx, adt, b, kv_heads, sk, d, sh->bshd, k, &tk);
+        st = aule__check_upload(ctx, adt, b, kv_heads, sk, d, sh->bshd, k, &tk);
     if (st == AULE_OK)
-        st = upload(ctx, adt, b, kv_heads, sk, dv, sh->bshd, v, &tv);
+        st = aule__check_upload(ctx, adt, b, kv_heads, sk, dv, sh->bshd, v, &tv);
     if (st == AULE_OK)
-        st = upload(ctx, adt, b, heads, sq, dv, sh->bshd, NULL, &to);
+        st = aule__check_upload(ctx, adt, b, heads, sq, dv, sh->bshd, NULL, &to);
     if (st == AULE_OK && sh->lse) {
         aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {b, heads, sq}};
         st = aule_tensor_create(ctx, &ld, &tl);
@@ -234,7 +168,7 @@ aule_status aule_check_int8_run(aule_context *ctx, const auegen_spec *spec_in, c
         res->run_ms = aule_clock_ms() - t0;
     }
     if (st == AULE_OK)
-        st = download(to, sh->bshd, got_o);
+        st = aule__check_download(to, sh->bshd, got_o);
     if (st == AULE_OK && tl)
         st = aule_tensor_read(tl, got_l, nl * sizeof *got_l);
     if (st == AULE_OK) {
