@@ -27,6 +27,8 @@ attention { name = "d64", head_dim = 64, dtype = "f16" }
 attention { name = "d64_causal", head_dim = 64, causal = true, dtype = "f16" }
 attention { name = "gqa4_causal", head_dim = 128, gqa = 4, causal = true, dtype = "f16" }
 attention { name = "d256", head_dim = 256, dtype = "f16" }
+attention { name = "d128_bf16", head_dim = 128, dtype = "bf16" }
+attention { name = "d128_causal_bf16", head_dim = 128, causal = true, dtype = "bf16" }
 LUA
 cat > /tmp/bench_scalar.lua <<'LUA'
 attention { name = "d128_scalar", head_dim = 128, dtype = "f16", coopmat = "none" }
@@ -39,6 +41,11 @@ timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal --batch 2 --head
 timeout 120 $A bench --spec /tmp/bench.lua --kernel d64 --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
 timeout 120 $A bench --spec /tmp/bench.lua --kernel gqa4_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
 timeout 120 $A bench --spec /tmp/bench.lua --kernel d256 --batch 2 --heads 32 --seq 2048 --iters 5 --csv --stats | tail -n +2
+# bf16 on the device's bf16 matrices (VK_KHR_shader_bfloat16; docs/kernels.md)
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_bf16 --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal_bf16 --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
+# The causal kernel once more: the run-to-run anomaly (39 against 136 TFLOP/s) gone or isolated.
+timeout 240 $A bench --spec /tmp/bench.lua --kernel d128_causal --batch 2 --heads 32 --seq 8192 --iters 5 --csv --stats | tail -n +2
 timeout 120 $A bench --spec /tmp/bench_scalar.lua --batch 8 --heads 32 --seq 2048 --iters 3 --csv --stats | tail -n +2
 echo "== aule decode: 32 query heads / 8 KV heads, D=128, fp16, one new token, paged (16) and contiguous"
 cat > /tmp/decode.lua <<'LUA'
@@ -50,6 +57,7 @@ for b in 1 8 32; do
 done
 echo "== PyTorch SDPA, same shapes"
 timeout 180 python3 bench/sdpa_peer.py 2 32 32 128 8192
+timeout 180 python3 bench/sdpa_peer.py 2 32 32 128 8192 --dtype bf16
 timeout 120 python3 bench/sdpa_peer.py 2 32 32 64 8192 --backends flash
 timeout 120 python3 bench/sdpa_peer.py 2 32 8 128 8192 --backends flash,cudnn
 for b in 1 8 32; do timeout 120 python3 bench/sdpa_peer.py $b 32 8 128 1024,8192,32768,131072 --decode; done

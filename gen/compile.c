@@ -156,7 +156,17 @@ auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *l
         spvValidatorOptionsDestroy(vopts);
         return AUEGEN_ERROR_OUT_OF_MEMORY;
     }
-    spv_const_binary_t bin = {words, count};
+    /* bf16 kernels: this SPIRV-Tools may predate SPV_KHR_bfloat16, so their
+     * carrier form is validated, after the extension's own rule is checked. */
+    uint32_t *carrier = NULL;
+    size_t carrier_count = 0;
+    int bf16 = auegen__spirv_bf16_carrier(words, count, &carrier, &carrier_count, log, log_size);
+    if (bf16 < 0) {
+        spvContextDestroy(ctx);
+        spvValidatorOptionsDestroy(vopts);
+        return AUEGEN_ERROR_VALIDATE;
+    }
+    spv_const_binary_t bin = {bf16 ? carrier : words, bf16 ? carrier_count : count};
     spv_diagnostic diag = NULL;
     spv_result_t r = spvValidateWithOptions(ctx, vopts, &bin, &diag);
     if (r != SPV_SUCCESS)
@@ -164,6 +174,7 @@ auegen_status auegen_spirv_validate(const uint32_t *words, size_t count, char *l
     spvDiagnosticDestroy(diag);
     spvValidatorOptionsDestroy(vopts);
     spvContextDestroy(ctx);
+    free(carrier);
     return r == SPV_SUCCESS ? AUEGEN_OK : AUEGEN_ERROR_VALIDATE;
 }
 

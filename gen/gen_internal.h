@@ -133,6 +133,26 @@ auegen_status auegen__glsl_compile(const char *glsl, const char *name, uint32_t 
 bool auegen__spirv_optimizer_available(void);
 auegen_status auegen__spirv_optimize(uint32_t **words, size_t *count, char *log, size_t log_size);
 
+/* bf16 cooperative-matrix kernels (spirv_bf16.c): gives a validated module's
+ * one 16-bit float type, a bf16 carrier, the BFloat16KHR encoding of
+ * SPV_KHR_bfloat16 (with its capabilities, extension and constants); refuses
+ * a module that computes with the carrier. */
+auegen_status auegen__spirv_bf16_retype(uint32_t **words, size_t *count, char *log, size_t log_size);
+/* For validation by a SPIRV-Tools that predates SPV_KHR_bfloat16: 0 for a module
+ * without bf16; 1 with *carrier a malloc'd copy in carrier form (the encoding,
+ * capabilities and extension taken out) after the module passed the
+ * extension's rule; -1 with the log when it did not. */
+int auegen__spirv_bf16_carrier(const uint32_t *words, size_t count, uint32_t **carrier, size_t *carrier_count,
+                               char *log, size_t log_size);
+/* Whether a plan's kernel runs bf16 matrices of the device (not emulated):
+ * its SPIR-V is then retyped. */
+static inline bool auegen__plan_bf16_matrices(const auegen_plan *p)
+{
+    return p->variant == AUEGEN_VARIANT_COOPMAT && !p->emulated && p->mma.a_type == AUEGEN_TYPE_BF16;
+}
+/* IEEE binary16 bits -> bf16 bits, rounded to nearest even (the constants' re-encoding). */
+uint32_t auegen__half_bits_to_bf16(uint32_t half_bits);
+
 /* The kernel families (family.c): which spec kind and part each serves, its
  * planner and its template. */
 typedef auegen_status (*family_planner)(auegen_family family, const auegen_spec *spec, const auegen_target *target,

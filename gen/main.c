@@ -22,6 +22,7 @@ static void usage(FILE *f)
         "              [--emit glsl,spirv,stub] [--no-opt] [--register FILE] [--depfile FILE]\n"
         "       auegen --spec FILE [--kernel NAME] [--target LIST] --out DIR [--register FILE] --list-outputs\n"
         "       auegen --spec FILE --list\n"
+        "       auegen --validate FILE.spv...\n"
         "       auegen --targets | --help | --version\n"
         "\n"
         "Generates fused attention kernels from a Lua spec: for each kernel and target,\n"
@@ -41,8 +42,10 @@ static void usage(FILE *f)
         "                   rewritten on every run, so a build system can take it as the run's stamp\n"
         "  --depfile FILE   write a Makefile-style depfile: the outputs (or the --register file)\n"
         "                   depend on the spec and on auegen itself (the templates are built in)\n"
+        "  --validate       validate SPIR-V files as auegen does before writing them (bf16 kernels,\n"
+        "                   which a spirv-val older than SPV_KHR_bfloat16 rejects, included)\n"
         "\n"
-        "exit status: 0 ok, 1 spec error, 2 usage error, 3 internal error\n");
+        "exit status: 0 ok, 1 spec error (or an invalid module), 2 usage error, 3 internal error\n");
 }
 
 static int make_dirs(const char *path)
@@ -160,6 +163,42 @@ static void print_targets(void)
     }
 }
 
+/* auegen --validate: each file as the generator validates its modules. */
+static int validate_files(int argc, char **argv)
+{
+    int rc = 0;
+    for (int i = 0; i < argc; i++) {
+        FILE *f = fopen(argv[i], "rb");
+        long size = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0)
+            size = ftell(f);
+        if (!f || size < 0 || size > (64L << 20) || size % 4 || fseek(f, 0, SEEK_SET) != 0) {
+            fprintf(stderr, "%s: %s\n", argv[i], !f ? strerror(errno) : "not a SPIR-V file (size)");
+            if (f)
+                fclose(f);
+            rc = rc ? rc : EXIT_SPEC;
+            continue;
+        }
+        size_t n = (size_t)size / 4;
+        uint32_t *w = malloc(n ? n * 4 : 4);
+        bool read_ok = w && fread(w, 4, n, f) == n;
+        fclose(f);
+        char log[1024];
+        auegen_status st = read_ok ? auegen_spirv_validate(w, n, log, sizeof log) : AUEGEN_ERROR_OUT_OF_MEMORY;
+        bool bf16 = false;
+        for (size_t k = 5; read_ok && k + 4 < n && k < 64; k++)   /* OpExtension "SPV_KHR_bfloat16" in the header */
+            bf16 = bf16 || ((w[k] & 0xffffu) == 10 && memcmp(w + k + 1, "SPV_KHR_bfloat16", 16) == 0);
+        free(w);
+        if (st == AUEGEN_OK) {
+            printf("ok  %s%s\n", argv[i], bf16 ? "  (bf16: its carrier form validated, SPV_KHR_bfloat16's rule checked)" : "");
+        } else {
+            fprintf(stderr, "%s: %s\n", argv[i], read_ok ? log : "read failed");
+            rc = rc ? rc : (read_ok ? EXIT_SPEC : EXIT_INTERNAL);
+        }
+    }
+    return rc;
+}
+
 static int print_diag(const auegen_spec_file *f)
 {
     const auegen_diag *d = auegen_spec_file_diag(f);
@@ -191,6 +230,12 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--targets") == 0) {
             print_targets();
             return 0;
+        } else if (strcmp(a, "--validate") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "auegen: --validate needs at least one file\n");
+                return EXIT_USAGE;
+            }
+            return validate_files(argc - i - 1, argv + i + 1);
         } else if (strcmp(a, "--list") == 0) {
             list = true;
         } else if (strcmp(a, "--list-outputs") == 0) {

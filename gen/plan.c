@@ -237,13 +237,13 @@ static bool plan_fast(const auegen_spec *s, const auegen_target *t, const auegen
     return true;
 }
 
-static const auegen_coopmat_shape *pick_shape(const auegen_target *t)
+static const auegen_coopmat_shape *pick_shape(const auegen_target *t, auegen_scalar_type a_type)
 {
-    /* f16 inputs with an fp32 accumulator; prefer the largest M*N*K. */
+    /* a_type (f16 or bf16) inputs with an fp32 accumulator; prefer the largest M*N*K. */
     const auegen_coopmat_shape *best = NULL;
     for (int i = 0; i < t->coopmat_count; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
-        if (c->a_type != AUEGEN_TYPE_F16 || c->c_type != AUEGEN_TYPE_F32)
+        if (c->a_type != a_type || c->c_type != AUEGEN_TYPE_F32)
             continue;
         if (!best || c->m * c->n * c->k > best->m * best->n * best->k)
             best = c;
@@ -349,28 +349,30 @@ static auegen_status plan_main(const auegen_spec *spec, const auegen_target *t, 
         return plan_scalar(spec, t, out, why, why_size);
     }
 
-    /* Cooperative matrices take f16 inputs here; fp32 and bf16 storage would
-     * need a rounding (f32) or a bf16 matrix type the toolchain lacks, so they
-     * stay on the scalar path until those variants exist. */
-    const auegen_coopmat_shape *mma = pick_shape(t);
+    /* Cooperative matrices take the storage type's matrices: f16, or bf16 where
+     * the target reports a bf16 shape (the kernel is written with an f16
+     * carrier and retyped, spirv_bf16.c). fp32 storage would need a rounding
+     * of its inputs, so it stays on the scalar path. */
+    bool dtype_ok = spec->dtype == AUEGEN_DTYPE_F16 || spec->dtype == AUEGEN_DTYPE_BF16;
+    auegen_scalar_type mtype = spec->dtype == AUEGEN_DTYPE_BF16 ? AUEGEN_TYPE_BF16 : AUEGEN_TYPE_F16;
+    const auegen_coopmat_shape *mma = dtype_ok ? pick_shape(t, mtype) : NULL;
     bool toolchain_ok = tools && tools->coopmat_khr;
-    bool dtype_ok = spec->dtype == AUEGEN_DTYPE_F16;
     bool subgroup_ok = t->subgroup_size > 0;
     if (spec->coopmat == AUEGEN_COOPMAT_KHR) {
+        if (!dtype_ok) {
+            snprintf(why, why_size, "coopmat = \"khr\" is generated for dtypes f16 and bf16 only in this version "
+                     "(got %s); use coopmat = \"auto\" or \"none\"", auegen__dtype_name(spec->dtype));
+            return AUEGEN_ERROR_PLAN;
+        }
         if (!mma || !subgroup_ok) {
-            snprintf(why, why_size, "coopmat = \"khr\" but target '%s' reports no f16 x f16 -> f32 "
-                     "cooperative-matrix shape", t->name);
+            snprintf(why, why_size, "coopmat = \"khr\" but target '%s' reports no %s x %s -> f32 "
+                     "cooperative-matrix shape", t->name, auegen__dtype_name(spec->dtype), auegen__dtype_name(spec->dtype));
             return AUEGEN_ERROR_PLAN;
         }
         if (!toolchain_ok) {
             snprintf(why, why_size, "coopmat = \"khr\" but the linked glslang (%s) cannot compile "
                      "GL_KHR_cooperative_matrix (needs glslang 13 or newer)", auegen_compiler_version());
             return AUEGEN_ERROR_UNSUPPORTED;
-        }
-        if (!dtype_ok) {
-            snprintf(why, why_size, "coopmat = \"khr\" is generated for dtype f16 only in this version "
-                     "(got %s); use coopmat = \"auto\" or \"none\"", auegen__dtype_name(spec->dtype));
-            return AUEGEN_ERROR_PLAN;
         }
         return plan_coopmat(spec, t, mma, out, why, why_size);
     }

@@ -337,6 +337,7 @@ static void push_env(lua_State *L, const auegen_spec *s, const auegen_plan *p)
     set_int(L, "VPT", (p->tile_kv * (p->dv_pad / 8) + wg - 1) / wg);
     /* Cooperative matrices: emulated or not, and the lane layout (auegen.h). */
     set_bool(L, "EMULATE", p->emulated);
+    set_bool(L, "BF16_MATRICES", p->variant == AUEGEN_VARIANT_COOPMAT && p->mma.a_type == AUEGEN_TYPE_BF16);
     set_bool(L, "ATOMIC_DQ", p->atomic_dq);
     set_int(L, "INT8_FLOAT_SLOTS", AUEGEN_INT8_FLOAT_SLOTS);
     set_bool(L, "P_IN_REGISTERS", p->p_in_registers);

@@ -246,7 +246,8 @@ static void emulate_coopmat(aule_context *ctx, int level)
     }
     t->coopmat[0] = (auegen_coopmat_shape){16, 16, 16, AUEGEN_TYPE_F16, AUEGEN_TYPE_F32};
     t->coopmat[1] = (auegen_coopmat_shape){16, 16, 16, AUEGEN_TYPE_S8, AUEGEN_TYPE_S32};   /* the INT8 kernel's */
-    t->coopmat_count = 2;
+    t->coopmat[2] = (auegen_coopmat_shape){16, 16, 16, AUEGEN_TYPE_BF16, AUEGEN_TYPE_F32};
+    t->coopmat_count = 3;
     t->coopmat_emulated = true;
     t->lane_layout = lay;
     /* The emulation lays A matrices out as accumulators. Level 2 hides that, and 3
@@ -257,7 +258,7 @@ static void emulate_coopmat(aule_context *ctx, int level)
     if (level >= 3)
         memset(&t->lane_layout, 0, sizeof t->lane_layout);
     ctx->info.coopmat_emulated = true;
-    aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: emulated 16x16x16 (f16 -> f32, s8 -> s32) on %d lanes%s", lay.lanes,
+    aule_log(ctx, AULE_LOG_INFO, "cooperative matrices: emulated 16x16x16 (f16 and bf16 -> f32, s8 -> s32) on %d lanes%s", lay.lanes,
              level >= 3 ? ", layout hidden" : level == 2 ? ", A layout hidden" : "");
 }
 

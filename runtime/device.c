@@ -94,6 +94,8 @@ typedef struct device_probe {
     bool int8_dot;                 /* shaderIntegerDotProduct (Vulkan 1.3): the INT8 kernels' OpSDot */
     bool int8_arith;               /* shaderInt8: int8 cooperative matrices (the INT8 coopmat kernel) */
     bool has_coopmat_ext, has_size_control_13, has_exec_props, has_atomic_float;
+    bool bf16_coopmat;             /* VK_KHR_shader_bfloat16 with bf16 cooperative matrices */
+    bool int16;                    /* shaderInt16 (the scalar bf16 kernels' 16-bit integers) */
 } device_probe;
 
 static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_probe *p)
@@ -157,6 +159,7 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
     p->has_coopmat_ext = has_extension(exts, next, AULE_VK_COOPERATIVE_MATRIX_EXTENSION);
     p->has_exec_props = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     p->has_atomic_float = has_extension(exts, next, VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME);
+    bool has_bf16 = has_extension(exts, next, AULE_VK_SHADER_BFLOAT16_EXTENSION);
     p->has_size_control_13 = v13;
 
     aule_vk_coopmat_features cmf = {.sType = AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
@@ -176,7 +179,14 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
         faf.pNext = feats.pNext;
         feats.pNext = &faf;
     }
+    aule_vk_bf16_features bf = {.sType = AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR};
+    if (has_bf16) {
+        bf.pNext = feats.pNext;
+        feats.pNext = &bf;
+    }
     vkGetPhysicalDeviceFeatures2(pd, &feats);
+    p->int16 = feats.features.shaderInt16;
+    bool bf16_matrices = has_bf16 && bf.shaderBFloat16Type && bf.shaderBFloat16CooperativeMatrix;
     p->float_add = p->has_atomic_float && faf.shaderBufferFloat32AtomicAdd;
     p->f16_storage = f11.storageBuffer16BitAccess;
     p->i8_storage = f12.storageBuffer8BitAccess;
@@ -208,6 +218,9 @@ static void probe(VkInstance instance, VkPhysicalDevice pd, int index, device_pr
                             continue;
                         if (s.a_type == AUEGEN_TYPE_S8 && !p->int8_arith)
                             continue;      /* int8 matrices need the Int8 capability (shaderInt8) */
+                        if (s.a_type == AUEGEN_TYPE_BF16 && !bf16_matrices)
+                            continue;      /* bf16 matrices need VK_KHR_shader_bfloat16's features */
+                        p->bf16_coopmat |= s.a_type == AUEGEN_TYPE_BF16;
                         s.m = (int)cp[i].MSize;
                         s.n = (int)cp[i].NSize;
                         s.k = (int)cp[i].KSize;
@@ -503,7 +516,7 @@ aule_status aule__device_open(aule_context *ctx, const char *selector, bool *cpu
                                             .storageBuffer8BitAccess = p.i8_storage};
     VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
                                             .storageBuffer16BitAccess = p.f16_storage, .pNext = &f12};
-    const char *exts[3];
+    const char *exts[4];
     uint32_t next = 0;
     VkPhysicalDeviceShaderAtomicFloatFeaturesEXT faf = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT,
@@ -529,7 +542,17 @@ aule_status aule__device_open(aule_context *ctx, const char *selector, bool *cpu
         exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
         ctx->info.pipeline_statistics = true;
     }
-    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f11, .queueCreateInfoCount = 1,
+    aule_vk_bf16_features bf = {.sType = AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR,
+                                .shaderBFloat16Type = VK_TRUE, .shaderBFloat16CooperativeMatrix = VK_TRUE};
+    if (p.coopmat && p.bf16_coopmat) {   /* the bf16 coopmat kernels (spirv_bf16.c) */
+        bf.pNext = f11.pNext;
+        f11.pNext = &bf;
+        exts[next++] = AULE_VK_SHADER_BFLOAT16_EXTENSION;
+    }
+    /* Core features: 16-bit integers (the scalar bf16 kernels' conversions). */
+    VkPhysicalDeviceFeatures2 core = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11,
+                                      .features = {.shaderInt16 = p.int16}};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &core, .queueCreateInfoCount = 1,
                               .pQueueCreateInfos = &qci, .enabledExtensionCount = next,
                               .ppEnabledExtensionNames = exts};
     VkResult r = vkCreateDevice(ctx->physical, &dci, NULL, &ctx->device);

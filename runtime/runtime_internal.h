@@ -45,6 +45,16 @@ typedef struct aule_vk_coopmat_features {
     VkBool32 cooperativeMatrix;
     VkBool32 cooperativeMatrixRobustBufferAccess;
 } aule_vk_coopmat_features;
+/* VK_KHR_shader_bfloat16 (bf16 cooperative matrices), likewise. */
+#define AULE_VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR ((VkStructureType)1000141000)
+#define AULE_VK_SHADER_BFLOAT16_EXTENSION "VK_KHR_shader_bfloat16"
+typedef struct aule_vk_bf16_features {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 shaderBFloat16Type;
+    VkBool32 shaderBFloat16DotProduct;
+    VkBool32 shaderBFloat16CooperativeMatrix;
+} aule_vk_bf16_features;
 typedef VkResult(VKAPI_PTR *aule_PFN_coopmat_properties)(VkPhysicalDevice, uint32_t *, aule_vk_coopmat_properties *);
 
 /* A kernel ready to dispatch. */

@@ -43,6 +43,7 @@ shared float sc_f[NSG * 2u * 16u * TS];      // per subgroup: the S and dP block
 shared float16_t sc_h[NSG * 2u * 16u * HS];  // per subgroup: the P and dS blocks
 
 {% if EMULATE then %}
+{% include "common_coopmat_elem.glsl" %}
 {% include "coopmat_emulation.glsl" %}
 {% else %}
 #define ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>

@@ -5,7 +5,8 @@
 // element i sits at row {{LANE_ROW_STEP}} * (l / {{LANE_CLUSTER}}) + CM_ROW[i], column
 // {{LANE_COL_STEP}} * (l % {{LANE_CLUSTER}}) + CM_COL[i] (the plan's lane layout, auegen.h), for
 // A, B and accumulators alike. A multiply-add goes through a per-subgroup
-// scratch pair of tiles in shared memory. Loops stay loops ([[dont_unroll]]):
+// scratch pair of tiles in shared memory. Elements are f16 or bf16 bits in
+// float16_t (common_coopmat_elem.glsl: TO_ELEM, ELEM_F). Loops stay loops ([[dont_unroll]]):
 // unrolled at every call site they make the CPU driver's compile take minutes.
 const uint CM_E = {{LANE_ELEMS}}u;
 {% local rows, cols = "", "" %}
@@ -35,7 +36,7 @@ float16_t[CM_E] cm_to16(float c[CM_E])
 {
     float16_t m[CM_E];
     [[dont_unroll]] for (uint i = 0u; i < CM_E; i++)
-        m[i] = float16_t(c[i]);
+        m[i] = TO_ELEM(c[i]);
     return m;
 }
 
@@ -66,7 +67,7 @@ float[CM_E] cm_mul_add(float16_t a[CM_E], float16_t b[CM_E], float c[CM_E])
     [[dont_unroll]] for (uint i = 0u; i < CM_E; i++) {
         float acc = c[i];
         [[dont_unroll]] for (uint k = 0u; k < 16u; k++)
-            acc = fma(float(cm_scratch[base + cm_row(i) * 16u + k]), float(cm_scratch[base + 256u + k * 16u + cm_col(i)]),
+            acc = fma(ELEM_F(cm_scratch[base + cm_row(i) * 16u + k]), ELEM_F(cm_scratch[base + 256u + k * 16u + cm_col(i)]),
                       acc);
         c[i] = acc;
     }

@@ -70,6 +70,7 @@ shared float s_l[BR];
 shared float s_a[BR];
 shared float s_x[NSG * MM * XS];
 
+{% include "common_coopmat_elem.glsl" %}
 {% if EMULATE then %}
 {% include "coopmat_emulation.glsl" %}
 {% else %}
@@ -193,9 +194,13 @@ void main()
             for (uint c = 0u; c < BC; c++) {
                 float x = s_s[r * SS + c];
                 float pr = x == NEG_INF ? 0.0 : exp2((x - m_new) * LOG2E);
-                float16_t ph = float16_t(pr);
+                float16_t ph = TO_ELEM(pr);
                 s_p[r * PS + c] = ph;
+{% if BF16_MATRICES then %}
+                sum += pr;                 // bf16: the fp32 sum, as FlashAttention-2 (LSE keeps fp32 accuracy)
+{% else %}
                 sum += float(ph);          // the sum of what P V actually adds
+{% end %}
             }
             float alpha = m_old == NEG_INF ? (m_new == NEG_INF ? 1.0 : 0.0) : exp2((m_old - m_new) * LOG2E);
             s_a[r] = alpha;
@@ -255,7 +260,7 @@ void main()
 {% else %}
             float x = l > 0.0 ? s_x[xb + r * XS + e % MN] / l : 0.0;
 {% end %}
-            o_buf[o_base + h * p.o_stride_h + (row / GQA) * p.o_stride_s + d] = float16_t(x);
+            o_buf[o_base + h * p.o_stride_h + (row / GQA) * p.o_stride_s + d] = TO_ELEM(x);
         }
     }
     subgroupBarrier();

@@ -1,6 +1,6 @@
 #version 450
 // aule forward attention, cooperative-matrix variant with the softmax in
-// registers (VK_KHR_cooperative_matrix, 16x16x16 f16 -> f32).
+// registers (VK_KHR_cooperative_matrix, 16x16x16 f16 or bf16 -> f32).
 //
 // Layouts as in forward_scalar.comp: Q [B][H][Sq][D], K/V [B][Hkv][Sk][D|Dv],
 // O [B][H][Sq][Dv] through push-constant strides; LSE fp32 [B][H][Sq].
@@ -76,6 +76,9 @@ shared float16_t s_q[BR * QSTR];  // head dims over 128: Q stays here, not in re
 shared float16_t s_p[NSG * SGR * PS];
 {% end %}
 
+{% include "common_coopmat_elem.glsl" %}
+{% -- bf16 matrices start defined: SPV_KHR_bfloat16 has no OpUndef of a bf16 type.
+   local AINIT = (BF16_MATRICES and not EMULATE) and " = MAT_A(float16_t(0.0))" or "" %}
 {% if EMULATE then %}
 {% include "coopmat_emulation.glsl" %}
 {% else %}
@@ -197,7 +200,7 @@ void main()
     // Q, unscaled f16, zero past the rows and D; into registers, 2*BC rows at a time.
 {% for r = 0, RB - 1 do %}
 {% for i = 0, DPAD // 16 - 1 do %}
-    MAT_A qa{{r}}_{{i}};
+    MAT_A qa{{r}}_{{i}}{{AINIT}};
 {% end %}
 {% end %}
     for (uint r0 = 0u; r0 < BR; r0 += 2u * BC) {
@@ -231,6 +234,9 @@ void main()
     const int shift = int(sk) - int(sq);
     const uint lane_row = row0 + sg * SGR + {{LANE_ROW_STEP}}u * (lane / {{C}}u);
     const uint col_lane = {{LANE_COL_STEP}}u * (lane % {{C}}u);
+{% if BF16_MATRICES and not P_IN_REGISTERS then %}
+    const uint tile_row = {{LANE_ROW_STEP}}u * (lane / {{C}}u);   // this lane's first row in a 16x16 tile
+{% end %}
 {% for r = 0, RB - 1 do %}
 {% for j = 0, R - 1 do %}
     const uint qrow{{r}}_{{j}} = lane_row + {{r * 16 + slot_row[j + 1]}}u;
@@ -377,9 +383,14 @@ void main()
 {% end %}
 {% if P_IN_REGISTERS then %}
         // A matrices sit in the lanes as accumulators do: P is built in place.
-        MAT_A pa{{r}}_{{c}};
+        MAT_A pa{{r}}_{{c}}{{AINIT}};
 {% for i = 0, E - 1 do %}
-        pa{{r}}_{{c}}[{{i}}] = float16_t(s{{r}}_{{c}}[{{i}}]);
+        pa{{r}}_{{c}}[{{i}}] = TO_ELEM(s{{r}}_{{c}}[{{i}}]);
+{% end %}
+{% elseif BF16_MATRICES then %}
+        // No bf16 accumulator to convert through: each lane writes its elements.
+{% for i = 0, E - 1 do %}
+        s_p[(sg * SGR + {{r * 16 + ROW_OFF[i + 1]}}u + tile_row) * PS + {{c * 16 + COL_OFF[i + 1]}}u + col_lane] = TO_ELEM(s{{r}}_{{c}}[{{i}}]);
 {% end %}
 {% else %}
         {
@@ -440,7 +451,7 @@ void main()
 {% for n = 0, DVPAD // 16 - 1 do %}
 {% for i = 0, E - 1 do %}
     if (qrow{{r}}_{{slot[i + 1]}} < rows && {{n * 16 + COL_OFF[i + 1]}}u + col_lane < DV)
-        o_buf[ob{{r}}_{{slot[i + 1]}} + {{n * 16 + COL_OFF[i + 1]}}u + col_lane] = float16_t(o{{r}}_{{n}}[{{i}}] * inv{{r}}_{{slot[i + 1]}});
+        o_buf[ob{{r}}_{{slot[i + 1]}} + {{n * 16 + COL_OFF[i + 1]}}u + col_lane] = TO_ELEM(o{{r}}_{{n}}[{{i}}] * inv{{r}}_{{slot[i + 1]}});
 {% end %}
 {% end %}
 {% end %}

@@ -22,8 +22,15 @@ done
 for f in "$tmp/out"/*.spv; do
     env=vulkan1.2
     [ "$(od -An -tx4 -j4 -N4 "$f" | tr -d ' ')" = 00010600 ] && env=vulkan1.3
-    "$spirv_val" --target-env "$env" "$f" || fail "spirv-val rejects $f"
+    if grep -qa SPV_KHR_bfloat16 "$f"; then
+        "$auegen" --validate "$f" >/dev/null || fail "auegen --validate rejects $f"
+        bf16=$((${bf16:-0} + 1))
+    else
+        "$spirv_val" --target-env "$env" "$f" || fail "spirv-val rejects $f"
+    fi
 done
+# llama3.lua's bf16 prefill and training kernels on nvidia-hopper run on bf16 matrices.
+[ "${bf16:-0}" -eq 2 ] || fail "expected 2 bf16 tensor-core modules, found ${bf16:-0}"
 sums1=$(cd "$tmp/out" && sha256sum * && stat -c '%n %Y.%y' *)
 sleep 1
 "$auegen" --spec specs/llama3.lua --target portable,nvidia-hopper --out "$tmp/out" >"$tmp/log2" || fail "second run failed"

@@ -27,6 +27,7 @@ typedef struct kernel_case {
     int tile_q, tile_kv;           /* 0: the planner's */
     int tile_rows;                 /* tile.rows_per_subgroup: 0 (16) or 32 */
     bool sinks;                    /* attention sinks (spec sinks = true) */
+    bool bf16;                     /* bf16 storage and matrices (else f16) */
 } kernel_case;
 
 typedef struct shape_case {
@@ -41,7 +42,7 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
     int fails = 0;
     for (size_t i = 0; i < nk; i++) {
         auegen_spec_desc d = {.name = "c", .head_dim = kc[i].head_dim, .gqa = kc[i].gqa, .causal = kc[i].causal,
-                              .softcap = kc[i].softcap, .dtype = AUEGEN_DTYPE_F16, .coopmat = AUEGEN_COOPMAT_KHR,
+                              .softcap = kc[i].softcap, .dtype = kc[i].bf16 ? AUEGEN_DTYPE_BF16 : AUEGEN_DTYPE_F16, .coopmat = AUEGEN_COOPMAT_KHR,
                               .tile_q = kc[i].tile_q, .tile_kv = kc[i].tile_kv, .tile_rows = kc[i].tile_rows,
                               .sinks = kc[i].sinks};
         if (kc[i].window_left >= 0) {   /* causal: (W, 0); else symmetric (W, W) */
@@ -70,8 +71,8 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
                 fast_ok = fast_ok && r.kernel.plan.p_in_registers == (expect_p == 1);
             snprintf(why, sizeof why, "%s", st ? aule_context_last_error(ctx) : "ran");
             if (st == AULE_OK && r.pass)
-                printf("ok   D=%d gqa=%d causal=%d window=%d softcap=%g%s Sq=%d Sk=%d%s%s: err %.3e bound %.3e, "
-                       "%.0f ms (%s%s)\n", kc[i].head_dim, kc[i].gqa, kc[i].causal, kc[i].window_left, kc[i].softcap,
+                printf("ok   %s D=%d gqa=%d causal=%d window=%d softcap=%g%s Sq=%d Sk=%d%s%s: err %.3e bound %.3e, "
+                       "%.0f ms (%s%s)\n", kc[i].bf16 ? "bf16" : "f16", kc[i].head_dim, kc[i].gqa, kc[i].causal, kc[i].window_left, kc[i].softcap,
                        kc[i].sinks ? " sinks" : "", sh.seq_q, sh.seq_k, sh.bshd ? " bshd" : "",
                        sh.varlen ? " varlen" : "", r.err, r.bound,
                        r.run_ms, !r.kernel.plan.register_softmax ? "softmax in shared memory"
@@ -79,8 +80,8 @@ static int run_grid(aule_context *ctx, const kernel_case *kc, size_t nk, const s
                        r.kernel.plan.q_in_shared ? ", Q in shared memory" : "");
             if (st != AULE_OK || r.kernel.plan.variant != AUEGEN_VARIANT_COOPMAT || !fast_ok || !r.pass) {
                 fails++;
-                printf("FAIL D=%d gqa=%d causal=%d window=%d softcap=%g Sq=%d Sk=%d%s%s: %s, variant %s%s, "
-                       "err %.3e bound %.3e\n", kc[i].head_dim, kc[i].gqa, kc[i].causal, kc[i].window_left,
+                printf("FAIL %s D=%d gqa=%d causal=%d window=%d softcap=%g Sq=%d Sk=%d%s%s: %s, variant %s%s, "
+                       "err %.3e bound %.3e\n", kc[i].bf16 ? "bf16" : "f16", kc[i].head_dim, kc[i].gqa, kc[i].causal, kc[i].window_left,
                        kc[i].softcap, sh.seq_q, sh.seq_k, sh.bshd ? " bshd" : "", sh.varlen ? " varlen" : "", why,
                        auegen_variant_name(r.kernel.plan.variant),
                        r.kernel.plan.register_softmax ? " (softmax in registers)" : "", r.err, r.bound);
@@ -111,19 +112,33 @@ int main(void)
         size_t nk = 0;
         for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
             for (int causal = 0; causal < 2; causal++)
-                kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0, 0, false};
+                kc[nk++] = (kernel_case){dims[i], 2, causal, -1, 0.0, 0, 0, 0, false, false};
         static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {256, 512, false, false},
                                         {1023, 1024, false, false}, {300, 77, false, false}, {97, 150, false, true}};
         fails += run_grid(ctx, kc, nk, sc, sizeof sc / sizeof *sc, fast_known, -1, &runs);
         static const kernel_case extra[] = {
-            {64, 4, true, 100, 0.0, 0, 0, 0, false}, {128, 8, false, -1, 30.0, 0, 0, 0, false}, {64, 1, false, 37, 0.0, 0, 0, 0, false},
-            {128, 2, true, -1, 0.0, 128, 32, 0, false},
+            {64, 4, true, 100, 0.0, 0, 0, 0, false, false}, {128, 8, false, -1, 30.0, 0, 0, 0, false, false}, {64, 1, false, 37, 0.0, 0, 0, 0, false, false},
+            {128, 2, true, -1, 0.0, 128, 32, 0, false, false},
             /* two row blocks per subgroup */
-            {128, 2, false, -1, 0.0, 64, 32, 32, false}, {128, 4, true, -1, 0.0, 128, 32, 32, false}, {256, 2, true, -1, 0.0, 32, 16, 32, false},
+            {128, 2, false, -1, 0.0, 64, 32, 32, false, false}, {128, 4, true, -1, 0.0, 128, 32, 32, false, false}, {256, 2, true, -1, 0.0, 32, 16, 32, false, false},
             /* attention sinks */
-            {64, 8, true, 128, 0.0, 0, 0, 0, true}, {128, 2, false, -1, 0.0, 0, 0, 0, true},
+            {64, 8, true, 128, 0.0, 0, 0, 0, true, false}, {128, 2, false, -1, 0.0, 0, 0, 0, true, false},
         };
         fails += run_grid(ctx, extra, sizeof extra / sizeof *extra, sc, 3, fast_known, -1, &runs);
+        /* bf16 matrices (VK_KHR_shader_bfloat16) where the device reports a shape. */
+        bool bf16_shape = false;
+        for (int i = 0; i < info.caps.coopmat_count; i++)
+            bf16_shape |= info.caps.coopmat[i].a_type == AUEGEN_TYPE_BF16 && info.caps.coopmat[i].c_type == AUEGEN_TYPE_F32;
+        if (bf16_shape) {
+            kernel_case kb[2 * sizeof dims / sizeof *dims];
+            for (size_t i = 0; i < nk; i++) {
+                kb[i] = kc[i];
+                kb[i].bf16 = true;
+            }
+            fails += run_grid(ctx, kb, nk, sc, sizeof sc / sizeof *sc, fast_known, -1, &runs);
+        } else {
+            printf("bf16: %s reports no bf16 x bf16 -> f32 shape; bf16 runs on the scalar kernel there\n", info.name);
+        }
         aule_context_destroy(ctx);
         printf("%d passed, %d failed\n", runs - fails, fails);
         return fails ? 1 : 0;
@@ -150,12 +165,14 @@ int main(void)
      * shared memory (and, with the layout hidden below, the kernel with the
      * softmax through shared memory); 16x32: two S tiles per step; 64x16/r32:
      * two 16-row blocks per subgroup.
-     * Measured with an empty driver cache, 2 cores: 10 to 90 s of compile each. */
+     * Measured with an empty driver cache, 2 cores: 7 to 62 s of compile each. */
     static const kernel_case kc[] = {
-        {36, 2, false, -1, 0.0, 32, 16, 0, false}, {64, 4, true, -1, 0.0, 16, 32, 0, false},
-        {160, 2, true, -1, 0.0, 16, 16, 0, false}, {64, 2, false, 50, 20.0, 32, 16, 0, false},
-        {48, 4, true, -1, 0.0, 64, 16, 32, false},      /* two row blocks per subgroup, two subgroups */
-        {40, 2, true, 30, 0.0, 16, 16, 0, true}, /* attention sinks (a window too: rows with no key) */
+        {36, 2, false, 50, 20.0, 32, 16, 0, false, false},     /* unaligned rows, a symmetric window, softcap */
+        {32, 4, true, -1, 0.0, 16, 32, 0, false, false},       /* two S tiles per step, GQA 4, causal */
+        {160, 2, true, -1, 0.0, 16, 16, 0, false, false},      /* Q in shared memory */
+        {48, 4, true, -1, 0.0, 64, 16, 32, false, false},      /* two row blocks per subgroup, two subgroups */
+        {40, 2, true, 30, 0.0, 16, 16, 0, true, false}, /* attention sinks (a window too: rows with no key) */
+        {32, 2, true, -1, 0.0, 16, 16, 0, false, true}, /* bf16 matrices */
     };
     static const shape_case sc[] = {{1, 239, false, false}, {113, 203, true, false}, {200, 77, false, false},
                                     {70, 130, false, true}};
@@ -171,7 +188,7 @@ int main(void)
         fprintf(stderr, "no Vulkan device: %s\n", aule_context_last_error(NULL));
         return 1;
     }
-    const kernel_case shared_p[] = {kc[0], kc[3]};
+    const kernel_case shared_p[] = {kc[0], kc[5]};
     fails += run_grid(ctx, shared_p, 2, sc, sizeof sc / sizeof *sc, true, 0, &runs);
     aule_context_destroy(ctx);
 
@@ -183,8 +200,8 @@ int main(void)
         fprintf(stderr, "no Vulkan device: %s\n", aule_context_last_error(NULL));
         return 1;
     }
-    const kernel_case unknown[] = {kc[2], kc[5]};
-    fails += run_grid(ctx, unknown, 2, sc, sizeof sc / sizeof *sc, false, -1, &runs);
+    const kernel_case unknown[] = {kc[2], kc[4], kc[5]};
+    fails += run_grid(ctx, unknown, 3, sc, sizeof sc / sizeof *sc, false, -1, &runs);
     printf("%d passed, %d failed\n", runs - fails, fails);
     aule_context_destroy(ctx);
     return fails ? 1 : 0;

@@ -294,9 +294,26 @@ static void test_planner(void **state)
     assert_int_equal(p.variant, tools.coopmat_khr ? AUEGEN_VARIANT_COOPMAT : AUEGEN_VARIANT_SCALAR);
     assert_int_equal(auegen_plan_make(&f16, lvp, &tools, &p, why, sizeof why), AUEGEN_OK);
     assert_int_equal(p.variant, AUEGEN_VARIANT_SCALAR);
-    /* bf16 stays scalar; khr where none exists is an error that says why. */
+    /* bf16 gets bf16 matrices where the target reports a bf16 shape (H100's do),
+     * f32 stays scalar; khr where none exists is an error that says why. */
     auegen_spec bf = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .dtype = AUEGEN_DTYPE_BF16});
     assert_int_equal(auegen_plan_make(&bf, hopper, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(p.variant, tools.coopmat_khr ? AUEGEN_VARIANT_COOPMAT : AUEGEN_VARIANT_SCALAR);
+    if (tools.coopmat_khr)
+        assert_int_equal(p.mma.a_type, AUEGEN_TYPE_BF16);
+    auegen_target no_bf16 = *hopper;
+    no_bf16.coopmat_count = 0;
+    for (int i = 0; i < hopper->coopmat_count; i++)
+        if (hopper->coopmat[i].a_type != AUEGEN_TYPE_BF16)
+            no_bf16.coopmat[no_bf16.coopmat_count++] = hopper->coopmat[i];
+    assert_int_equal(auegen_plan_make(&bf, &no_bf16, &tools, &p, why, sizeof why), AUEGEN_OK);
+    assert_int_equal(p.variant, AUEGEN_VARIANT_SCALAR);
+    auegen_spec bf_khr = bf;
+    bf_khr.coopmat = AUEGEN_COOPMAT_KHR;
+    assert_int_equal(auegen_plan_make(&bf_khr, &no_bf16, &tools, &p, why, sizeof why), AUEGEN_ERROR_PLAN);
+    assert_non_null(strstr(why, "bf16 x bf16"));
+    auegen_spec f32 = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .dtype = AUEGEN_DTYPE_F32});
+    assert_int_equal(auegen_plan_make(&f32, hopper, &tools, &p, why, sizeof why), AUEGEN_OK);
     assert_int_equal(p.variant, AUEGEN_VARIANT_SCALAR);
     auegen_spec khr = valid(&(auegen_spec_desc){.name = "k", .head_dim = 64, .coopmat = AUEGEN_COOPMAT_KHR});
     assert_int_equal(auegen_plan_make(&khr, lvp, &tools, &p, why, sizeof why), AUEGEN_ERROR_PLAN);
@@ -498,6 +515,105 @@ static void test_lane_layout(void **state)
     }
 }
 
+/* Finds instruction op (with operand a1 when a1 != ~0u) in a module: its word offset, 0 if absent. */
+static size_t find_op(const uint32_t *w, size_t n, uint32_t op, uint32_t a1)
+{
+    for (size_t i = 5; i < n && (w[i] >> 16); i += w[i] >> 16)
+        if ((w[i] & 0xffffu) == op && (a1 == ~0u || ((w[i] >> 16) > 1 && w[i + 1] == a1)))
+            return i;
+    return 0;
+}
+
+/* bf16 tensor-core kernels: the f16-carrier module is retyped (spirv_bf16.c). */
+static void test_bf16_retype(void **state)
+{
+    (void)state;
+    /* The constants' re-encoding: binary16 bits -> bf16 bits. */
+    assert_int_equal(auegen__half_bits_to_bf16(0x3c00u), 0x3f80u);   /* 1.0 */
+    assert_int_equal(auegen__half_bits_to_bf16(0xc000u), 0xc000u);   /* -2.0 */
+    assert_int_equal(auegen__half_bits_to_bf16(0x0000u), 0x0000u);
+    assert_int_equal(auegen__half_bits_to_bf16(0x7c00u), 0x7f80u);   /* inf */
+    assert_int_equal(auegen__half_bits_to_bf16(0x0001u), 0x3380u);   /* 2^-24, the smallest subnormal */
+    assert_int_equal(auegen__half_bits_to_bf16(0x3c01u), 0x3f80u);   /* 1 + 2^-10 rounds to 1 */
+    assert_true((auegen__half_bits_to_bf16(0x7e00u) & 0x7fc0u) == 0x7fc0u);   /* NaN stays NaN */
+
+    auegen_toolchain tools;
+    auegen_toolchain_query(&tools);
+    if (!tools.coopmat_khr) {
+        print_message("glslang cannot compile cooperative matrices: the retyped kernel is not built here\n");
+    } else {
+        auegen_spec bf = valid(&(auegen_spec_desc){.name = "k", .head_dim = 128, .gqa = 4, .causal = true,
+                                                   .dtype = AUEGEN_DTYPE_BF16});
+        auegen_kernel k;
+        assert_int_equal(auegen_generate(&bf, auegen_target_profile_find("nvidia-hopper"), NULL, &k), AUEGEN_OK);
+        assert_int_equal(k.plan.variant, AUEGEN_VARIANT_COOPMAT);
+        assert_int_equal(k.plan.mma.a_type, AUEGEN_TYPE_BF16);
+        const uint32_t *w = k.spirv;
+        size_t n = k.spirv_words;
+        bool bf16_type = false, half_type = false;
+        for (size_t i = 5; i < n; i += w[i] >> 16)
+            if ((w[i] & 0xffffu) == 22 && w[i + 2] == 16) {
+                bf16_type |= (w[i] >> 16) == 4 && w[i + 3] == 0;
+                half_type |= (w[i] >> 16) == 3;
+            }
+        assert_true(bf16_type);                  /* OpTypeFloat 16 BFloat16KHR */
+        assert_false(half_type);                 /* and no IEEE half left */
+        assert_true(find_op(w, n, 17, 5116) && find_op(w, n, 17, 5118));
+        size_t ext = 0;
+        for (size_t i = 5; i < n && !ext; i += w[i] >> 16)
+            if ((w[i] & 0xffffu) == 10 && memcmp(w + i + 1, "SPV_KHR_bfloat16", 17) == 0)
+                ext = i;
+        assert_true(ext > 0);
+        char log[512];
+        assert_int_equal(auegen_spirv_validate(w, n, log, sizeof log), AUEGEN_OK);
+        /* Without its extension the module is refused, saying why. */
+        uint32_t saved = k.spirv[ext + 1];
+        memcpy(&k.spirv[ext + 1], "XPV_", 4);    /* another extension's name */
+        assert_int_equal(auegen_spirv_validate(w, n, log, sizeof log), AUEGEN_ERROR_VALIDATE);
+        assert_non_null(strstr(log, "does not declare SPV_KHR_bfloat16"));
+        k.spirv[ext + 1] = saved;
+        /* A second retype is refused: the module is bf16 already. */
+        uint32_t *copy = malloc(n * 4);
+        assert_non_null(copy);
+        memcpy(copy, w, n * 4);
+        size_t cn = n;
+        assert_int_equal(auegen__spirv_bf16_retype(&copy, &cn, log, sizeof log), AUEGEN_ERROR_INTERNAL);
+        free(copy);
+        auegen_kernel_release(&k);
+    }
+
+    /* A module that computes with the carrier is refused, naming the instruction. */
+    static const char *glsl =
+        "#version 450\n#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require\n"
+        "#extension GL_EXT_shader_16bit_storage : require\n"
+        "layout(local_size_x = 1) in;\n"
+        "layout(binding = 0) buffer B { float16_t v[]; };\n"
+        "void main() { v[0] = v[1] + v[2]; }\n";
+    uint32_t *words = NULL;
+    size_t count = 0;
+    char log[512];
+    assert_int_equal(auegen_compile_glsl(glsl, &words, &count, log, sizeof log), AUEGEN_OK);
+    assert_int_equal(auegen__spirv_bf16_retype(&words, &count, log, sizeof log), AUEGEN_ERROR_INTERNAL);
+    assert_non_null(strstr(log, "OpFAdd"));
+    free(words);
+    /* Moves and conversions only: retyped, constants re-encoded, and valid. */
+    static const char *moves =
+        "#version 450\n#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require\n"
+        "#extension GL_EXT_shader_16bit_storage : require\n"
+        "layout(local_size_x = 1) in;\n"
+        "layout(binding = 0) buffer B { float16_t v[]; float f[]; };\n"
+        "void main() { v[0] = v[1]; f[0] = float(v[2]); v[3] = float16_t(1.0); }\n";
+    words = NULL;
+    assert_int_equal(auegen_compile_glsl(moves, &words, &count, log, sizeof log), AUEGEN_OK);
+    assert_int_equal(auegen__spirv_bf16_retype(&words, &count, log, sizeof log), AUEGEN_OK);
+    assert_int_equal(auegen_spirv_validate(words, count, log, sizeof log), AUEGEN_OK);
+    bool one = false;
+    for (size_t i = 5; i < count; i += words[i] >> 16)
+        one |= (words[i] & 0xffffu) == 43 && (words[i] >> 16) == 4 && words[i + 3] == 0x3f80u;
+    assert_true(one);                            /* float16_t(1.0) is bf16 1.0 now */
+    free(words);
+}
+
 static void test_generate_and_keys(void **state)
 {
     (void)state;
@@ -621,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_int8_planner),
         cmocka_unit_test(test_lane_layout),
         cmocka_unit_test(test_generate_and_keys),
+        cmocka_unit_test(test_bf16_retype),
         cmocka_unit_test(test_line_directives),
         cmocka_unit_test(test_write_if_changed),
         cmocka_unit_test(test_template_lines),
