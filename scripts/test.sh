@@ -6,7 +6,7 @@
 # libFuzzer target for a bounded time with ASan+UBSan (clang). Exits non-zero
 # when any of them fails.
 #   scripts/test.sh [--no-sanitize]
-#   AULE_FUZZ_SECONDS   time per fuzz target (default 45)
+#   AULE_FUZZ_SECONDS   time per fuzz target (default 30)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
@@ -40,7 +40,7 @@ if [ "${1:-}" != "--no-sanitize" ]; then
         [ "$device" = "$run" ] && device=vulkan label=""
         mkdir -p "$scratch/$run"
         AULE_DEVICE=$device ASAN_OPTIONS=detect_leaks=1 "$root/build-fuzz/tests/fuzz_$t" \
-            -max_total_time="${AULE_FUZZ_SECONDS:-45}" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+            -max_total_time="${AULE_FUZZ_SECONDS:-30}" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
             -artifact_prefix="$scratch/crash-$t-$device-" "$scratch/$run" "$root/tests/fuzz/corpus/$t" \
             >"$scratch/$run.log" 2>&1 || { tail -n 60 "$scratch/$run.log"; echo "test.sh: fuzz_$t$label failed"; exit 1; }
         echo "fuzz_$t$label: $(grep -E '^stat::number_of_executed_units' "$scratch/$run.log" | awk '{print $2}')" \
