@@ -23,6 +23,8 @@
  * S^T += K[j][d] (broadcast) * Qt[d][:], O^T += V[j][c] (broadcast) * P^T[j][:].
  * Keys are visited only where some row of the tile sees them (masks skip
  * whole tiles); a tile that every row sees in full is not masked per element.
+ * The backward kernels (cpu_kernel_backward.h) are included at the end and
+ * reuse these micro-kernels.
  */
 #include "cpu_internal.h"
 #include "aule_reference.h"
@@ -869,6 +871,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     }
 }
 
+#include "cpu_kernel_backward.h"
+
 const aule__cpu_isa AULE_CPU_ISA = {
     .name = AULE_CPU_ISA_NAME,
     .lanes = W,
@@ -876,4 +880,7 @@ const aule__cpu_isa AULE_CPU_ISA = {
     .tile_keys = TK,
     .attend = attend,
     .scratch_bytes = scratch_bytes,
+    .bwd_dkdv = bwd_dkdv,
+    .bwd_dq = bwd_dq,
+    .bwd_scratch_bytes = bwd_scratch_bytes,
 };
