@@ -16,20 +16,23 @@
  *
  * Query rows are packed as in the forward (row r of KV head kvh is position
  * r / gqa of query head kvh * gqa + r % gqa). Layouts in the thread's scratch,
- * fp32 (D4/DV4: D and Dv rounded up to 4; DW/DVW: rounded up to a vector):
- *     Qt [D4][TR]   dOt [DV4][TR]     a row tile transposed: lanes over rows
- *     Qr [TR][DW]   dOr [TR][DVW]     the same rows as they lie (bwd_dkdv)
+ * fp32 (D4/DV4: D and Dv rounded up to 4; DW/DVW: rounded up to a vector).
+ * bwd_dkdv, lanes over keys (its key tile is transposed once, its row tiles
+ * are read as they lie):
+ *     Kt [D4][TK]   Vt [DV4][TK]      the task's keys, transposed (zero past the sequence)
+ *     Qr [TR][DW]   dOr [TR][DVW]     a row tile
+ *     S  [TR][TK]   dP [TR][TK]       Q.K and dO.V, then P and dS in place (rk_tile)
+ *     dKa [TK][DW]  dVa [TK][DVW]     the accumulators: dV += P^T dO, dK += dS^T Q with
+ *                                     P / dS broadcast and lanes over columns (tr_tile)
+ * bwd_dq, lanes over rows (its row tile is transposed once, key tiles read as they lie):
+ *     Qt [D4][TR]   dOt [DV4][TR]     the task's rows, transposed
  *     Kf [TK][D4]   Vf [TK][DV4]      a key tile
- *     St [TK][TR]   dPt [TK][TR]      Q.K and dO.V, then P and dS in place
- *     dKa [TK][DW]  dVa [TK][DVW]     bwd_dkdv's accumulators: lanes over columns
- *     dQt [D4][TR]                    bwd_dq's accumulator: lanes over rows
- * S^T and dP^T are the forward's qk_tile; dQ^T += K^T dS^T is its pv_tile (with
- * alpha = 1); dV += P^T dO and dK += dS^T Q broadcast P / dS and run lanes
- * over the columns of dO / Q (tr_tile).
+ *     St [TK][TR]   dPt [TK][TR]      S^T and dP^T (the forward's qk_tile), then P^T and dS^T
+ *     dQt [D4][TR]                    dQ^T += K^T dS^T (the forward's pv_tile with alpha = 1)
  */
 
-/* acc[j][c..] += sum_{r < nr} Pt[j][r] * X[r][c..] for KB keys and ncv column vectors. */
-INLINE void tr_block(const float *restrict pt, const float *restrict x, int ldx, int nr, float *restrict acc, int ncv)
+/* acc[j][c..] += sum_{r < nr} P[r][j] * X[r][c..] for KB keys and ncv column vectors; P[r][j] at p[r * TK + j]. */
+INLINE void tr_block(const float *restrict p, const float *restrict x, int ldx, int nr, float *restrict acc, int ncv)
 {
     vf s[KB][RB];
 #pragma GCC unroll 4
@@ -44,10 +47,10 @@ INLINE void tr_block(const float *restrict pt, const float *restrict x, int ldx,
             xv[cv] = vload(x + (size_t)r * ldx + cv * W);
 #pragma GCC unroll 4
         for (int kk = 0; kk < KB; kk++) {
-            vf p = splat(pt[(size_t)kk * TR + r]);
+            vf pv = splat(p[(size_t)r * TK + kk]);
 #pragma GCC unroll 4
             for (int cv = 0; cv < ncv; cv++)
-                s[kk][cv] += p * xv[cv];
+                s[kk][cv] += pv * xv[cv];
         }
     }
 #pragma GCC unroll 4
@@ -57,12 +60,12 @@ INLINE void tr_block(const float *restrict pt, const float *restrict x, int ldx,
             vstore(acc + (size_t)kk * ldx + cv * W, s[kk][cv]);
 }
 
-/* acc[j][:] += sum_{r < nr} Pt[j][r] * X[r][:] for keys j < nkp (a multiple of KB); ldx a multiple of W. */
-static void tr_tile(const float *pt, const float *x, int ldx, int nr, int nkp, float *acc)
+/* acc[j][:] += sum_{r < nr} P[r][j] * X[r][:] for keys j < nkp (a multiple of KB); ldx a multiple of W. */
+static void tr_tile(const float *pm, const float *x, int ldx, int nr, int nkp, float *acc)
 {
     for (int jb = 0; jb < nkp; jb += KB) {
         for (int c0 = 0; c0 < ldx; c0 += RB * W) {
-            const float *p = pt + (size_t)jb * TR;
+            const float *p = pm + jb;
             float *s = acc + (size_t)jb * ldx + c0;
             switch ((ldx - c0) / W < RB ? (ldx - c0) / W : RB) {
             case 1: tr_block(p, x + c0, ldx, nr, s, 1); break;
@@ -78,6 +81,54 @@ static void tr_tile(const float *pt, const float *x, int ldx, int nr, int nkp, f
             }
         }
     }
+}
+
+#define RR 4                /* rows per rk_block */
+
+/* S[r][j..] = sum_{x < n} A[r][x] * Bt[x][j..] for nr rows (lda apart) and RB key vectors (lanes over keys). */
+INLINE void rk_block(const float *restrict a, int lda, const float *restrict bt, int n, float *restrict s, int nr)
+{
+    vf acc[RR][RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int kv = 0; kv < RB; kv++)
+            acc[r][kv] = splat(0.0f);
+    for (int x = 0; x < n; x++) {
+        vf b[RB];
+#pragma GCC unroll 4
+        for (int kv = 0; kv < RB; kv++)
+            b[kv] = vload(bt + (size_t)x * TK + kv * W);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            vf q = splat(a[(size_t)r * lda + x]);
+#pragma GCC unroll 4
+            for (int kv = 0; kv < RB; kv++)
+                acc[r][kv] += q * b[kv];
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int kv = 0; kv < RB; kv++)
+            vstore(s + (size_t)r * TK + kv * W, acc[r][kv]);
+}
+
+/* S[r][0..TK) = A[r][:] . Bt[:][j] for rows r < nrows; Bt [n][TK], S [.][TK]. */
+static void rk_tile(const float *a, int lda, const float *bt, int n, float *s, int nrows)
+{
+    _Static_assert(TK % (RB * W) == 0, "a key tile is whole RB-vector blocks");
+    for (int r0 = 0; r0 < nrows; r0 += RR)
+        for (int k0 = 0; k0 < TK; k0 += RB * W) {
+            const float *ar = a + (size_t)r0 * lda;
+            float *sr = s + (size_t)r0 * TK + k0;
+            switch (nrows - r0 < RR ? nrows - r0 : RR) {
+            case 1: rk_block(ar, lda, bt + k0, n, sr, 1); break;
+            case 2: rk_block(ar, lda, bt + k0, n, sr, 2); break;
+            case 3: rk_block(ar, lda, bt + k0, n, sr, 3); break;
+            default: rk_block(ar, lda, bt + k0, n, sr, 4); break;
+            }
+        }
 }
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
@@ -128,6 +179,23 @@ static void bwd_load_keys(const aule__cpu_bwd *a, bool is_v, const bwd_seq *s, i
         memset(dst + (size_t)nk * ld, 0, (size_t)(nkp - nk) * ld * sizeof *dst);
 }
 
+/* Keys j0 .. j0 + nk - 1 of K (or V) transposed: dst[x][jj] for x < ld, zero past nk and past the row. */
+static void bwd_load_keys_t(const aule__cpu_bwd *a, bool is_v, const bwd_seq *s, int kvh, int64_t j0, int nk,
+                            float *dst, int ld)
+{
+    float row[AUEGEN_MAX_HEAD_DIM + 4];
+    memset(dst, 0, (size_t)ld * TK * sizeof *dst);
+    int dim = is_v ? a->dv : a->d;
+    const char *base = is_v ? a->v : a->k;
+    int64_t sb = is_v ? a->v_sb : a->k_sb, sh = is_v ? a->v_sh : a->k_sh, ss = is_v ? a->v_ss : a->k_ss;
+    size_t es = dtype_bytes(a->dtype);
+    for (int jj = 0; jj < nk; jj++) {
+        to_f32(a->dtype, base + (size_t)(s->bt * sb + kvh * sh + (s->koff + j0 + jj) * ss) * es, row, dim);
+        for (int x = 0; x < dim; x++)
+            dst[(size_t)x * TK + jj] = row[x];
+    }
+}
+
 /* The per-row state of a row tile: LSE, D and the keys each row sees ([lo, hi], empty: lo > hi). */
 typedef struct bwd_rows {
     float *lse, *dd;
@@ -135,8 +203,8 @@ typedef struct bwd_rows {
     int64_t lo_any, hi_any;        /* the keys some row sees (lo_any > hi_any: none) */
 } bwd_rows;
 
-/* Loads packed rows row0 .. row0 + nrows - 1 of KV head kvh: Q and dO transposed (qt, dot) and, when
- * qr/dor are not NULL, as rows; LSE, D and the key range of each row. Rows past nrows are zero and see nothing. */
+/* Loads packed rows row0 .. row0 + nrows - 1 of KV head kvh: Q and dO transposed (qt, dot) or as rows (qr, dor),
+ * whichever are not NULL; LSE, D and the key range of each row. Rows past nrows are zero and see nothing. */
 static void bwd_load_rows(const aule__cpu_bwd *a, const bwd_seq *s, int kvh, int64_t row0, int nrows, float *qt,
                           float *qr, float *dot, float *dor, bwd_rows *rs)
 {
@@ -181,9 +249,9 @@ static void bwd_load_rows(const aule__cpu_bwd *a, const bwd_seq *s, int kvh, int
                 rs->hi_any = hi > rs->hi_any ? hi : rs->hi_any;
             }
         }
-        for (int x = 0; x < d4; x++)
+        for (int x = 0; qt && x < d4; x++)
             qt[(size_t)x * TR + r] = qrow[x];
-        for (int x = 0; x < dv4; x++)
+        for (int x = 0; dot && x < dv4; x++)
             dot[(size_t)x * TR + r] = orow[x];
         if (qr)
             memcpy(qr + (size_t)r * dw, qrow, (size_t)dw * sizeof *qr);
@@ -225,6 +293,37 @@ static void bwd_p_ds(const aule__cpu_bwd *a, float *st, float *dpt, int64_t j0, 
     }
 }
 
+/* bwd_p_ds with rows as they lie (bwd_dkdv): S [nrows][TK] and dP hold Q.K and dO.V of keys j0 .. j0 + TK - 1;
+ * on return P and dS. */
+static void bwd_p_ds_rows(const aule__cpu_bwd *a, float *sm, float *dpm, int64_t j0, int nrows, const bwd_rows *rs)
+{
+    const bool cap = a->softcap > 0.0f;
+    const vf scale = splat(a->scale), log2e = splat(LOG2E), one = splat(1.0f), zero = splat(0.0f);
+    vi lane;
+    for (int i = 0; i < W; i++)
+        lane[i] = i;
+    for (int r = 0; r < nrows; r++) {
+        const vf lse = splat(rs->lse[r]), dd = splat(rs->dd[r]);
+        const vi lo = (vi){0} + rs->lo[r], hi = (vi){0} + rs->hi[r];
+        for (int jj = 0; jj < TK; jj += W) {
+            float *sp = sm + (size_t)r * TK + jj, *dp = dpm + (size_t)r * TK + jj;
+            vf x = vload(sp) * scale, t = zero;
+            if (cap) {
+                for (int i = 0; i < W; i++)
+                    t[i] = tanhf(x[i] / a->softcap);
+                x = a->softcap * t;
+            }
+            vi j = lane + (int32_t)(j0 + jj);
+            vf p = vselect((j >= lo) & (j <= hi), vexp2((x - lse) * log2e), zero);
+            vf ds = p * (vload(dp) - dd);
+            if (cap)
+                ds *= one - t * t;
+            vstore(sp, p);
+            vstore(dp, ds);
+        }
+    }
+}
+
 /* bwd_dkdv: task = (key tile, sequence, KV head); the earliest key tiles (under a causal mask the heaviest) first. */
 static void bwd_dkdv(const aule__cpu_bwd *a, int64_t task, void *scratch)
 {
@@ -239,16 +338,15 @@ static void bwd_dkdv(const aule__cpu_bwd *a, int64_t task, void *scratch)
     const int nk = s.sk - j0 < TK ? (int)(s.sk - j0) : TK, nkp = round_up(nk, KB);
 
     float *mem = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    float *qt = carve(&mem, (size_t)d4 * TR), *dot = carve(&mem, (size_t)dv4 * TR);
+    float *kt = carve(&mem, (size_t)d4 * TK), *vt = carve(&mem, (size_t)dv4 * TK);
     float *qr = carve(&mem, (size_t)TR * dw), *dor = carve(&mem, (size_t)TR * dvw);
-    float *kf = carve(&mem, (size_t)TK * d4), *vfp = carve(&mem, (size_t)TK * dv4);
     float *dka = carve(&mem, (size_t)TK * dw), *dva = carve(&mem, (size_t)TK * dvw);
-    float *st = carve(&mem, (size_t)TK * TR), *dpt = carve(&mem, (size_t)TK * TR);
+    float *sm = carve(&mem, (size_t)TR * TK), *dpm = carve(&mem, (size_t)TR * TK);
     bwd_rows rs = {.lse = carve(&mem, TR), .dd = carve(&mem, TR), .lo = (int32_t *)carve(&mem, TR),
                    .hi = (int32_t *)carve(&mem, TR)};
 
-    bwd_load_keys(a, false, &s, kvh, j0, nk, nkp, kf, d4);
-    bwd_load_keys(a, true, &s, kvh, j0, nk, nkp, vfp, dv4);
+    bwd_load_keys_t(a, false, &s, kvh, j0, nk, kt, d4);
+    bwd_load_keys_t(a, true, &s, kvh, j0, nk, vt, dv4);
     memset(dka, 0, (size_t)TK * dw * sizeof *dka);
     memset(dva, 0, (size_t)TK * dvw * sizeof *dva);
 
@@ -260,15 +358,15 @@ static void bwd_dkdv(const aule__cpu_bwd *a, int64_t task, void *scratch)
     hi = hi < s.sq - 1 ? hi : s.sq - 1;
     for (int64_t row0 = lo <= hi ? lo * a->gqa / TR * TR : rows; row0 < rows && row0 <= hi * a->gqa + a->gqa - 1;
          row0 += TR) {
-        int nrows = rows - row0 < TR ? (int)(rows - row0) : TR, nrv = (nrows + W - 1) / W;
-        bwd_load_rows(a, &s, kvh, row0, nrows, qt, qr, dot, dor, &rs);
+        int nrows = rows - row0 < TR ? (int)(rows - row0) : TR;
+        bwd_load_rows(a, &s, kvh, row0, nrows, NULL, qr, NULL, dor, &rs);
         if (rs.lo_any > j0 + nk - 1 || rs.hi_any < j0)
             continue;
-        qk_tile(qt, kf, d4, nkp, st, nrv);
-        qk_tile(dot, vfp, dv4, nkp, dpt, nrv);
-        bwd_p_ds(a, st, dpt, j0, nkp, nrv, &rs, NULL);
-        tr_tile(st, dor, dvw, nrows, nkp, dva);        /* dV += P^T dO */
-        tr_tile(dpt, qr, dw, nrows, nkp, dka);         /* dK += dS^T Q */
+        rk_tile(qr, dw, kt, d4, sm, nrows);            /* S = Q K^T */
+        rk_tile(dor, dvw, vt, dv4, dpm, nrows);        /* dP = dO V^T */
+        bwd_p_ds_rows(a, sm, dpm, j0, nrows, &rs);
+        tr_tile(sm, dor, dvw, nrows, nkp, dva);        /* dV += P^T dO */
+        tr_tile(dpm, qr, dw, nrows, nkp, dka);         /* dK += dS^T Q */
     }
 
     for (int jj = 0; jj < nk; jj++) {
