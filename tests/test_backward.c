@@ -247,6 +247,24 @@ static void test_cpu_cases(void **state)
             runs++;
         }
     }
+    /* atomic_dq = true: the CPU has no float atomics to plan them with; the same deterministic kernels run. */
+    auegen_spec at = make(64, 0, 2, AUEGEN_DTYPE_F16, -1, 0, 0);
+    at.atomic_dq = true;
+    for (size_t j = 0; j < sizeof sc / sizeof *sc; j++) {
+        aule_check_shape sh = sc[j];
+        sh.heads = 4;
+        aule_check_grad_result r;
+        aule_status st = aule_check_backward_run(ctx, &at, &sh, &r);
+        checks++;
+        runs++;
+        if (st != AULE_OK || !r.pass || r.dkdv.plan.atomic_dq || r.dq.plan.atomic_dq) {
+            fails++;
+            print_message("FAIL atomic_dq Sq%d Sk%d: %s, atomic %d/%d; dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n",
+                          sh.seq_q, sh.seq_k, st == AULE_OK ? "ran" : aule_context_last_error(ctx),
+                          r.dkdv.plan.atomic_dq, r.dq.plan.atomic_dq, r.err[0], r.bound[0], r.err[1], r.bound[1],
+                          r.err[2], r.bound[2]);
+        }
+    }
     print_message("CPU backward: %d checks, %d failed\n", runs, fails);
     assert_int_equal(fails, 0);
 }
