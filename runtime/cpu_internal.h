@@ -7,7 +7,8 @@
  * prepared calls to aule__cpu_run instead of recording them. The attention
  * itself is one generic FlashAttention-2 kernel (cpu_kernel.h), compiled once
  * per instruction set (cpu_kernel_avx512.c, cpu_kernel_avx2.c,
- * cpu_kernel_generic.c) and chosen at run time from the CPU's features.
+ * cpu_kernel_generic.c) and chosen at run time from the CPU's features; the
+ * backward's bwd_dkdv and bwd_dq (cpu_kernel_backward.h) are compiled with it.
  *
  * Shape letters: B batch, H query heads, Hkv KV heads, Sq, Sk, D, Dv.
  */
