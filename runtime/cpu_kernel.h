@@ -91,6 +91,24 @@ INLINE vf vexp2(vf x)
     return vselect(under, splat(0.0f), (vf)((vi)p + e));
 }
 
+/* tanh with a small relative error near 0, as the Vulkan kernels' accurate_tanh
+ * (templates/common_tanh.glsl): a softcap multiplies any absolute error by the cap.
+ * An odd Taylor polynomial below |x| = 0.3, else (1 - e) / (1 + e) with e = exp(-2|x|). */
+INLINE vf vtanh(vf x)
+{
+    const vi sign = (vi)splat(-0.0f);
+    vf a = (vf)((vi)x & ~sign), x2 = x * x;
+    vf p = splat(-1382.0f / 155925.0f);
+    p = p * x2 + 62.0f / 2835.0f;
+    p = p * x2 - 17.0f / 315.0f;
+    p = p * x2 + 2.0f / 15.0f;
+    p = p * x2 - 1.0f / 3.0f;
+    p = x + x * x2 * p;
+    vf e = vexp2(a * (-2.0f * LOG2E));
+    vf big = (vf)(((vi)((1.0f - e) / (1.0f + e))) | ((vi)x & sign));
+    return vselect(a < 0.3f, p, big);
+}
+
 /* --- storage conversions ----------------------------------------------------------- */
 
 static void to_f32(int dtype, const void *src, float *dst, int n)
@@ -748,8 +766,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
             for (int jj = 0; jj < nkp; jj += W) {
                 vf x = vload(sr + jj);
                 if (cap) {
-                    for (int i = 0; i < W; i++)
-                        x[i] = a->softcap * tanhf(x[i] * a->scale / a->softcap);
+                    x = a->softcap * vtanh(x * (a->scale / a->softcap));
                 } else {
                     x *= a->scale;
                 }
@@ -792,10 +809,11 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, d);
         qk_tile(qt, kf, d, nkp, st, nrv);
         if (cap) {
+            vf sc = splat(a->scale / a->softcap);
             for (int jj = 0; jj < nkp; jj++)
-                for (int r = 0; r < nrv * W; r++) {
-                    float *s = &st[(size_t)jj * TR + r];
-                    *s = a->softcap * tanhf(*s * a->scale / a->softcap);
+                for (int rv = 0; rv < nrv; rv++) {
+                    float *s = st + (size_t)jj * TR + rv * W;
+                    vstore(s, a->softcap * vtanh(vload(s) * sc));
                 }
         }
         if (!cap) {

@@ -275,8 +275,7 @@ static void bwd_p_ds(const aule__cpu_bwd *a, float *st, float *dpt, int64_t j0, 
             float *sp = st + (size_t)jj * TR + rv * W, *dp = dpt + (size_t)jj * TR + rv * W;
             vf x = vload(sp) * scale, t = zero;
             if (cap) {
-                for (int i = 0; i < W; i++)
-                    t[i] = tanhf(x[i] / a->softcap);
+                t = vtanh(x * (1.0f / a->softcap));
                 x = a->softcap * t;
             }
             vi j = (vi){0} + (int32_t)(j0 + jj);
@@ -309,8 +308,7 @@ static void bwd_p_ds_rows(const aule__cpu_bwd *a, float *sm, float *dpm, int64_t
             float *sp = sm + (size_t)r * TK + jj, *dp = dpm + (size_t)r * TK + jj;
             vf x = vload(sp) * scale, t = zero;
             if (cap) {
-                for (int i = 0; i < W; i++)
-                    t[i] = tanhf(x[i] / a->softcap);
+                t = vtanh(x * (1.0f / a->softcap));
                 x = a->softcap * t;
             }
             vi j = lane + (int32_t)(j0 + jj);
