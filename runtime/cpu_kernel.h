@@ -106,7 +106,7 @@ INLINE vf vtanh(vf x)
     p = x + x * x2 * p;
     vf e = vexp2(a * (-2.0f * LOG2E));
     vf big = (vf)(((vi)((1.0f - e) / (1.0f + e))) | ((vi)x & sign));
-    return vselect(a < 0.3f, p, big);
+    return vselect(a < splat(0.3f), p, big);
 }
 
 /* --- storage conversions ----------------------------------------------------------- */
