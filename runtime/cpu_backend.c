@@ -435,22 +435,36 @@ static aule_status run_append(aule_context *ctx, const auegen_spec *spec, const 
 
 /* --- backward ------------------------------------------------------------------------- */
 
-/* bwd_dot: D = rowsum(dO * O) per query row, fp32. */
-static aule_status run_bwd_dot(const auegen_spec *spec, const prepared_call *c)
+/* bwd_dot: D = rowsum(dO * O) per query row, fp32; one pool task per (batch, head). */
+typedef struct dot_run {
+    const auegen_spec *spec;
+    const auegen_bwd_dot_push *p;
+    const void *o, *dout;
+    float *dd;
+} dot_run;
+
+static void dot_task(void *arg, int64_t task, int thread)
 {
-    const auegen_bwd_dot_push *p = &c->push.bwd_dot;
-    const void *o = c->host[AUEGEN_BWD_DOT_BINDING_O], *dout = c->host[AUEGEN_BWD_DOT_BINDING_DO];
-    float *dd = c->host[AUEGEN_BWD_DOT_BINDING_D];
-    for (uint32_t b = 0; b < p->batch; b++)
-        for (uint32_t h = 0; h < p->heads; h++)
-            for (uint32_t i = 0; i < p->seq_q; i++) {
-                int64_t ob = (int64_t)b * p->o_stride_b + (int64_t)h * p->o_stride_h + (int64_t)i * p->o_stride_s;
-                int64_t db = (int64_t)b * p->do_stride_b + (int64_t)h * p->do_stride_h + (int64_t)i * p->do_stride_s;
-                float x = 0.0f;
-                for (int d = 0; d < spec->head_dim_v; d++)
-                    x += load_value(spec->dtype, o, ob + d) * load_value(spec->dtype, dout, db + d);
-                dd[(int64_t)b * p->d_stride_b + (int64_t)h * p->d_stride_h + i] = x;
-            }
+    (void)thread;
+    const dot_run *r = arg;
+    const auegen_bwd_dot_push *p = r->p;
+    int64_t b = task / p->heads, h = task % p->heads;
+    int dt = r->spec->dtype, dv = r->spec->head_dim_v;
+    for (uint32_t i = 0; i < p->seq_q; i++) {
+        int64_t ob = b * p->o_stride_b + h * p->o_stride_h + (int64_t)i * p->o_stride_s;
+        int64_t db = b * p->do_stride_b + h * p->do_stride_h + (int64_t)i * p->do_stride_s;
+        float x = 0.0f;
+        for (int d = 0; d < dv; d++)
+            x += load_value(dt, r->o, ob + d) * load_value(dt, r->dout, db + d);
+        r->dd[b * p->d_stride_b + h * p->d_stride_h + i] = x;
+    }
+}
+
+static aule_status run_bwd_dot(aule_context *ctx, const auegen_spec *spec, const prepared_call *c)
+{
+    dot_run r = {.spec = spec, .p = &c->push.bwd_dot, .o = c->host[AUEGEN_BWD_DOT_BINDING_O],
+                 .dout = c->host[AUEGEN_BWD_DOT_BINDING_DO], .dd = c->host[AUEGEN_BWD_DOT_BINDING_D]};
+    aule__cpu_pool_run(ctx->cpu_pool, (int64_t)r.p->batch * r.p->heads, dot_task, &r);
     return AULE_OK;
 }
 
@@ -564,7 +578,7 @@ aule_status aule__cpu_run(aule_context *ctx, const kernel_entry *e, const prepar
         case AUEGEN_FAMILY_DECODE: st = run_decode(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_REDUCE: st = run_reduce(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_APPEND: st = run_append(ctx, &k->spec, &calls[i]); break;
-        case AUEGEN_FAMILY_BWD_DOT: st = run_bwd_dot(&k->spec, &calls[i]); break;
+        case AUEGEN_FAMILY_BWD_DOT: st = run_bwd_dot(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_BWD_DKDV: st = run_bwd_grad(ctx, &k->spec, &calls[i], true); break;
         case AUEGEN_FAMILY_BWD_DQ: st = run_bwd_grad(ctx, &k->spec, &calls[i], false); break;
         case AUEGEN_FAMILY_BWD_DSINK: st = run_bwd_dsink(&calls[i]); break;
