@@ -137,8 +137,10 @@ static size_t bwd_scratch_bytes(const aule__cpu_bwd *a)
 {
     size_t d4 = (size_t)round_up(a->d, CB), dv4 = (size_t)round_up(a->dv, CB);
     size_t dw = (size_t)round_up(a->d, W), dvw = (size_t)round_up(a->dv, W);
-    size_t floats = 2 * d4 * TR + dv4 * TR + TR * dw + TR * dvw + TK * d4 + TK * dv4 + TK * dw + TK * dvw
-                    + 2 * (size_t)TK * TR + 8 * TR + 20 * 16;
+    /* The larger of the two kernels' layouts; each carved array may round up by 15 floats. */
+    size_t dkdv = (d4 + dv4) * TK + TR * (dw + dvw) + TK * (dw + dvw) + 2 * (size_t)TR * TK + 4 * TR;
+    size_t dq = (2 * d4 + dv4) * TR + TK * (d4 + dv4) + 2 * (size_t)TK * TR + 6 * TR;
+    size_t floats = (dkdv > dq ? dkdv : dq) + 16 * 16;
     return floats * sizeof(float) + 64;
 }
 
