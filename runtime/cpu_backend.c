@@ -487,8 +487,22 @@ static void bwd_task(void *arg, int64_t task, int thread)
     r->fn(r->a, task, scratch);
 }
 
-/* bwd_dkdv and bwd_dq: the two share their push constants' first fields and their first bindings. */
-static aule_status run_bwd_grad(aule_context *ctx, const auegen_spec *spec, const prepared_call *c, bool dkdv)
+/* Whether a bwd_dkdv call and the bwd_dq call after it run as one (FlashAttention-2's five matrix products
+ * instead of seven: bwd_dq recomputes S and dP): one task per (sequence, KV head) holds the fp32 dQ of its
+ * group's rows, so there must be enough such tasks for the threads and that accumulator must stay small
+ * (8 MiB); not with sinks (bwd_dq also writes their DX). */
+static bool bwd_fuses(aule_context *ctx, const auegen_spec *spec, const auegen_bwd_dkdv_push *p)
+{
+    uint64_t acc = ((uint64_t)p->seq_q * (uint64_t)spec->gqa + 64) * (uint64_t)(spec->head_dim + 16) * 4;
+    return !spec->sinks && (uint64_t)p->batch * p->kv_heads >= 2 * (uint64_t)aule__cpu_pool_threads(ctx->cpu_pool)
+           && acc <= ((uint64_t)8 << 20);
+}
+
+/* bwd_dkdv and bwd_dq: the two share their push constants' first fields and their first bindings. dkdv: the
+ * bwd_dkdv call c, with dq_call its bwd_dq (NULL: none), both run by it when they fuse (*fused set); else
+ * the bwd_dq call c. */
+static aule_status run_bwd_grad(aule_context *ctx, const auegen_spec *spec, const prepared_call *c, bool dkdv,
+                                const prepared_call *dq_call, bool *fused)
 {
     const auegen_bwd_dkdv_push *kp = &c->push.bwd_dkdv;
     const auegen_bwd_dq_push *qp = &c->push.bwd_dq;
@@ -533,6 +547,13 @@ static aule_status run_bwd_grad(aule_context *ctx, const auegen_spec *spec, cons
         a.dk_sb = kp->dk_stride_b, a.dk_sh = kp->dk_stride_h, a.dk_ss = kp->dk_stride_s;
         a.dv_sb = kp->dv_stride_b, a.dv_sh = kp->dv_stride_h, a.dv_ss = kp->dv_stride_s;
         a.tiles = (a.seq_k + isa->tile_keys - 1) / isa->tile_keys;
+        if (dq_call && bwd_fuses(ctx, spec, kp)) {
+            const auegen_bwd_dq_push *fq = &dq_call->push.bwd_dq;
+            a.fused = *fused = true;
+            a.tiles = 1;
+            a.grad_q = dq_call->host[AUEGEN_BWD_DQ_BINDING_DQ];
+            a.dq_sb = fq->dq_stride_b, a.dq_sh = fq->dq_stride_h, a.dq_ss = fq->dq_stride_s;
+        }
     } else {
         a.grad_q = c->host[AUEGEN_BWD_DQ_BINDING_DQ];
         a.dq_sb = qp->dq_stride_b, a.dq_sh = qp->dq_stride_h, a.dq_ss = qp->dq_stride_s;
@@ -579,8 +600,16 @@ aule_status aule__cpu_run(aule_context *ctx, const kernel_entry *e, const prepar
         case AUEGEN_FAMILY_REDUCE: st = run_reduce(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_APPEND: st = run_append(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_BWD_DOT: st = run_bwd_dot(ctx, &k->spec, &calls[i]); break;
-        case AUEGEN_FAMILY_BWD_DKDV: st = run_bwd_grad(ctx, &k->spec, &calls[i], true); break;
-        case AUEGEN_FAMILY_BWD_DQ: st = run_bwd_grad(ctx, &k->spec, &calls[i], false); break;
+        case AUEGEN_FAMILY_BWD_DKDV: {
+            /* The launcher's bwd_dq call of the same backward comes next: when the two fuse, it is done here. */
+            const kernel_entry *nk = i + 1 < count ? (calls[i + 1].kernel ? calls[i + 1].kernel : e) : NULL;
+            bool fused = false;
+            st = run_bwd_grad(ctx, &k->spec, &calls[i], true,
+                              nk && nk->plan.family == AUEGEN_FAMILY_BWD_DQ ? &calls[i + 1] : NULL, &fused);
+            i += fused;
+            break;
+        }
+        case AUEGEN_FAMILY_BWD_DQ: st = run_bwd_grad(ctx, &k->spec, &calls[i], false, NULL, NULL); break;
         case AUEGEN_FAMILY_BWD_DSINK: st = run_bwd_dsink(&calls[i]); break;
         default:
             st = aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "the native CPU backend cannot run a %s kernel",

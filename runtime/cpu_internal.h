@@ -92,7 +92,8 @@ typedef struct aule__cpu_bwd {
     float *dx;                     /* sinks (bwd_dq): sum_j P dP per row, D's layout; else NULL */
     int seq_q, seq_k;              /* lengths; varlen: the longest */
     const int32_t *cu_q, *cu_k;    /* varlen: [B+1] */
-    int tiles;                     /* bwd_dkdv: key tiles of seq_k; bwd_dq: row tiles of seq_q * gqa */
+    int tiles;                     /* bwd_dkdv: key tiles of seq_k (fused: 1); bwd_dq: row tiles of seq_q * gqa */
+    bool fused;                    /* bwd_dkdv also writes dQ (grad_q, dq strides), one task per (sequence, KV head) */
 } aule__cpu_bwd;
 
 /* The kernel of one instruction set: runs task t of a (tasks = aule__cpu_attn_tasks). */

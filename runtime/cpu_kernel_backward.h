@@ -131,14 +131,68 @@ static void rk_tile(const float *a, int lda, const float *bt, int n, float *s, i
         }
 }
 
+/* acc[r][c..] += sum_{j < nk} dS[r][j] * X[j][c..] for RR rows and ncv column vectors; dS [.][TK], X and acc [.][ldx]. */
+INLINE void qr_block(const float *restrict ds, const float *restrict x, int ldx, int nk, float *restrict acc, int ncv)
+{
+    vf s[RR][RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RR; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < ncv; cv++)
+            s[r][cv] = vload(acc + (size_t)r * ldx + cv * W);
+    for (int j = 0; j < nk; j++) {
+        vf xv[RB];
+#pragma GCC unroll 4
+        for (int cv = 0; cv < ncv; cv++)
+            xv[cv] = vload(x + (size_t)j * ldx + cv * W);
+#pragma GCC unroll 4
+        for (int r = 0; r < RR; r++) {
+            vf p = splat(ds[(size_t)r * TK + j]);
+#pragma GCC unroll 4
+            for (int cv = 0; cv < ncv; cv++)
+                s[r][cv] += p * xv[cv];
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RR; r++)
+#pragma GCC unroll 4
+        for (int cv = 0; cv < ncv; cv++)
+            vstore(acc + (size_t)r * ldx + cv * W, s[r][cv]);
+}
+
+/* acc[r][:] += sum_{j < nk} dS[r][j] * X[j][:] for rows r < nrows (a multiple of RR); ldx a multiple of W. */
+static void qr_tile(const float *ds, const float *x, int ldx, int nk, float *acc, int nrows)
+{
+    for (int r0 = 0; r0 < nrows; r0 += RR)
+        for (int c0 = 0; c0 < ldx; c0 += RB * W) {
+            const float *d = ds + (size_t)r0 * TK;
+            float *s = acc + (size_t)r0 * ldx + c0;
+            switch ((ldx - c0) / W < RB ? (ldx - c0) / W : RB) {
+            case 1: qr_block(d, x + c0, ldx, nk, s, 1); break;
+#if RB >= 2
+            case 2: qr_block(d, x + c0, ldx, nk, s, 2); break;
+#endif
+#if RB >= 3
+            case 3: qr_block(d, x + c0, ldx, nk, s, 3); break;
+#endif
+#if RB >= 4
+            case 4: qr_block(d, x + c0, ldx, nk, s, 4); break;
+#endif
+            }
+        }
+}
+
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 static size_t bwd_scratch_bytes(const aule__cpu_bwd *a)
 {
     size_t d4 = (size_t)round_up(a->d, CB), dv4 = (size_t)round_up(a->dv, CB);
     size_t dw = (size_t)round_up(a->d, W), dvw = (size_t)round_up(a->dv, W);
-    /* The larger of the two kernels' layouts; each carved array may round up by 15 floats. */
+    /* The larger of the two kernels' layouts; each carved array may round up by 15 floats. Fused: K's
+     * rows and the dQ of the GQA group's rows too. */
     size_t dkdv = (d4 + dv4) * TK + TR * (dw + dvw) + TK * (dw + dvw) + 2 * (size_t)TR * TK + 4 * TR;
+    if (a->fused)
+        dkdv += TK * dw + (size_t)round_up(a->seq_q * a->gqa, TR) * dw;
     size_t dq = (2 * d4 + dv4) * TR + TK * (d4 + dv4) + 2 * (size_t)TK * TR + 6 * TR;
     size_t floats = (dkdv > dq ? dkdv : dq) + 16 * 16;
     return floats * sizeof(float) + 64;
@@ -324,58 +378,99 @@ static void bwd_p_ds_rows(const aule__cpu_bwd *a, float *sm, float *dpm, int64_t
     }
 }
 
-/* bwd_dkdv: task = (key tile, sequence, KV head); the earliest key tiles (under a causal mask the heaviest) first. */
+/* bwd_dkdv's scratch, carved once per task. */
+typedef struct dkdv_mem {
+    float *kt, *vt, *qr, *dor, *dka, *dva, *sm, *dpm;
+    float *kr, *dqa;               /* fused: K's rows [TK][DW]; dQ of the group's rows [rows][DW] */
+    bwd_rows rs;
+} dkdv_mem;
+
+/* dK and dV of keys j0 .. of sequence s, KV head kvh, written out; fused, their share of dQ added to m->dqa. */
+static void dkdv_tile(const aule__cpu_bwd *a, const bwd_seq *s, int kvh, int64_t j0, dkdv_mem *m)
+{
+    const int d = a->d, dv = a->dv, d4 = round_up(d, CB), dv4 = round_up(dv, CB);
+    const int dw = round_up(d, W), dvw = round_up(dv, W);
+    const int nk = s->sk - j0 < TK ? (int)(s->sk - j0) : TK, nkp = round_up(nk, KB);
+    bwd_load_keys_t(a, false, s, kvh, j0, nk, m->kt, d4);
+    bwd_load_keys_t(a, true, s, kvh, j0, nk, m->vt, dv4);
+    if (m->dqa)
+        bwd_load_keys(a, false, s, kvh, j0, nk, nkp, m->kr, dw);
+    memset(m->dka, 0, (size_t)TK * dw * sizeof *m->dka);
+    memset(m->dva, 0, (size_t)TK * dvw * sizeof *m->dva);
+
+    /* Query positions that see one of these keys (bottom-right aligned: i' = i + sk - sq). */
+    const int64_t shift = s->sk - s->sq, rows = s->sq * a->gqa;
+    int64_t lo = a->window_right >= 0 ? j0 - a->window_right - shift : 0;
+    int64_t hi = a->window_left >= 0 ? j0 + nk - 1 + a->window_left - shift : s->sq - 1;
+    lo = lo > 0 ? lo : 0;
+    hi = hi < s->sq - 1 ? hi : s->sq - 1;
+    for (int64_t row0 = lo <= hi ? lo * a->gqa / TR * TR : rows; row0 < rows && row0 <= hi * a->gqa + a->gqa - 1;
+         row0 += TR) {
+        int nrows = rows - row0 < TR ? (int)(rows - row0) : TR;
+        bwd_load_rows(a, s, kvh, row0, nrows, NULL, m->qr, NULL, m->dor, &m->rs);
+        if (m->rs.lo_any > j0 + nk - 1 || m->rs.hi_any < j0)
+            continue;
+        rk_tile(m->qr, dw, m->kt, d4, m->sm, nrows);           /* S = Q K^T */
+        rk_tile(m->dor, dvw, m->vt, dv4, m->dpm, nrows);       /* dP = dO V^T */
+        bwd_p_ds_rows(a, m->sm, m->dpm, j0, nrows, &m->rs);
+        tr_tile(m->sm, m->dor, dvw, nrows, nkp, m->dva);      /* dV += P^T dO */
+        tr_tile(m->dpm, m->qr, dw, nrows, nkp, m->dka);       /* dK += dS^T Q */
+        if (m->dqa) {                                          /* dQ += dS K, whole groups of RR rows */
+            int nrp = round_up(nrows, RR);
+            memset(m->dpm + (size_t)nrows * TK, 0, (size_t)(nrp - nrows) * TK * sizeof *m->dpm);
+            qr_tile(m->dpm, m->kr, dw, nkp, m->dqa + (size_t)row0 * dw, nrp);
+        }
+    }
+
+    for (int jj = 0; jj < nk; jj++) {
+        int64_t at = s->bt * a->dk_sb + kvh * a->dk_sh + (s->koff + j0 + jj) * a->dk_ss;
+        for (int x = 0; x < d; x++)
+            store_value(a->dtype, a->grad_k, at + x, m->dka[(size_t)jj * dw + x] * a->scale);
+        at = s->bt * a->dv_sb + kvh * a->dv_sh + (s->koff + j0 + jj) * a->dv_ss;
+        for (int x = 0; x < dv; x++)
+            store_value(a->dtype, a->grad_v, at + x, m->dva[(size_t)jj * dvw + x]);
+    }
+}
+
+/* bwd_dkdv: task = (key tile, sequence, KV head), the earliest key tiles (under a causal mask the heaviest)
+ * first; fused: task = (sequence, KV head), every key tile in order, then dQ of the group's rows. */
 static void bwd_dkdv(const aule__cpu_bwd *a, int64_t task, void *scratch)
 {
     int kvh = (int)(task % a->kv_heads);
     int b = (int)(task / a->kv_heads % a->batch);
-    int64_t j0 = task / a->kv_heads / a->batch * TK;
+    int64_t tile = task / a->kv_heads / a->batch;
     bwd_seq s = bwd_sequence(a, b);
-    if (j0 >= s.sk)
-        return;
     const int d = a->d, dv = a->dv, d4 = round_up(d, CB), dv4 = round_up(dv, CB);
     const int dw = round_up(d, W), dvw = round_up(dv, W);
-    const int nk = s.sk - j0 < TK ? (int)(s.sk - j0) : TK, nkp = round_up(nk, KB);
 
     float *mem = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    float *kt = carve(&mem, (size_t)d4 * TK), *vt = carve(&mem, (size_t)dv4 * TK);
-    float *qr = carve(&mem, (size_t)TR * dw), *dor = carve(&mem, (size_t)TR * dvw);
-    float *dka = carve(&mem, (size_t)TK * dw), *dva = carve(&mem, (size_t)TK * dvw);
-    float *sm = carve(&mem, (size_t)TR * TK), *dpm = carve(&mem, (size_t)TR * TK);
-    bwd_rows rs = {.lse = carve(&mem, TR), .dd = carve(&mem, TR), .lo = (int32_t *)carve(&mem, TR),
-                   .hi = (int32_t *)carve(&mem, TR)};
-
-    bwd_load_keys_t(a, false, &s, kvh, j0, nk, kt, d4);
-    bwd_load_keys_t(a, true, &s, kvh, j0, nk, vt, dv4);
-    memset(dka, 0, (size_t)TK * dw * sizeof *dka);
-    memset(dva, 0, (size_t)TK * dvw * sizeof *dva);
-
-    /* Query positions that see one of these keys (bottom-right aligned: i' = i + sk - sq). */
-    const int64_t shift = s.sk - s.sq, rows = s.sq * a->gqa;
-    int64_t lo = a->window_right >= 0 ? j0 - a->window_right - shift : 0;
-    int64_t hi = a->window_left >= 0 ? j0 + nk - 1 + a->window_left - shift : s.sq - 1;
-    lo = lo > 0 ? lo : 0;
-    hi = hi < s.sq - 1 ? hi : s.sq - 1;
-    for (int64_t row0 = lo <= hi ? lo * a->gqa / TR * TR : rows; row0 < rows && row0 <= hi * a->gqa + a->gqa - 1;
-         row0 += TR) {
-        int nrows = rows - row0 < TR ? (int)(rows - row0) : TR;
-        bwd_load_rows(a, &s, kvh, row0, nrows, NULL, qr, NULL, dor, &rs);
-        if (rs.lo_any > j0 + nk - 1 || rs.hi_any < j0)
-            continue;
-        rk_tile(qr, dw, kt, d4, sm, nrows);            /* S = Q K^T */
-        rk_tile(dor, dvw, vt, dv4, dpm, nrows);        /* dP = dO V^T */
-        bwd_p_ds_rows(a, sm, dpm, j0, nrows, &rs);
-        tr_tile(sm, dor, dvw, nrows, nkp, dva);        /* dV += P^T dO */
-        tr_tile(dpm, qr, dw, nrows, nkp, dka);         /* dK += dS^T Q */
+    dkdv_mem m = {0};
+    m.kt = carve(&mem, (size_t)d4 * TK);
+    m.vt = carve(&mem, (size_t)dv4 * TK);
+    m.qr = carve(&mem, (size_t)TR * dw);
+    m.dor = carve(&mem, (size_t)TR * dvw);
+    m.dka = carve(&mem, (size_t)TK * dw);
+    m.dva = carve(&mem, (size_t)TK * dvw);
+    m.sm = carve(&mem, (size_t)TR * TK);
+    m.dpm = carve(&mem, (size_t)TR * TK);
+    m.rs = (bwd_rows){.lse = carve(&mem, TR), .dd = carve(&mem, TR), .lo = (int32_t *)carve(&mem, TR),
+                      .hi = (int32_t *)carve(&mem, TR)};
+    if (!a->fused) {
+        if (tile * TK < s.sk)
+            dkdv_tile(a, &s, kvh, tile * TK, &m);
+        return;
     }
-
-    for (int jj = 0; jj < nk; jj++) {
-        int64_t at = s.bt * a->dk_sb + kvh * a->dk_sh + (s.koff + j0 + jj) * a->dk_ss;
+    const int64_t rows = s.sq * a->gqa;
+    m.kr = carve(&mem, (size_t)TK * dw);
+    m.dqa = carve(&mem, (size_t)round_up((int)rows, TR) * dw);
+    memset(m.dqa, 0, (size_t)round_up((int)rows, TR) * dw * sizeof *m.dqa);
+    for (int64_t j0 = 0; j0 < s.sk; j0 += TK)
+        dkdv_tile(a, &s, kvh, j0, &m);
+    for (int64_t g = 0; g < rows; g++) {
+        int64_t i = g / a->gqa, h = (int64_t)kvh * a->gqa + g % a->gqa;
+        int64_t at = s.bt * a->dq_sb + h * a->dq_sh + (s.qoff + i) * a->dq_ss;
         for (int x = 0; x < d; x++)
-            store_value(a->dtype, a->grad_k, at + x, dka[(size_t)jj * dw + x] * a->scale);
-        at = s.bt * a->dv_sb + kvh * a->dv_sh + (s.koff + j0 + jj) * a->dv_ss;
-        for (int x = 0; x < dv; x++)
-            store_value(a->dtype, a->grad_v, at + x, dva[(size_t)jj * dvw + x]);
+            store_value(a->dtype, a->grad_q, at + x, m.dqa[(size_t)g * dw + x] * a->scale);
     }
 }
 
