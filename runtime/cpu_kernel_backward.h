@@ -24,6 +24,10 @@
  *     S  [TR][TK]   dP [TR][TK]       Q.K and dO.V, then P and dS in place (rk_tile)
  *     dKa [TK][DW]  dVa [TK][DVW]     the accumulators: dV += P^T dO, dK += dS^T Q with
  *                                     P / dS broadcast and lanes over columns (tr_tile)
+ * Fused (a->fused, cpu_backend.c decides), bwd_dkdv's task is a whole (sequence, KV head),
+ * its key tiles in order, and it also computes dQ, so bwd_dq is not run:
+ *     Kr [TK][DW]                     the key tile as it lies
+ *     dQa [rows][DW]                  dQ += dS K for the group's rows, lanes over D (qr_tile)
  * bwd_dq, lanes over rows (its row tile is transposed once, key tiles read as they lie):
  *     Qt [D4][TR]   dOt [DV4][TR]     the task's rows, transposed
  *     Kf [TK][D4]   Vf [TK][DV4]      a key tile
