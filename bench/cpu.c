@@ -6,10 +6,12 @@
  *   - prefill D=128 (B=1, H=Hkv=8, Sq=Sk=S), causal and not, f16 and bf16: GFLOP/s as
  *     FlashAttention counts them (4*B*H*Sq*Sk*D, halved when causal) and the fraction of
  *     the FMA peak,
+ *   - training D=128 (B=1, H=Hkv=8, S=2048), bf16, causal and not: forward + backward in
+ *     GFLOP/s counted as 3.5 forwards (FlashAttention's count) and the fraction of the peak,
  *   - decode D=128, 32 query / 8 KV heads, one token against a contiguous f16 cache of
  *     KV tokens: GB/s of K and V read and the fraction of the triad bandwidth.
  *
- *   bench_cpu [--quick] [--markdown] [--only prefill|decode]
+ *   bench_cpu [--quick] [--markdown] [--only prefill|train|decode]
  *   (AULE_DEVICE=cpu is implied; AULE_CPU_THREADS picks the threads; the ceilings always run)
  *
  * Every figure is the best of a few runs. On a shared machine the ceilings move
@@ -241,6 +243,41 @@ static double prefill_ms(aule_context *ctx, auegen_dtype dt, bool causal, int s,
     return best;
 }
 
+/* Best milliseconds of reps training steps: the forward (with its LSE) and the backward. */
+static double train_ms(aule_context *ctx, auegen_dtype dt, bool causal, int s, int reps)
+{
+    aule_dtype adt = dt == AUEGEN_DTYPE_BF16 ? AULE_DTYPE_BF16 : AULE_DTYPE_F16;
+    auegen_spec spec = make_spec(AUEGEN_KIND_FORWARD, dt, causal, 1);
+    spec.backward = true;
+    aule_tensor *t[9];
+    for (int i = 0; i < 9; i++)
+        t[i] = random_tensor(ctx, adt, 1, 8, s, 128);      /* q k v o dout dq dk dv, and one spare */
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_F32, .ndim = 3, .shape = {1, 8, s}};
+    aule_tensor *lse = NULL;
+    double best = INFINITY;
+    bool ok = aule_tensor_create(ctx, &ld, &lse) == AULE_OK;
+    for (int i = 0; i < 9; i++)
+        ok = ok && t[i];
+    if (ok) {
+        aule_forward_args fa = {.q = t[0], .k = t[1], .v = t[2], .o = t[3], .lse = lse};
+        aule_backward_args ba = {.q = t[0], .k = t[1], .v = t[2], .o = t[3], .dout = t[4], .lse = lse,
+                                 .dq = t[5], .dk = t[6], .dv = t[7]};
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            if (aule_attention_forward(ctx, &spec, &fa) != AULE_OK || aule_attention_backward(ctx, &spec, &ba) != AULE_OK) {
+                fprintf(stderr, "bench_cpu: %s\n", aule_context_last_error(ctx));
+                break;
+            }
+            double ms = (now_s() - t0) * 1e3;
+            best = ms < best ? ms : best;
+        }
+    }
+    for (int i = 0; i < 9; i++)
+        aule_tensor_destroy(t[i]);
+    aule_tensor_destroy(lse);
+    return best;
+}
+
 static double decode_ms(aule_context *ctx, int kv, int reps)
 {
     auegen_spec spec = make_spec(AUEGEN_KIND_DECODE, AUEGEN_DTYPE_F16, true, 4);
@@ -270,18 +307,20 @@ static double decode_ms(aule_context *ctx, int kv, int reps)
 
 int main(int argc, char **argv)
 {
-    bool quick = false, markdown = false, prefill = true, decode = true;
+    bool quick = false, markdown = false, prefill = true, train = true, decode = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "prefill") == 0)
-            decode = false, i++;
+            train = decode = false, i++;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "train") == 0)
+            prefill = decode = false, i++;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "decode") == 0)
-            prefill = false, i++;
+            prefill = train = false, i++;
         else if (strcmp(argv[i], "--markdown") == 0)
             markdown = true;
         else {
-            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown] [--only prefill|decode]\n");
+            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown] [--only prefill|train|decode]\n");
             return 2;
         }
     }
@@ -329,6 +368,24 @@ int main(int argc, char **argv)
                     printf("%-34s %10.2f %7.1f GF %7.0f GF %8.2f\n", name, ms, gf, pk, pk > 0 ? gf / pk : 0.0);
                 fflush(stdout);
             }
+    /* Training: forward + backward, counted as 3.5 forwards (FlashAttention's count: the backward is 2.5). */
+    for (int causal = 0; train && causal < 2; causal++) {
+        int s = quick ? 512 : 2048;
+        double pk = width >= 8 ? fma_peak(threads, width) : 0.0;
+        double ms = train_ms(ctx, AUEGEN_DTYPE_BF16, causal, s, 3);
+        double pk2 = width >= 8 ? fma_peak(threads, width) : 0.0;
+        pk = pk2 > pk ? pk2 : pk;
+        double flops = 3.5 * 4.0 * 8 * (double)s * (double)s * 128 / (causal ? 2 : 1);
+        double gf = flops / (ms * 1e-3) / 1e9;
+        char name[96];
+        snprintf(name, sizeof name, "fwd+bwd bf16 D128 H8 S%d%s", s, causal ? " causal" : "");
+        if (markdown)
+            printf("| fwd+bwd bf16%s | D128 H8 S%d | %.1f | %.1f GFLOP/s | %.0f GFLOP/s | %.2f |\n", causal ? " causal" : "",
+                   s, ms, gf, pk, pk > 0 ? gf / pk : 0.0);
+        else
+            printf("%-34s %10.2f %7.1f GF %7.0f GF %8.2f\n", name, ms, gf, pk, pk > 0 ? gf / pk : 0.0);
+        fflush(stdout);
+    }
     static const int kvs[] = {8192, 32768, 131072};
     for (int ki = 0; decode && ki < (quick ? 1 : 3); ki++) {
         int kv = kvs[ki];

@@ -2,8 +2,9 @@
 /*
  * cpu_backend.c - the native CPU backend: opens the CPU as a device (its name,
  * instruction set and thread count), plans its kernels, and runs the calls the
- * launchers prepared (forward, decode and its split merge, cache append) on
- * host memory with the thread pool. The instruction set is chosen once from
+ * launchers prepared (forward, decode and its split merge, cache append, the
+ * backward's four parts) on host memory with the thread pool. The
+ * instruction set is chosen once from
  * the CPU's features: AVX-512, else AVX2 with FMA and F16C, else the generic
  * kernel; $AULE_CPU_ISA=avx512|avx2|generic forces one (tests, benchmarks).
  */
@@ -173,13 +174,14 @@ aule_status aule__cpu_plan(aule_context *ctx, const auegen_spec *spec, int part,
     case KERNEL_MAIN: plan->family = spec->kind == AUEGEN_KIND_DECODE ? AUEGEN_FAMILY_DECODE : AUEGEN_FAMILY_FORWARD; break;
     case KERNEL_REDUCE: plan->family = AUEGEN_FAMILY_REDUCE; break;
     case KERNEL_APPEND: plan->family = AUEGEN_FAMILY_APPEND; break;
+    case KERNEL_BWD_DOT: plan->family = AUEGEN_FAMILY_BWD_DOT; break;
+    case KERNEL_BWD_DKDV: plan->family = AUEGEN_FAMILY_BWD_DKDV; break;
+    case KERNEL_BWD_DQ: plan->family = AUEGEN_FAMILY_BWD_DQ; break;
+    case KERNEL_BWD_DSINK: plan->family = AUEGEN_FAMILY_BWD_DSINK; break;
     default:
         return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "the native CPU backend has no %s kernel yet (it runs on "
                          "Vulkan devices: AULE_DEVICE=vulkan)", aule__kernel_part_name(part));
     }
-    if (spec->kind == AUEGEN_KIND_BACKWARD || spec->backward)
-        if (part != KERNEL_MAIN)
-            return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "the native CPU backend has no backward kernels yet");
     plan->tile_q = ctx->cpu_isa->tile_rows;
     plan->tile_kv = ctx->cpu_isa->tile_keys;
     plan->workgroup_size = 1;
@@ -431,6 +433,162 @@ static aule_status run_append(aule_context *ctx, const auegen_spec *spec, const 
     return AULE_OK;
 }
 
+/* --- backward ------------------------------------------------------------------------- */
+
+/* bwd_dot: D = rowsum(dO * O) per query row, fp32; one pool task per (batch, head). */
+typedef struct dot_run {
+    const auegen_spec *spec;
+    const auegen_bwd_dot_push *p;
+    const void *o, *dout;
+    float *dd;
+} dot_run;
+
+static void dot_task(void *arg, int64_t task, int thread)
+{
+    (void)thread;
+    const dot_run *r = arg;
+    const auegen_bwd_dot_push *p = r->p;
+    int64_t b = task / p->heads, h = task % p->heads;
+    int dt = r->spec->dtype, dv = r->spec->head_dim_v;
+    for (uint32_t i = 0; i < p->seq_q; i++) {
+        int64_t ob = b * p->o_stride_b + h * p->o_stride_h + (int64_t)i * p->o_stride_s;
+        int64_t db = b * p->do_stride_b + h * p->do_stride_h + (int64_t)i * p->do_stride_s;
+        float x = 0.0f;
+        for (int d = 0; d < dv; d++)
+            x += load_value(dt, r->o, ob + d) * load_value(dt, r->dout, db + d);
+        r->dd[b * p->d_stride_b + h * p->d_stride_h + i] = x;
+    }
+}
+
+static aule_status run_bwd_dot(aule_context *ctx, const auegen_spec *spec, const prepared_call *c)
+{
+    dot_run r = {.spec = spec, .p = &c->push.bwd_dot, .o = c->host[AUEGEN_BWD_DOT_BINDING_O],
+                 .dout = c->host[AUEGEN_BWD_DOT_BINDING_DO], .dd = c->host[AUEGEN_BWD_DOT_BINDING_D]};
+    aule__cpu_pool_run(ctx->cpu_pool, (int64_t)r.p->batch * r.p->heads, dot_task, &r);
+    return AULE_OK;
+}
+
+typedef struct bwd_run {
+    const aule__cpu_bwd *a;
+    aule__cpu_bwd_fn fn;
+    aule__cpu_pool *pool;
+    size_t scratch;
+    bool failed;                   /* scratch could not be allocated (only ever set to true) */
+} bwd_run;
+
+static void bwd_task(void *arg, int64_t task, int thread)
+{
+    bwd_run *r = arg;
+    void *scratch = aule__cpu_pool_scratch(r->pool, thread, r->scratch);
+    if (!scratch) {
+        __atomic_store_n(&r->failed, true, __ATOMIC_RELAXED);
+        return;
+    }
+    r->fn(r->a, task, scratch);
+}
+
+/* Whether a bwd_dkdv call and the bwd_dq call after it run as one (FlashAttention-2's five matrix products
+ * instead of seven: bwd_dq recomputes S and dP): one task per (sequence, KV head) holds the fp32 dQ of its
+ * group's rows, so there must be enough such tasks for the threads and that accumulator must stay small
+ * (8 MiB); not with sinks (bwd_dq also writes their DX). */
+static bool bwd_fuses(aule_context *ctx, const auegen_spec *spec, const auegen_bwd_dkdv_push *p)
+{
+    uint64_t acc = ((uint64_t)p->seq_q * (uint64_t)spec->gqa + 64) * (uint64_t)(spec->head_dim + 16) * 4;
+    return !spec->sinks && (uint64_t)p->batch * p->kv_heads >= 2 * (uint64_t)aule__cpu_pool_threads(ctx->cpu_pool)
+           && acc <= ((uint64_t)8 << 20);
+}
+
+/* bwd_dkdv and bwd_dq: the two share their push constants' first fields and their first bindings. dkdv: the
+ * bwd_dkdv call c, with dq_call its bwd_dq (NULL: none), both run by it when they fuse (*fused set); else
+ * the bwd_dq call c. */
+static aule_status run_bwd_grad(aule_context *ctx, const auegen_spec *spec, const prepared_call *c, bool dkdv,
+                                const prepared_call *dq_call, bool *fused)
+{
+    const auegen_bwd_dkdv_push *kp = &c->push.bwd_dkdv;
+    const auegen_bwd_dq_push *qp = &c->push.bwd_dq;
+    aule__cpu_bwd a = {0};
+#define BWD_COMMON(p)                                                                                        \
+    do {                                                                                                     \
+        a.heads = (int)(p)->heads, a.kv_heads = (int)(p)->kv_heads, a.batch = (int)(p)->batch;                \
+        a.seq_q = (int)(p)->seq_q, a.seq_k = (int)(p)->seq_k, a.scale = (p)->scale;                           \
+        a.q_sb = (p)->q_stride_b, a.q_sh = (p)->q_stride_h, a.q_ss = (p)->q_stride_s;                         \
+        a.k_sb = (p)->k_stride_b, a.k_sh = (p)->k_stride_h, a.k_ss = (p)->k_stride_s;                         \
+        a.v_sb = (p)->v_stride_b, a.v_sh = (p)->v_stride_h, a.v_ss = (p)->v_stride_s;                         \
+        a.do_sb = (p)->do_stride_b, a.do_sh = (p)->do_stride_h, a.do_ss = (p)->do_stride_s;                   \
+        a.lse_sb = (p)->lse_stride_b, a.lse_sh = (p)->lse_stride_h;                                           \
+        a.d_sb = (p)->d_stride_b, a.d_sh = (p)->d_stride_h;                                                   \
+        if ((p)->flags & AUEGEN_FORWARD_VARLEN) {                                                             \
+            a.cu_q = c->host[AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_Q];                                           \
+            a.cu_k = c->host[AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_K];                                           \
+        }                                                                                                    \
+    } while (0)
+    if (dkdv)
+        BWD_COMMON(kp);
+    else
+        BWD_COMMON(qp);
+#undef BWD_COMMON
+    a.dtype = spec->dtype;
+    a.d = spec->head_dim;
+    a.dv = spec->head_dim_v;
+    a.gqa = spec->gqa;
+    a.softcap = (float)spec->softcap;
+    a.window_left = spec->window_left;
+    a.window_right = spec->window_right;
+    a.q = c->host[AUEGEN_BWD_DKDV_BINDING_Q];
+    a.k = c->host[AUEGEN_BWD_DKDV_BINDING_K];
+    a.v = c->host[AUEGEN_BWD_DKDV_BINDING_V];
+    a.dout = c->host[AUEGEN_BWD_DKDV_BINDING_DO];
+    a.lse = c->host[AUEGEN_BWD_DKDV_BINDING_LSE];
+    a.dd = c->host[AUEGEN_BWD_DKDV_BINDING_D];
+    const aule__cpu_isa *isa = ctx->cpu_isa;
+    if (dkdv) {
+        a.grad_k = c->host[AUEGEN_BWD_DKDV_BINDING_DK];
+        a.grad_v = c->host[AUEGEN_BWD_DKDV_BINDING_DV];
+        a.dk_sb = kp->dk_stride_b, a.dk_sh = kp->dk_stride_h, a.dk_ss = kp->dk_stride_s;
+        a.dv_sb = kp->dv_stride_b, a.dv_sh = kp->dv_stride_h, a.dv_ss = kp->dv_stride_s;
+        a.tiles = (a.seq_k + isa->tile_keys - 1) / isa->tile_keys;
+        if (dq_call && bwd_fuses(ctx, spec, kp)) {
+            const auegen_bwd_dq_push *fq = &dq_call->push.bwd_dq;
+            a.fused = *fused = true;
+            a.tiles = 1;
+            a.grad_q = dq_call->host[AUEGEN_BWD_DQ_BINDING_DQ];
+            a.dq_sb = fq->dq_stride_b, a.dq_sh = fq->dq_stride_h, a.dq_ss = fq->dq_stride_s;
+        }
+    } else {
+        a.grad_q = c->host[AUEGEN_BWD_DQ_BINDING_DQ];
+        a.dq_sb = qp->dq_stride_b, a.dq_sh = qp->dq_stride_h, a.dq_ss = qp->dq_stride_s;
+        if (spec->sinks)
+            a.dx = (float *)c->host[AUEGEN_BWD_DQ_BINDING_DX] + qp->dx_offset;
+        a.tiles = (int)(((int64_t)a.seq_q * a.gqa + isa->tile_rows - 1) / isa->tile_rows);
+    }
+    bwd_run r = {.a = &a, .fn = dkdv ? isa->bwd_dkdv : isa->bwd_dq, .pool = ctx->cpu_pool,
+                 .scratch = isa->bwd_scratch_bytes(&a)};
+    aule__cpu_pool_run(ctx->cpu_pool, aule__cpu_bwd_tasks(&a), bwd_task, &r);
+    if (__atomic_load_n(&r.failed, __ATOMIC_RELAXED))
+        return aule_fail(ctx, AULE_ERROR_OUT_OF_MEMORY, "out of memory for the CPU kernel's scratch");
+    return AULE_OK;
+}
+
+/* bwd_dsink: d(sink_h) = -sum over h's rows of exp(sink_h - LSE) * DX (bwd_dq's sum_j P dP), in a fixed order. */
+static aule_status run_bwd_dsink(const prepared_call *c)
+{
+    const auegen_bwd_dsink_push *p = &c->push.bwd_dsink;
+    const float *lse = c->host[AUEGEN_BWD_DSINK_BINDING_LSE], *sinks = c->host[AUEGEN_BWD_DSINK_BINDING_SINKS];
+    const float *dx = (const float *)c->host[AUEGEN_BWD_DSINK_BINDING_DX] + p->dx_offset;
+    const int32_t *cu = c->host[AUEGEN_BWD_DSINK_BINDING_CU_SEQLENS_Q];
+    float *dsinks = c->host[AUEGEN_BWD_DSINK_BINDING_DSINKS];
+    uint32_t rows = (p->flags & AUEGEN_FORWARD_VARLEN) ? (uint32_t)cu[p->sequences] : p->seq_q;
+    for (uint32_t h = 0; h < p->heads; h++) {
+        double x = 0.0;
+        for (uint32_t b = 0; b < p->batch; b++)
+            for (uint32_t i = 0; i < rows; i++)
+                x += exp((double)sinks[h] - lse[(int64_t)b * p->lse_stride_b + (int64_t)h * p->lse_stride_h + i])
+                     * dx[(int64_t)b * p->d_stride_b + (int64_t)h * p->d_stride_h + i];
+        dsinks[h] = (float)-x;
+    }
+    return AULE_OK;
+}
+
 aule_status aule__cpu_run(aule_context *ctx, const kernel_entry *e, const prepared_call *calls, int count)
 {
     aule_status st = AULE_OK;
@@ -441,6 +599,18 @@ aule_status aule__cpu_run(aule_context *ctx, const kernel_entry *e, const prepar
         case AUEGEN_FAMILY_DECODE: st = run_decode(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_REDUCE: st = run_reduce(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_APPEND: st = run_append(ctx, &k->spec, &calls[i]); break;
+        case AUEGEN_FAMILY_BWD_DOT: st = run_bwd_dot(ctx, &k->spec, &calls[i]); break;
+        case AUEGEN_FAMILY_BWD_DKDV: {
+            /* The launcher's bwd_dq call of the same backward comes next: when the two fuse, it is done here. */
+            const kernel_entry *nk = i + 1 < count ? (calls[i + 1].kernel ? calls[i + 1].kernel : e) : NULL;
+            bool fused = false;
+            st = run_bwd_grad(ctx, &k->spec, &calls[i], true,
+                              nk && nk->plan.family == AUEGEN_FAMILY_BWD_DQ ? &calls[i + 1] : NULL, &fused);
+            i += fused;
+            break;
+        }
+        case AUEGEN_FAMILY_BWD_DQ: st = run_bwd_grad(ctx, &k->spec, &calls[i], false, NULL, NULL); break;
+        case AUEGEN_FAMILY_BWD_DSINK: st = run_bwd_dsink(&calls[i]); break;
         default:
             st = aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "the native CPU backend cannot run a %s kernel",
                            auegen_family_abi_get(k->plan.family) ? auegen_family_abi_get(k->plan.family)->name : "?");

@@ -7,7 +7,8 @@
  * prepared calls to aule__cpu_run instead of recording them. The attention
  * itself is one generic FlashAttention-2 kernel (cpu_kernel.h), compiled once
  * per instruction set (cpu_kernel_avx512.c, cpu_kernel_avx2.c,
- * cpu_kernel_generic.c) and chosen at run time from the CPU's features.
+ * cpu_kernel_generic.c) and chosen at run time from the CPU's features; the
+ * backward's bwd_dkdv and bwd_dq (cpu_kernel_backward.h) are compiled with it.
  *
  * Shape letters: B batch, H query heads, Hkv KV heads, Sq, Sk, D, Dv.
  */
@@ -73,14 +74,41 @@ typedef struct aule__cpu_attn {
     int row_tiles;
 } aule__cpu_attn;
 
+/* One backward launch of bwd_dkdv or bwd_dq (cpu_kernel_backward.h), everything in
+ * elements; strides and row addressing as aule__cpu_attn's forward K/V. dK/dV of
+ * key j: grad_k + b*dk_sb + kvh*dk_sh + (k_off + j)*dk_ss; dQ like Q. LSE and
+ * D = rowsum(dO * O) fp32 [B][H][Sq] (varlen: [1][H][total]). */
+typedef struct aule__cpu_bwd {
+    int dtype;                     /* auegen_dtype of Q, K, V, dO and the gradients */
+    int d, dv, gqa, heads, kv_heads, batch;
+    float scale, softcap;
+    int window_left, window_right; /* -1: unbounded */
+    const void *q, *k, *v, *dout;
+    const float *lse, *dd;         /* the forward's LSE; D */
+    int64_t q_sb, q_sh, q_ss, k_sb, k_sh, k_ss, v_sb, v_sh, v_ss, do_sb, do_sh, do_ss;
+    int64_t lse_sb, lse_sh, d_sb, d_sh;
+    void *grad_q, *grad_k, *grad_v;  /* bwd_dq writes grad_q, bwd_dkdv grad_k and grad_v */
+    int64_t dq_sb, dq_sh, dq_ss, dk_sb, dk_sh, dk_ss, dv_sb, dv_sh, dv_ss;
+    float *dx;                     /* sinks (bwd_dq): sum_j P dP per row, D's layout; else NULL */
+    int seq_q, seq_k;              /* lengths; varlen: the longest */
+    const int32_t *cu_q, *cu_k;    /* varlen: [B+1] */
+    int tiles;                     /* bwd_dkdv: key tiles of seq_k (fused: 1); bwd_dq: row tiles of seq_q * gqa */
+    bool fused;                    /* bwd_dkdv also writes dQ (grad_q, dq strides), one task per (sequence, KV head) */
+} aule__cpu_bwd;
+
 /* The kernel of one instruction set: runs task t of a (tasks = aule__cpu_attn_tasks). */
 typedef void (*aule__cpu_attend_fn)(const aule__cpu_attn *a, int64_t task, void *scratch);
+/* A backward kernel: runs task t of a (tasks = aule__cpu_bwd_tasks). */
+typedef void (*aule__cpu_bwd_fn)(const aule__cpu_bwd *a, int64_t task, void *scratch);
 typedef struct aule__cpu_isa {
     const char *name;              /* "avx512-bf16", "avx512", "avx2-fma", "generic" */
     int lanes;                     /* f32 lanes of one vector */
     int tile_rows, tile_keys;      /* the kernel's query rows and keys per tile */
     aule__cpu_attend_fn attend;
     size_t (*scratch_bytes)(const aule__cpu_attn *a);
+    aule__cpu_bwd_fn bwd_dkdv;     /* task: one key tile (tile_keys keys) of one (sequence, KV head) */
+    aule__cpu_bwd_fn bwd_dq;       /* task: one row tile (tile_rows rows) of one (sequence, KV head) */
+    size_t (*bwd_scratch_bytes)(const aule__cpu_bwd *a);
 } aule__cpu_isa;
 
 extern const aule__cpu_isa aule__cpu_isa_avx512;
@@ -90,6 +118,11 @@ extern const aule__cpu_isa aule__cpu_isa_generic;
 static inline int64_t aule__cpu_attn_tasks(const aule__cpu_attn *a)
 {
     return (int64_t)a->row_tiles * a->splits * a->batch * a->kv_heads;
+}
+
+static inline int64_t aule__cpu_bwd_tasks(const aule__cpu_bwd *a)
+{
+    return (int64_t)a->tiles * a->batch * a->kv_heads;
 }
 
 #endif

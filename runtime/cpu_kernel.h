@@ -23,6 +23,8 @@
  * S^T += K[j][d] (broadcast) * Qt[d][:], O^T += V[j][c] (broadcast) * P^T[j][:].
  * Keys are visited only where some row of the tile sees them (masks skip
  * whole tiles); a tile that every row sees in full is not masked per element.
+ * The backward kernels (cpu_kernel_backward.h) are included at the end and
+ * reuse these micro-kernels.
  */
 #include "cpu_internal.h"
 #include "aule_reference.h"
@@ -87,6 +89,24 @@ INLINE vf vexp2(vf x)
     p = p * f + 1.0f;
     vi e = ((vi)t - (vi)magic) << 23;
     return vselect(under, splat(0.0f), (vf)((vi)p + e));
+}
+
+/* tanh with a small relative error near 0, as the Vulkan kernels' accurate_tanh
+ * (templates/common_tanh.glsl): a softcap multiplies any absolute error by the cap.
+ * An odd Taylor polynomial below |x| = 0.3, else (1 - e) / (1 + e) with e = exp(-2|x|). */
+INLINE vf vtanh(vf x)
+{
+    const vi sign = (vi)splat(-0.0f);
+    vf a = (vf)((vi)x & ~sign), x2 = x * x;
+    vf p = splat(-1382.0f / 155925.0f);
+    p = p * x2 + 62.0f / 2835.0f;
+    p = p * x2 - 17.0f / 315.0f;
+    p = p * x2 + 2.0f / 15.0f;
+    p = p * x2 - 1.0f / 3.0f;
+    p = x + x * x2 * p;
+    vf e = vexp2(a * (-2.0f * LOG2E));
+    vf big = (vf)(((vi)((1.0f - e) / (1.0f + e))) | ((vi)x & sign));
+    return vselect(a < splat(0.3f), p, big);
 }
 
 /* --- storage conversions ----------------------------------------------------------- */
@@ -746,8 +766,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
             for (int jj = 0; jj < nkp; jj += W) {
                 vf x = vload(sr + jj);
                 if (cap) {
-                    for (int i = 0; i < W; i++)
-                        x[i] = a->softcap * tanhf(x[i] * a->scale / a->softcap);
+                    x = a->softcap * vtanh(x * (a->scale / a->softcap));
                 } else {
                     x *= a->scale;
                 }
@@ -790,10 +809,11 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, d);
         qk_tile(qt, kf, d, nkp, st, nrv);
         if (cap) {
+            vf sc = splat(a->scale / a->softcap);
             for (int jj = 0; jj < nkp; jj++)
-                for (int r = 0; r < nrv * W; r++) {
-                    float *s = &st[(size_t)jj * TR + r];
-                    *s = a->softcap * tanhf(*s * a->scale / a->softcap);
+                for (int rv = 0; rv < nrv; rv++) {
+                    float *s = st + (size_t)jj * TR + rv * W;
+                    vstore(s, a->softcap * vtanh(vload(s) * sc));
                 }
         }
         if (!cap) {
@@ -869,6 +889,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     }
 }
 
+#include "cpu_kernel_backward.h"
+
 const aule__cpu_isa AULE_CPU_ISA = {
     .name = AULE_CPU_ISA_NAME,
     .lanes = W,
@@ -876,4 +898,7 @@ const aule__cpu_isa AULE_CPU_ISA = {
     .tile_keys = TK,
     .attend = attend,
     .scratch_bytes = scratch_bytes,
+    .bwd_dkdv = bwd_dkdv,
+    .bwd_dq = bwd_dq,
+    .bwd_scratch_bytes = bwd_scratch_bytes,
 };

@@ -80,8 +80,8 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     STRIDES3(dp, do, a->dout);
     dp->d_stride_b = (uint32_t)(os[1] * os[2]);
     dp->d_stride_h = (uint32_t)os[2];
-    c[0].buffers[AUEGEN_BWD_DOT_BINDING_O] = a->o->buffer;
-    c[0].buffers[AUEGEN_BWD_DOT_BINDING_DO] = a->dout->buffer;
+    AULE_BIND(&c[0], AUEGEN_BWD_DOT_BINDING_O, a->o);
+    AULE_BIND(&c[0], AUEGEN_BWD_DOT_BINDING_DO, a->dout);
     uint64_t wg = (uint64_t)e[0]->plan.workgroup_size;
     if ((rows + wg - 1) / wg > UINT32_MAX)
         return aule_fail(ctx, AULE_ERROR_INVALID_ARGUMENT, "backward: too many rows for one launch");
@@ -105,15 +105,14 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     for (int i = 1; i < 3; i++) {
         aule__call_init(ctx, &c[i], i == 1 ? AUEGEN_FAMILY_BWD_DKDV : AUEGEN_FAMILY_BWD_DQ);
         c[i].kernel = e[i];
-        VkBuffer *bind = c[i].buffers;
-        bind[AUEGEN_BWD_DKDV_BINDING_Q] = a->q->buffer;    /* the two families share these binding numbers */
-        bind[AUEGEN_BWD_DKDV_BINDING_K] = a->k->buffer;
-        bind[AUEGEN_BWD_DKDV_BINDING_V] = a->v->buffer;
-        bind[AUEGEN_BWD_DKDV_BINDING_DO] = a->dout->buffer;
-        bind[AUEGEN_BWD_DKDV_BINDING_LSE] = a->lse->buffer;
+        AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_Q, a->q);    /* the two families share these binding numbers */
+        AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_K, a->k);
+        AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_V, a->v);
+        AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_DO, a->dout);
+        AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_LSE, a->lse);
         if (f->flags & AUEGEN_FORWARD_VARLEN) {
-            bind[AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_Q] = a->cu_seqlens_q->buffer;
-            bind[AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_K] = a->cu_seqlens_k->buffer;
+            AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_Q, a->cu_seqlens_q);
+            AULE_BIND(&c[i], AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_K, a->cu_seqlens_k);
         }
     }
     _Static_assert((int)AUEGEN_BWD_DKDV_BINDING_CU_SEQLENS_K == (int)AUEGEN_BWD_DQ_BINDING_CU_SEQLENS_K,
@@ -135,8 +134,8 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     COMMON(kp);
     STRIDES3(kp, dk, a->dk);
     STRIDES3(kp, dv, a->dv);
-    c[1].buffers[AUEGEN_BWD_DKDV_BINDING_DK] = a->dk->buffer;
-    c[1].buffers[AUEGEN_BWD_DKDV_BINDING_DV] = a->dv->buffer;
+    AULE_BIND(&c[1], AUEGEN_BWD_DKDV_BINDING_DK, a->dk);
+    AULE_BIND(&c[1], AUEGEN_BWD_DKDV_BINDING_DV, a->dv);
     kp->acc_offset = acc_offset;
     uint64_t bc = (uint64_t)e[1]->plan.tile_kv;
     c[1].groups_x = (uint32_t)(((uint64_t)f->seq_k + bc - 1) / bc);
@@ -145,7 +144,7 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     auegen_bwd_dq_push *qp = &c[2].push.bwd_dq;
     COMMON(qp);
     STRIDES3(qp, dq, a->dq);
-    c[2].buffers[AUEGEN_BWD_DQ_BINDING_DQ] = a->dq->buffer;
+    AULE_BIND(&c[2], AUEGEN_BWD_DQ_BINDING_DQ, a->dq);
     if (spec->sinks) {               /* bwd_dq also writes DX, after D in the workspace */
         qp->dx_offset = (uint32_t)rows;
         *d_floats = 2 * rows;
@@ -188,11 +187,11 @@ static aule_status backward_prepare(aule_context *ctx, const auegen_spec *spec, 
     sp->flags = f->flags & AUEGEN_FORWARD_VARLEN;
     sp->sequences = sp->flags ? f->batch : 0;
     sp->dx_offset = (uint32_t)rows;
-    c[3].buffers[AUEGEN_BWD_DSINK_BINDING_LSE] = a->lse->buffer;
-    c[3].buffers[AUEGEN_BWD_DSINK_BINDING_SINKS] = a->sinks->buffer;
-    c[3].buffers[AUEGEN_BWD_DSINK_BINDING_DSINKS] = a->dsinks->buffer;
+    AULE_BIND(&c[3], AUEGEN_BWD_DSINK_BINDING_LSE, a->lse);
+    AULE_BIND(&c[3], AUEGEN_BWD_DSINK_BINDING_SINKS, a->sinks);
+    AULE_BIND(&c[3], AUEGEN_BWD_DSINK_BINDING_DSINKS, a->dsinks);
     if (sp->flags)
-        c[3].buffers[AUEGEN_BWD_DSINK_BINDING_CU_SEQLENS_Q] = a->cu_seqlens_q->buffer;
+        AULE_BIND(&c[3], AUEGEN_BWD_DSINK_BINDING_CU_SEQLENS_Q, a->cu_seqlens_q);
     c[3].groups_x = f->heads;
     c[3].groups_y = c[3].groups_z = 1;
     *ncalls = 4;
@@ -244,18 +243,25 @@ aule_status aule_attention_backward_batch(aule_context *ctx, const auegen_spec *
         if (st == AULE_OK) {
             for (int i = 0; i < total; i++) {
                 VkBuffer *b = calls[i].buffers;
+                void **h = calls[i].host;  /* the native CPU backend's workspace (NULL on Vulkan) */
                 switch (calls[i].kernel->plan.family) {
                 case AUEGEN_FAMILY_BWD_DOT:
                     b[AUEGEN_BWD_DOT_BINDING_D] = b[AUEGEN_BWD_DOT_BINDING_DQ_ACC] = ctx->workspace;
+                    h[AUEGEN_BWD_DOT_BINDING_D] = ctx->cpu_workspace;
                     break;
                 case AUEGEN_FAMILY_BWD_DKDV:
                     b[AUEGEN_BWD_DKDV_BINDING_D] = b[AUEGEN_BWD_DKDV_BINDING_DQ_ACC] = ctx->workspace;
+                    h[AUEGEN_BWD_DKDV_BINDING_D] = ctx->cpu_workspace;
                     break;
                 case AUEGEN_FAMILY_BWD_DQ:
                     b[AUEGEN_BWD_DQ_BINDING_D] = ctx->workspace;
                     b[AUEGEN_BWD_DQ_BINDING_DX] = b[AUEGEN_BWD_DQ_BINDING_DQ_ACC] = ctx->workspace;
+                    h[AUEGEN_BWD_DQ_BINDING_D] = h[AUEGEN_BWD_DQ_BINDING_DX] = ctx->cpu_workspace;
                     break;
-                case AUEGEN_FAMILY_BWD_DSINK: b[AUEGEN_BWD_DSINK_BINDING_DX] = ctx->workspace; break;
+                case AUEGEN_FAMILY_BWD_DSINK:
+                    b[AUEGEN_BWD_DSINK_BINDING_DX] = ctx->workspace;
+                    h[AUEGEN_BWD_DSINK_BINDING_DX] = ctx->cpu_workspace;
+                    break;
                 default: break;
                 }
             }

@@ -3,7 +3,8 @@
  * test_backward.c - the backward kernels (dQ, dK, dV) on the default Vulkan
  * device by FlashAttention's rule for gradients against float64, the float64
  * backward itself against central finite differences, a seeded sweep of
- * random configurations, and bad arguments.
+ * random configurations, and bad arguments. With AULE_DEVICE=cpu the same
+ * checks (and CPU cases of their own) run on the native CPU backend.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,6 +207,65 @@ static void test_sweep(void **state)
         print_message("  %-6s  %.2f  %.2f  %.2f\n", grad_name[i], worst_ratio[i][AUEGEN_DTYPE_F32],
                       worst_ratio[i][AUEGEN_DTYPE_F16], worst_ratio[i][AUEGEN_DTYPE_BF16]);
     assert_true(configs >= 300);
+    assert_int_equal(fails, 0);
+}
+
+/* The native CPU backend's backward (AULE_DEVICE=cpu): odd and large head dims,
+ * Dv != D, GQA and MQA, causal and windowed masks, softcap, sinks, every storage
+ * dtype, on shapes that are short (one row, rows with no key), ragged (partial
+ * row and key tiles of every instruction set), varlen (empty sequences) and BSHD. */
+static void test_cpu_cases(void **state)
+{
+    (void)state;
+    struct { int d, dv, gqa, heads, left, right; double cap; bool sinks; auegen_dtype dt; } kc[] = {
+        {1, 0, 1, 4, -1, -1, 0, false, AUEGEN_DTYPE_F32},
+        {1, 7, 2, 4, -1, 0, 0, false, AUEGEN_DTYPE_F16},
+        {36, 0, 2, 4, -1, 0, 0, false, AUEGEN_DTYPE_F16},        /* causal */
+        {80, 0, 4, 4, 16, 0, 0, false, AUEGEN_DTYPE_BF16},       /* MQA, causal window */
+        {256, 0, 1, 4, 7, 5, 30, false, AUEGEN_DTYPE_F16},       /* two-sided window, softcap */
+        {40, 24, 2, 4, -1, 0, 20, true, AUEGEN_DTYPE_BF16},      /* Dv < D, causal, softcap, sinks */
+        {128, 64, 8, 8, -1, -1, 0, true, AUEGEN_DTYPE_F32},      /* MQA of 8, sinks */
+        {256, 256, 2, 4, -1, 0, 0, false, AUEGEN_DTYPE_BF16},
+        {59, 96, 4, 8, 30, 30, 0, false, AUEGEN_DTYPE_F32},      /* Dv > D */
+    };
+    static const aule_check_shape sc[] = {
+        {.batch = 2, .seq_q = 1, .seq_k = 1, .seed = 31},
+        {.batch = 2, .seq_q = 5, .seq_k = 3, .seed = 32},                         /* Sq > Sk: rows with no key */
+        {.batch = 2, .seq_q = 37, .seq_k = 131, .seed = 33},                      /* partial key tiles */
+        {.batch = 1, .seq_q = 150, .seq_k = 150, .seed = 34},                     /* several row tiles */
+        {.batch = 3, .seq_q = 70, .seq_k = 70, .varlen = true, .seed = 35},
+        {.batch = 2, .seq_q = 19, .seq_k = 83, .bshd = true, .seed = 36},
+    };
+    int runs = 0, fails = 0;
+    for (size_t i = 0; i < sizeof kc / sizeof *kc; i++) {
+        auegen_spec s = make_s(kc[i].d, kc[i].dv, kc[i].gqa, kc[i].dt, kc[i].left, kc[i].right, kc[i].cap,
+                               kc[i].sinks);
+        for (size_t j = 0; j < sizeof sc / sizeof *sc; j++) {
+            aule_check_shape sh = sc[j];
+            sh.heads = kc[i].heads;
+            fails += !check(&s, sh, j != 2);
+            runs++;
+        }
+    }
+    /* atomic_dq = true: the CPU has no float atomics to plan them with; the same deterministic kernels run. */
+    auegen_spec at = make(64, 0, 2, AUEGEN_DTYPE_F16, -1, 0, 0);
+    at.atomic_dq = true;
+    for (size_t j = 0; j < sizeof sc / sizeof *sc; j++) {
+        aule_check_shape sh = sc[j];
+        sh.heads = 4;
+        aule_check_grad_result r;
+        aule_status st = aule_check_backward_run(ctx, &at, &sh, &r);
+        checks++;
+        runs++;
+        if (st != AULE_OK || !r.pass || r.dkdv.plan.atomic_dq || r.dq.plan.atomic_dq) {
+            fails++;
+            print_message("FAIL atomic_dq Sq%d Sk%d: %s, atomic %d/%d; dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n",
+                          sh.seq_q, sh.seq_k, st == AULE_OK ? "ran" : aule_context_last_error(ctx),
+                          r.dkdv.plan.atomic_dq, r.dq.plan.atomic_dq, r.err[0], r.bound[0], r.err[1], r.bound[1],
+                          r.err[2], r.bound[2]);
+        }
+    }
+    print_message("CPU backward: %d checks, %d failed\n", runs, fails);
     assert_int_equal(fails, 0);
 }
 
@@ -456,6 +516,19 @@ static int teardown(void **state)
 int main(void)
 {
     test_device_init();
+    /* The native CPU backend (AULE_DEVICE=cpu, ctest's backward_cpu*): its own cases; it has
+     * no cooperative matrices and no float atomics, so those tests are Vulkan's alone. */
+    const char *device = getenv("AULE_DEVICE");
+    if (device && strcmp(device, "cpu") == 0) {
+        const struct CMUnitTest cpu_tests[] = {
+            cmocka_unit_test(test_basic),
+            cmocka_unit_test(test_cpu_cases),
+            cmocka_unit_test(test_sweep),
+            cmocka_unit_test(test_bad_arguments),
+            cmocka_unit_test(test_linked_without_jit),
+        };
+        return cmocka_run_group_tests(cpu_tests, setup, teardown);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_finite_differences),
         cmocka_unit_test(test_basic),
