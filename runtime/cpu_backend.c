@@ -171,8 +171,12 @@ aule_status aule__cpu_info(aule_device_info *out, const aule__cpu_isa **isa_out)
     bf16 = __builtin_cpu_supports("avx512bf16");
 #endif
     snprintf(out->isa, sizeof out->isa, "%s", isa->name);
-    snprintf(out->driver, sizeof out->driver, "aule native CPU backend, %s kernels (%d lanes), %d threads%s",
-             isa->name, isa->lanes, out->threads, bf16 ? "; the CPU has AVX-512 BF16" : "");
+    int generated = 0;             /* kernels generated for build-time specs that this instruction set runs */
+    for (const aule__cpu_kernel *const *k = aule__cpu_generated_kernels; *k; k++)
+        generated += strcmp((*k)->isa, isa->name) == 0 && feature_ok((*k)->cpu_feature);
+    snprintf(out->driver, sizeof out->driver, "aule native CPU backend, %s kernels (%d lanes; %d generated for "
+             "build-time specs), %d threads%s", isa->name, isa->lanes, generated, out->threads,
+             bf16 ? "; the CPU has AVX-512 BF16" : "");
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     out->device_local_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     out->unified_memory = true;
