@@ -132,7 +132,8 @@ auegen_status auegen_generate_cpu(const auegen_spec *spec, const auegen_cpu_prof
                       profile->description);
     auegen__sb_printf(&c, " * %d f32 lanes, %d row vectors per micro-kernel, tiles of %d query rows x %d keys.\n",
                       profile->lanes, profile->row_vectors, profile->tile_rows, profile->tile_keys);
-    auegen__sb_printf(&c, " * Compile with %s\n * and libaule's runtime/ on the include path (cpu_kernel.h, the kernel;\n"
+    auegen__sb_printf(&c, " * Compile with %s\n"
+                          " * and libaule's runtime/ on the include path (cpu_kernel.h, the kernel;\n"
                           " * these constants specialize it).\n", profile->cflags);
     auegen__sb_printf(&c, " * %s\n */\n", canonical);
     auegen__sb_printf(&c, "#if !defined(%s)\n#error \"%s kernels are for %s\"\n#endif\n", arch_macro, profile->name,
@@ -150,7 +151,8 @@ auegen_status auegen_generate_cpu(const auegen_spec *spec, const auegen_cpu_prof
     auegen__sb_printf(&c, "#define AULE_CPU_SPEC_SOFTCAP %.8ef\n", (double)(float)s.softcap);
     auegen__sb_printf(&c, "#define AULE_CPU_SPEC_SINKS %d\n#define AULE_CPU_SPEC_KV_INT8 %d\n"
                           "#define AULE_CPU_SPEC_PAGE_SIZE %d\n", s.sinks ? 1 : 0,
-                      s.kind == AUEGEN_KIND_DECODE && s.kv_int8 ? 1 : 0, s.kind == AUEGEN_KIND_DECODE ? s.page_size : 0);
+                      s.kind == AUEGEN_KIND_DECODE && s.kv_int8 ? 1 : 0,
+                      s.kind == AUEGEN_KIND_DECODE ? s.page_size : 0);
     auegen__sb_puts(&c, "#include \"cpu_kernel.h\"\n\n");
     auegen__sb_printf(&c, "const aule__cpu_kernel aule__cpu_kernel_%s = {\n", sym);
     auegen__sb_printf(&c, "    .name = \"%s\",\n    .profile = \"%s\",\n    .isa = \"%s\",\n", s.name, profile->name,

@@ -317,6 +317,14 @@ int main(int argc, char **argv)
         }
     }
 
+    for (int t = 0; t < ntargets && register_path; t++)
+        if (chosen_cpu[t]) {
+            /* Each CPU file is compiled on its own, with its profile's flags: nothing to include. */
+            fprintf(stderr, "auegen: --register takes GPU targets only (%s is a native CPU profile; docs/cpu.md)\n",
+                    chosen_name[t]);
+            return EXIT_USAGE;
+        }
+
     auegen_spec_file *file = NULL;
     auegen_status st = auegen_spec_file_load(spec_path, NULL, &file);
     if (st != AUEGEN_OK) {

@@ -240,8 +240,9 @@ static aule_status cpu_entry_make(aule_context *ctx, const auegen_spec *key, int
     e->source = AULE_SOURCE_BUILTIN;
     e->cpu_kernel = ctx->cpu_isa;
     /* A kernel auegen generated for this spec and instruction set, when one is linked in. */
-    const aule__cpu_kernel *gen = ctx->disable_builtin || part != KERNEL_MAIN ? NULL
-                                                                              : aule__cpu_generated_find(ctx, key, plan.family);
+    const aule__cpu_kernel *gen = NULL;
+    if (!ctx->disable_builtin && part == KERNEL_MAIN)
+        gen = aule__cpu_generated_find(ctx, key, plan.family);
     if (gen) {
         e->source = AULE_SOURCE_GENERATED;
         e->cpu_kernel = gen->kernel;
