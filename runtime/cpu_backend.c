@@ -6,6 +6,9 @@
  * host memory with the thread pool. The instruction set is chosen once from
  * the CPU's features: AVX-512, else AVX2 with FMA and F16C, else the generic
  * kernel; $AULE_CPU_ISA=avx512|avx2|generic forces one (tests, benchmarks).
+ * A spec with a kernel auegen generated for it and that instruction set
+ * (generated/index_cpu.c, or registered) runs that kernel instead
+ * (aule__cpu_generated_find; $AULE_CPU_GENERATED=0 turns them off).
  */
 #include "runtime_internal.h"
 #include "aule_reference.h"
