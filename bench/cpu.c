@@ -9,9 +9,14 @@
  *   - training D=128 (B=1, H=Hkv=8, S=2048), bf16, causal and not: forward + backward in
  *     GFLOP/s counted as 3.5 forwards (FlashAttention's count) and the fraction of the peak,
  *   - decode D=128, 32 query / 8 KV heads, one token against a contiguous f16 cache of
- *     KV tokens: GB/s of K and V read and the fraction of the triad bandwidth.
+ *     KV tokens: GB/s of K and V read and the fraction of the triad bandwidth,
+ *   - generated against generic (--only ab, or after the rest): the llama3 specs that
+ *     libaule links generated CPU kernels for (specs/llama3.lua: prefill f16 and bf16,
+ *     H=32 Hkv=8 D=128 causal; decode f16 over a paged cache), each timed on a context
+ *     that runs the generated kernel and on one that runs the generic kernel
+ *     (disable_builtin), interleaved call by call; the range of several rounds.
  *
- *   bench_cpu [--quick] [--markdown] [--only prefill|train|decode]
+ *   bench_cpu [--quick] [--markdown] [--only prefill|train|decode|ab]
  *   (AULE_DEVICE=cpu is implied; AULE_CPU_THREADS picks the threads; the ceilings always run)
  *
  * Every figure is the best of a few runs. On a shared machine the ceilings move
@@ -207,9 +212,10 @@ static aule_tensor *random_tensor(aule_context *ctx, aule_dtype dt, int64_t a, i
     return t;
 }
 
-static auegen_spec make_spec(auegen_kind kind, auegen_dtype dt, bool causal, int gqa)
+static auegen_spec make_spec_paged(auegen_kind kind, auegen_dtype dt, bool causal, int gqa, int page_size)
 {
-    auegen_spec_desc d = {.name = "bench", .kind = kind, .head_dim = 128, .gqa = gqa, .dtype = dt, .causal = causal};
+    auegen_spec_desc d = {.name = "bench", .kind = kind, .head_dim = 128, .gqa = gqa, .dtype = dt, .causal = causal,
+                          .page_size = page_size};
     auegen_spec s;
     auegen_diag diag = {0};
     if (auegen_spec_validate(&d, &s, &diag) != AUEGEN_OK) {
@@ -217,6 +223,11 @@ static auegen_spec make_spec(auegen_kind kind, auegen_dtype dt, bool causal, int
         exit(1);
     }
     return s;
+}
+
+static auegen_spec make_spec(auegen_kind kind, auegen_dtype dt, bool causal, int gqa)
+{
+    return make_spec_paged(kind, dt, causal, gqa, 0);
 }
 
 /* Best milliseconds of reps forward calls. */
@@ -305,22 +316,167 @@ static double decode_ms(aule_context *ctx, int kv, int reps)
     return best;
 }
 
+/* --- generated against generic -------------------------------------------------------------- */
+
+/* One llama3 problem on a context: prefill (B=1, H=32, Hkv=8, Sq=Sk=s) or paged decode (B=1, one
+ * token, 32 query heads, kv tokens in pages of 16). */
+typedef struct ab_case {
+    aule_tensor *q, *k, *v, *o, *table, *lens;
+    auegen_spec spec;
+    bool decode;
+} ab_case;
+
+static void ab_free(ab_case *c)
+{
+    aule_tensor_destroy(c->q), aule_tensor_destroy(c->k), aule_tensor_destroy(c->v), aule_tensor_destroy(c->o);
+    aule_tensor_destroy(c->table), aule_tensor_destroy(c->lens);
+}
+
+static bool ab_make(aule_context *ctx, ab_case *c, bool decode, auegen_dtype dt, int s)
+{
+    memset(c, 0, sizeof *c);
+    aule_dtype adt = dt == AUEGEN_DTYPE_BF16 ? AULE_DTYPE_BF16 : AULE_DTYPE_F16;
+    c->decode = decode;
+    if (!decode) {
+        c->spec = make_spec(AUEGEN_KIND_FORWARD, dt, true, 4);
+        c->q = random_tensor(ctx, adt, 1, 32, s, 128), c->o = random_tensor(ctx, adt, 1, 32, s, 128);
+        c->k = random_tensor(ctx, adt, 1, 8, s, 128), c->v = random_tensor(ctx, adt, 1, 8, s, 128);
+        return c->q && c->o && c->k && c->v;
+    }
+    c->spec = make_spec_paged(AUEGEN_KIND_DECODE, dt, true, 4, 16);
+    int pages = (s + 15) / 16;
+    c->q = random_tensor(ctx, adt, 1, 32, 1, 128), c->o = random_tensor(ctx, adt, 1, 32, 1, 128);
+    c->k = random_tensor(ctx, adt, pages, 16, 8, 128), c->v = random_tensor(ctx, adt, pages, 16, 8, 128);
+    aule_tensor_desc td = {.dtype = AULE_DTYPE_I32, .ndim = 2, .shape = {1, pages}};
+    aule_tensor_desc ld = {.dtype = AULE_DTYPE_I32, .ndim = 1, .shape = {1}};
+    if (!c->q || !c->o || !c->k || !c->v || aule_tensor_create(ctx, &td, &c->table) != AULE_OK
+        || aule_tensor_create(ctx, &ld, &c->lens) != AULE_OK)
+        return false;
+    int32_t *t = malloc((size_t)pages * 4), n = s;
+    for (int i = 0; t && i < pages; i++)
+        t[i] = (int32_t)(((int64_t)i * 7) % pages);      /* pages out of order (a power of two: 7 is coprime) */
+    bool ok = t && aule_tensor_write(c->table, t, (size_t)pages * 4) == AULE_OK
+              && aule_tensor_write(c->lens, &n, sizeof n) == AULE_OK;
+    free(t);
+    return ok;
+}
+
+/* Milliseconds of one call. */
+static double ab_run(aule_context *ctx, ab_case *c)
+{
+    double t0 = now_s();
+    aule_status st;
+    if (c->decode) {
+        aule_decode_args args = {.q = c->q, .k_cache = c->k, .v_cache = c->v, .block_table = c->table,
+                                 .seq_lens = c->lens, .o = c->o};
+        st = aule_attention_decode(ctx, &c->spec, &args);
+    } else {
+        aule_forward_args args = {.q = c->q, .k = c->k, .v = c->v, .o = c->o};
+        st = aule_attention_forward(ctx, &c->spec, &args);
+    }
+    if (st != AULE_OK) {
+        fprintf(stderr, "bench_cpu: %s\n", aule_context_last_error(ctx));
+        return INFINITY;
+    }
+    return (now_s() - t0) * 1e3;
+}
+
+static void generated_vs_generic(aule_context *gen, bool quick, bool markdown, int threads, int width)
+{
+    aule_context_desc cd = {.device = "cpu", .disable_builtin = true};
+    aule_context *plain = NULL;
+    if (aule_context_create(&cd, &plain) != AULE_OK) {
+        fprintf(stderr, "bench_cpu: %s\n", aule_context_last_error(NULL));
+        return;
+    }
+    printf("\n# generated (specs/llama3.lua's kernels for this instruction set) against the generic kernel:\n"
+           "# each call alternates between the two contexts; best and worst of %d rounds (each the best of %d\n"
+           "# calls); x: generic / generated, the median round (and the range of rounds); of peak: the best\n"
+           "# generated round against the FMA peak\n",
+           quick ? 3 : 7, quick ? 2 : 3);
+    if (markdown)
+        printf("| llama3 case | generated ms (best-worst round) | generic ms (best-worst round) | "
+               "generic / generated (per round) | generated of peak |\n|---|---|---|---|---|\n");
+    struct { const char *name; bool decode; auegen_dtype dt; int s; } cases[] = {
+        {"prefill f16 causal H32/8 S", false, AUEGEN_DTYPE_F16, quick ? 512 : 2048},
+        {"prefill bf16 causal H32/8 S", false, AUEGEN_DTYPE_BF16, quick ? 512 : 2048},
+        {"decode f16 paged 32q/8kv KV", true, AUEGEN_DTYPE_F16, quick ? 8192 : 32768},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ab_case a, b;
+        if (!ab_make(gen, &a, cases[i].decode, cases[i].dt, cases[i].s) ||
+            !ab_make(plain, &b, cases[i].decode, cases[i].dt, cases[i].s)) {
+            fprintf(stderr, "bench_cpu: out of memory\n");
+            ab_free(&a), ab_free(&b);
+            continue;
+        }
+        aule_kernel_report ra = {0}, rb = {0};
+        aule_kernel_prepare(gen, &a.spec, &ra);
+        aule_kernel_prepare(plain, &b.spec, &rb);
+        ab_run(gen, &a), ab_run(plain, &b);                 /* warm up */
+        int rounds = quick ? 3 : 7, calls = quick ? 2 : 3;
+        double ga_lo = INFINITY, ga_hi = 0, gb_lo = INFINITY, gb_hi = 0, x_lo = INFINITY, x_hi = 0, x[8];
+        double peak = !cases[i].decode && width >= 8 ? fma_peak(threads, width) : 0.0;
+        for (int r = 0; r < rounds; r++) {
+            double ba = INFINITY, bb = INFINITY;            /* each round: the best of its calls */
+            for (int k = 0; k < calls; k++) {
+                double ta = ab_run(gen, &a), tb = ab_run(plain, &b);
+                ba = ta < ba ? ta : ba;
+                bb = tb < bb ? tb : bb;
+            }
+            ga_lo = ba < ga_lo ? ba : ga_lo, ga_hi = ba > ga_hi ? ba : ga_hi;
+            gb_lo = bb < gb_lo ? bb : gb_lo, gb_hi = bb > gb_hi ? bb : gb_hi;
+            x_lo = bb / ba < x_lo ? bb / ba : x_lo, x_hi = bb / ba > x_hi ? bb / ba : x_hi;   /* per round */
+            x[r] = bb / ba;
+        }
+        for (int r = 1; r < rounds; r++)              /* the median round's ratio */
+            for (int q = r; q > 0 && x[q] < x[q - 1]; q--) {
+                double t = x[q];
+                x[q] = x[q - 1], x[q - 1] = t;
+            }
+        double x_med = x[rounds / 2];
+        double peak2 = !cases[i].decode && width >= 8 ? fma_peak(threads, width) : 0.0;
+        peak = peak2 > peak ? peak2 : peak;           /* the ceiling: the best of before and after */
+        double flops = cases[i].decode ? 0.0 : 4.0 * 32 * (double)cases[i].s * cases[i].s * 128 / 2;
+        double of_peak = peak > 0 ? flops / (ga_lo * 1e-3) / 1e9 / peak : 0.0;
+        char ofp[32] = "-";
+        if (peak > 0)
+            snprintf(ofp, sizeof ofp, "%.2f", of_peak);
+        if (markdown)
+            printf("| %s%d (%s / %s) | %.2f-%.2f | %.2f-%.2f | %.2f (%.2f-%.2f) | %s |\n", cases[i].name, cases[i].s,
+                   aule_kernel_source_name(ra.source), aule_kernel_source_name(rb.source), ga_lo, ga_hi, gb_lo, gb_hi,
+                   x_med, x_lo, x_hi, ofp);
+        else {
+            char name[64];
+            snprintf(name, sizeof name, "%s%d", cases[i].name, cases[i].s);
+            printf("%-34s %-9s %8.2f-%-8.2f %-9s %8.2f-%-8.2f  x%.2f (%.2f-%.2f)  of peak %s\n", name,
+                   aule_kernel_source_name(ra.source), ga_lo, ga_hi, aule_kernel_source_name(rb.source), gb_lo, gb_hi,
+                   x_med, x_lo, x_hi, ofp);
+        }
+        fflush(stdout);
+        ab_free(&a), ab_free(&b);
+    }
+    aule_context_destroy(plain);
+}
+
 int main(int argc, char **argv)
 {
-    bool quick = false, markdown = false, prefill = true, train = true, decode = true;
+    bool quick = false, markdown = false, prefill = true, train = true, decode = true, ab = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "prefill") == 0)
-            train = decode = false, i++;
+            train = decode = ab = false, i++;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "train") == 0)
-            prefill = decode = false, i++;
+            prefill = decode = ab = false, i++;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "decode") == 0)
-            prefill = train = false, i++;
+            prefill = train = ab = false, i++;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && strcmp(argv[i + 1], "ab") == 0)
+            prefill = train = decode = false, i++;
         else if (strcmp(argv[i], "--markdown") == 0)
             markdown = true;
         else {
-            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown] [--only prefill|train|decode]\n");
+            fprintf(stderr, "usage: bench_cpu [--quick] [--markdown] [--only prefill|train|decode|ab]\n");
             return 2;
         }
     }
@@ -342,10 +498,10 @@ int main(int argc, char **argv)
     printf("# %s, %s kernels, %d threads\n", info.name, info.isa, threads);
     printf("# fp32 FMA peak (%d-lane FMA, %d threads): %.1f GFLOP/s; triad bandwidth: %.1f GB/s\n", width, threads,
            peak, bw);
-    if (markdown)
+    if (markdown && (prefill || decode))
         printf("| aule CPU (%s) | shape | ms | GFLOP/s or GB/s | ceiling | of ceiling |\n|---|---|---|---|---|---|\n",
                info.isa);
-    else
+    else if (prefill || decode)
         printf("%-34s %10s %10s %10s %8s\n", "case", "ms", "rate", "ceiling", "of it");
     static const int seqs[] = {2048, 8192};
     for (int si = 0; prefill && si < (quick ? 1 : 2); si++)
@@ -405,6 +561,8 @@ int main(int argc, char **argv)
             printf("%-34s %10.3f %7.1f GB/s %5.1f GB/s %6.2f\n", name, ms, gbs, b1, b1 > 0 ? gbs / b1 : 0.0);
         fflush(stdout);
     }
+    if (ab)
+        generated_vs_generic(ctx, quick, markdown, threads, width);
     aule_context_destroy(ctx);
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # cpu.sh: the native CPU backend's speed table, with its ceilings and peers measured
-# in the same run (docs/performance.md, "The native CPU backend").
+# in the same run (docs/performance.md, "The native CPU backend"), and the generated
+# kernels of specs/llama3.lua against the generic kernel (docs/cpu.md).
 #   bench/cpu.sh [BUILD_DIR]        (default build/; --quick as a second argument: small sizes)
 # Threads: $AULE_CPU_THREADS, else one per online CPU, for aule and the peers alike.
 set -euo pipefail

@@ -26,7 +26,8 @@ static void usage(FILE *f)
         "       auegen --targets | --help | --version\n"
         "\n"
         "Generates fused attention kernels from a Lua spec: for each kernel and target,\n"
-        "DIR/NAME.TARGET.comp (GLSL), .spv (validated SPIR-V), .c and .h (C stub).\n"
+        "DIR/NAME.TARGET.comp (GLSL), .spv (validated SPIR-V), .c and .h (C stub); for a\n"
+        "native CPU profile (cpu-*), DIR/NAME.TARGET.c, a C kernel (docs/cpu.md).\n"
         "Files are written only when their content changes.\n"
         "\n"
         "  --spec FILE      the spec file (docs/spec.md)\n"
@@ -161,6 +162,44 @@ static void print_targets(void)
         printf("%-18s subgroup %-3d shared %6d B  coopmat shapes %d\n", t->name, t->subgroup_size,
                t->shared_memory_bytes, t->coopmat_count);
     }
+    for (int i = 0; i < auegen_cpu_profile_count(); i++) {
+        const auegen_cpu_profile *c = auegen_cpu_profile_get(i);
+        printf("%-18s native CPU, %s: %d lanes, tile %dx%d, %s\n", c->name, c->arch, c->lanes, c->tile_rows,
+               c->tile_keys, c->cflags);
+    }
+}
+
+/* Whether target t of the run makes a file for this kernel part: a CPU profile
+ * only for the main kernel of a spec the CPU backend runs. */
+static bool cpu_target_skips(const auegen_cpu_profile *cpu, const auegen_spec *s, const char *part)
+{
+    return cpu && (part || !auegen_cpu_supports(s));
+}
+
+/* One native CPU kernel: DIR/NAME.PROFILE.c (and its line in the depfile). */
+static int generate_cpu(const auegen_spec *s, const auegen_cpu_profile *cpu, const char *shown, const char *spec_path,
+                        const char *out, textbuf *deps)
+{
+    char *text = NULL, key[33], log[512] = "";
+    auegen_status st = auegen_generate_cpu(s, cpu, shown, &text, key, log, sizeof log);
+    if (st != AUEGEN_OK) {
+        fprintf(stderr, "%s: kernel %s, target %s: %s: %s\n", spec_path, s->name, cpu->name, auegen_status_string(st),
+                log);
+        return st == AUEGEN_ERROR_PLAN || st == AUEGEN_ERROR_SPEC ? EXIT_SPEC : EXIT_INTERNAL;
+    }
+    int written = 0, rc = write_one(out, s->name, cpu->name, "c", text, strlen(text), &written) ? EXIT_INTERNAL : 0;
+    free(text);
+    if (rc == 0 && deps) {
+        char path[4096];
+        if (output_path(path, sizeof path, out, s->name, cpu->name, "c") == 0) {
+            text_add_dep_path(deps, path);
+            text_add(deps, " \\\n");
+        }
+    }
+    if (rc == 0)
+        printf("%-24s %-14s %-7s %d lanes, tile %3dx%-3d %s  %d file(s) written\n", s->name, cpu->name, "cpu",
+               cpu->lanes, cpu->tile_rows, cpu->tile_keys, cpu->arch, written);
+    return rc;
 }
 
 /* auegen --validate: each file as the generator validates its modules. */
@@ -296,13 +335,16 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const auegen_target *chosen[16];
+    const auegen_cpu_profile *chosen_cpu[16];
+    const char *chosen_name[16];
     int ntargets = 0;
     {
         char buf[512];
         snprintf(buf, sizeof buf, "%s", targets);
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             const auegen_target *t = auegen_target_profile_find(tok);
-            if (!t) {
+            const auegen_cpu_profile *cpu = t ? NULL : auegen_cpu_profile_find(tok);
+            if (!t && !cpu) {
                 fprintf(stderr, "auegen: unknown target '%s' (auegen --targets lists them)\n", tok);
                 return EXIT_USAGE;
             }
@@ -310,13 +352,23 @@ int main(int argc, char **argv)
                 fprintf(stderr, "auegen: at most 16 targets at once\n");
                 return EXIT_USAGE;
             }
-            chosen[ntargets++] = t;
+            chosen[ntargets] = t;
+            chosen_cpu[ntargets] = cpu;
+            chosen_name[ntargets++] = t ? t->name : cpu->name;
         }
         if (ntargets == 0) {
             fprintf(stderr, "auegen: --target is empty\n");
             return EXIT_USAGE;
         }
     }
+
+    for (int t = 0; t < ntargets && register_path; t++)
+        if (chosen_cpu[t]) {
+            /* Each CPU file is compiled on its own, with its profile's flags: nothing to include. */
+            fprintf(stderr, "auegen: --register takes GPU targets only (%s is a native CPU profile; docs/cpu.md)\n",
+                    chosen_name[t]);
+            return EXIT_USAGE;
+        }
 
     auegen_spec_file *file = NULL;
     auegen_status st = auegen_spec_file_load(spec_path, NULL, &file);
@@ -357,9 +409,10 @@ int main(int argc, char **argv)
                     for (int e = 0; e < 4 && rc == 0; e++) {
                         char fname[AUEGEN_MAX_NAME + 16], path[4096];
                         snprintf(fname, sizeof fname, pi >= 0 ? "%s.%s" : "%s", s->name, pi >= 0 ? extra[pi] : "");
-                        if (!wanted[e])
+                        if (!wanted[e] || cpu_target_skips(chosen_cpu[t], s, pi >= 0 ? extra[pi] : NULL)
+                            || (chosen_cpu[t] && strcmp(exts[e], "c") != 0))
                             continue;
-                        if (output_path(path, sizeof path, out, fname, chosen[t]->name, exts[e]))
+                        if (output_path(path, sizeof path, out, fname, chosen_name[t], exts[e]))
                             rc = EXIT_USAGE;
                         else
                             printf("%s\n", path);
@@ -397,6 +450,12 @@ int main(int argc, char **argv)
             const char *part = pi < 0 ? NULL : extra[pi];
             char fname[AUEGEN_MAX_NAME + 16];
             snprintf(fname, sizeof fname, part ? "%s.%s" : "%s", s->name, part);
+            if (chosen_cpu[t]) {
+                if (cpu_target_skips(chosen_cpu[t], s, part) || !want_stub)
+                    continue;
+                rc = generate_cpu(s, chosen_cpu[t], shown, spec_path, out, depfile && !register_path ? &deps : NULL);
+                continue;
+            }
             auegen_kernel k;
             auegen_generate_options opts = {.spec_file = shown, .optimize = optimize, .skip_stub = !want_stub,
                                             .part = part};

@@ -212,6 +212,36 @@ AUEGEN_API int auegen_target_profile_count(void);
 AUEGEN_API const auegen_target *auegen_target_profile(int index);
 AUEGEN_API const auegen_target *auegen_target_profile_find(const char *name);
 
+/* Native CPU profiles (docs/cpu.md): an instruction set as libaule's CPU kernel
+ * uses it. For a forward or decode spec, auegen_generate_cpu writes one C file
+ * that defines the spec's values as constants and includes libaule's CPU kernel
+ * (runtime/cpu_kernel.h); libaule runs it instead of its generic kernel when the
+ * running CPU has the profile's instruction set. */
+typedef struct auegen_cpu_profile {
+    const char *name;                /* "cpu-avx512", "cpu-avx2-fma", "cpu-generic", "cpu-neon", ... */
+    const char *arch;                /* the machines that compile it: "x86_64" or "aarch64" */
+    const char *isa;                 /* the runtime's instruction set it runs under (aule_device_info.isa) */
+    const char *cpu_feature;         /* a further CPU feature it needs ("avx512bf16"), or NULL */
+    const char *cflags;              /* compiler flags, space-separated */
+    int lanes;                       /* f32 lanes of one vector */
+    int row_vectors;                 /* row vectors one micro-kernel holds */
+    int tile_rows, tile_keys;        /* query rows and keys of one tile */
+    const char *description;
+} auegen_cpu_profile;
+
+AUEGEN_API int auegen_cpu_profile_count(void);
+AUEGEN_API const auegen_cpu_profile *auegen_cpu_profile_get(int index);
+AUEGEN_API const auegen_cpu_profile *auegen_cpu_profile_find(const char *name);
+/* Whether the native CPU backend has a kernel of this spec's kind (forward and
+ * decode, not INT8 or backward). */
+AUEGEN_API bool auegen_cpu_supports(const auegen_spec *spec);
+/* The C file of spec's kernel for profile (its first line names spec_file, the
+ * kernel, the profile and the key): *text is malloc'd (free it), key its 32 hex
+ * digits. AUEGEN_ERROR_PLAN (log says why) for a spec the CPU backend does not run. */
+AUEGEN_API auegen_status auegen_generate_cpu(const auegen_spec *spec, const auegen_cpu_profile *profile,
+                                             const char *spec_file, char **text, char key[33], char *log,
+                                             size_t log_size);
+
 /* --- plan --------------------------------------------------------------------- */
 
 typedef enum auegen_variant {

@@ -313,8 +313,11 @@ AULE_API aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_i
 AULE_API aule_status aule_register_kernels(const auegen_kernel_info *const *kernels, int count);
 AULE_API void aule_unregister_kernels(const auegen_kernel_info *const *kernels, int count);
 
+/* Where a kernel came from. On the native CPU backend: BUILTIN, libaule's generic
+ * kernel for the instruction set; GENERATED, a kernel auegen specialized for this
+ * spec and instruction set at build time (a CPU profile, docs/cpu.md). */
 typedef enum aule_kernel_source {
-    AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT
+    AULE_SOURCE_MEMORY = 0, AULE_SOURCE_BUILTIN, AULE_SOURCE_DISK, AULE_SOURCE_JIT, AULE_SOURCE_GENERATED
 } aule_kernel_source;
 
 AULE_API const char *aule_kernel_source_name(aule_kernel_source source);

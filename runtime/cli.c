@@ -318,7 +318,7 @@ static int cmd_check(int argc, char **argv)
     aule_device_info info;
     aule_context_device_info(ctx, &info);
     printf("aule check %s on %s (seed %llu)\n", o.spec, info.name, (unsigned long long)seed);
-    printf("%-26s %-8s %-14s %-9s %-7s %11s %11s %11s  %s\n", "kernel", "variant", "B,H,Sq,Sk", "layout", "source",
+    printf("%-26s %-8s %-14s %-9s %-9s %11s %11s %11s  %s\n", "kernel", "variant", "B,H,Sq,Sk", "layout", "source",
            "max err", "bound", "lse err", "result");
     int fails = 0, runs = 0;
     bool cpu_backend = info.backend == AULE_BACKEND_CPU;
@@ -343,13 +343,13 @@ static int cmd_check(int argc, char **argv)
                 snprintf(shape, sizeof shape, "%d,%d,%d,..4099", sh.batch, sh.heads, sh.seq_q);
                 runs++;
                 if (st != AULE_OK) {
-                    printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "-", "-",
+                    printf("%-26s %-8s %-14s %-9s %-9s %s: %s\n", s->name, "-", shape, "-", "-",
                            aule_status_string(st), aule_context_last_error(ctx));
                     fails++;
                     continue;
                 }
                 fails += !r.pass;
-                printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11.3e  %s\n", s->name,
+                printf("%-26s %-8s %-14s %-9s %-9s %11.3e %11.3e %11.3e  %s\n", s->name,
                        cpu_backend ? info.isa : auegen_variant_name(r.kernel.plan.variant), shape, s->page_size ? "paged" : "contig",
                        ROW_SOURCE(r.kernel), r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
             }
@@ -369,13 +369,13 @@ static int cmd_check(int argc, char **argv)
                          sh.shape.seq_k);
                 runs++;
                 if (st != AULE_OK) {
-                    printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "-", "-",
+                    printf("%-26s %-8s %-14s %-9s %-9s %s: %s\n", s->name, "-", shape, "-", "-",
                            aule_status_string(st), aule_context_last_error(ctx));
                     fails++;
                     continue;
                 }
                 fails += !r.pass;
-                printf("%-26s %-8s %-14s %-9s %-7s %11s %11s %11.3e  %s (int8 %s: cosine %.6f, rel. L1 %.4f)\n",
+                printf("%-26s %-8s %-14s %-9s %-9s %11s %11s %11.3e  %s (int8 %s: cosine %.6f, rel. L1 %.4f)\n",
                        s->name, r.kernel.plan.variant == AUEGEN_VARIANT_COOPMAT ? "int8-cm" : "int8", shape, sh.shape.bshd ? "BSHD" : "BHSD", ROW_SOURCE(r.kernel), "-", "-",
                        r.lse_err, r.pass ? "pass" : "FAIL", aule_int8_inputs_name(sh.inputs), r.worst_cosine, r.rel_l1);
             }
@@ -391,13 +391,13 @@ static int cmd_check(int argc, char **argv)
             snprintf(shape, sizeof shape, "%d,%d,%d,%d", sh.batch, sh.heads, sh.seq_q, sh.seq_k);
             runs++;
             if (st != AULE_OK) {
-                printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "-", "-", aule_status_string(st),
+                printf("%-26s %-8s %-14s %-9s %-9s %s: %s\n", s->name, "-", shape, "-", "-", aule_status_string(st),
                        aule_context_last_error(ctx));
                 fails++;
                 continue;
             }
             fails += !r.pass;
-            printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11.3e  %s\n", s->name,
+            printf("%-26s %-8s %-14s %-9s %-9s %11.3e %11.3e %11.3e  %s\n", s->name,
                    cpu_backend ? info.isa : auegen_variant_name(r.kernel.plan.variant), shape,
                    sh.varlen ? "varlen" : (sh.bshd ? "BSHD" : "BHSD"), ROW_SOURCE(r.kernel),
                    r.err, r.bound, r.lse_err, r.pass ? "pass" : "FAIL");
@@ -413,7 +413,7 @@ static int cmd_check(int argc, char **argv)
             snprintf(shape, sizeof shape, "%d,%d,%d,%d", sh.batch, sh.heads, sh.seq_q, sh.seq_k);
             runs++;
             if (st != AULE_OK) {
-                printf("%-26s %-8s %-14s %-9s %-7s %s: %s\n", s->name, "-", shape, "grad", "-", aule_status_string(st),
+                printf("%-26s %-8s %-14s %-9s %-9s %s: %s\n", s->name, "-", shape, "grad", "-", aule_status_string(st),
                        aule_context_last_error(ctx));
                 fails++;
                 continue;
@@ -426,7 +426,7 @@ static int cmd_check(int argc, char **argv)
             char layout[24];
             snprintf(layout, sizeof layout, "%s %s", sh.varlen ? "varlen" : (sh.bshd ? "BSHD" : "BHSD"), names[worst]);
             fails += !r.pass;
-            printf("%-26s %-8s %-14s %-9s %-7s %11.3e %11.3e %11s  %s\n", s->name,
+            printf("%-26s %-8s %-14s %-9s %-9s %11.3e %11.3e %11s  %s\n", s->name,
                    cpu_backend ? info.isa : "scalar", shape, layout,
                    ROW_SOURCE(r.kernel), r.err[worst], r.bound[worst], "-", r.pass ? "pass" : "FAIL");
         }

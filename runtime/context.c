@@ -87,6 +87,7 @@ const char *aule_kernel_source_name(aule_kernel_source source)
     case AULE_SOURCE_BUILTIN: return "builtin";
     case AULE_SOURCE_DISK: return "disk";
     case AULE_SOURCE_JIT: return "jit";
+    case AULE_SOURCE_GENERATED: return "generated";
     }
     return "?";
 }

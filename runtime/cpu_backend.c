@@ -7,6 +7,9 @@
  * instruction set is chosen once from
  * the CPU's features: AVX-512, else AVX2 with FMA and F16C, else the generic
  * kernel; $AULE_CPU_ISA=avx512|avx2|generic forces one (tests, benchmarks).
+ * A spec with a kernel auegen generated for it and that instruction set
+ * (generated/index_cpu.c, or registered) runs that kernel instead
+ * (aule__cpu_generated_find; $AULE_CPU_GENERATED=0 turns them off).
  */
 #include "runtime_internal.h"
 #include "aule_reference.h"
@@ -48,6 +51,72 @@ static const aule__cpu_isa *isa_best(void)
             return isa;
     }
     return &aule__cpu_isa_generic;
+}
+
+/* Whether the CPU has a generated kernel's extra feature (__builtin_cpu_supports takes literals only). */
+static bool feature_ok(const char *feature)
+{
+    if (!feature)
+        return true;
+#if HAVE_X86_KERNELS
+    if (strcmp(feature, "avx512bf16") == 0)
+        return __builtin_cpu_supports("avx512bf16");
+#endif
+    return false;
+}
+
+/* Generated kernels registered at run time (tests: aule__cpu_register_kernels), besides generated/'s. */
+enum { CPU_REGISTERED_MAX = 256 };
+static pthread_mutex_t cpu_registered_lock = PTHREAD_MUTEX_INITIALIZER;
+static const aule__cpu_kernel *cpu_registered[CPU_REGISTERED_MAX];
+static int cpu_registered_count;
+
+aule_status aule__cpu_register_kernels(const aule__cpu_kernel *const *kernels, int count)
+{
+    aule_status st = AULE_OK;
+    pthread_mutex_lock(&cpu_registered_lock);
+    for (int i = 0; i < count; i++) {
+        if (!kernels[i])
+            continue;
+        if (cpu_registered_count == CPU_REGISTERED_MAX) {
+            st = AULE_ERROR_OUT_OF_MEMORY;
+            break;
+        }
+        cpu_registered[cpu_registered_count++] = kernels[i];
+    }
+    pthread_mutex_unlock(&cpu_registered_lock);
+    return st;
+}
+
+/* Whether g is a kernel for this spec's canonical form and family on the context's instruction set. */
+static bool generated_fits(const aule_context *ctx, const aule__cpu_kernel *g, const char *canonical, int family)
+{
+    return g->family == family && strcmp(g->isa, ctx->cpu_isa->name) == 0 && strcmp(g->canonical, canonical) == 0
+           && g->kernel->tile_rows == ctx->cpu_isa->tile_rows && g->kernel->lanes == ctx->cpu_isa->lanes
+           && feature_ok(g->cpu_feature);
+}
+
+const aule__cpu_kernel *aule__cpu_generated_find(aule_context *ctx, const auegen_spec *spec, int family)
+{
+    const char *env = getenv("AULE_CPU_GENERATED");
+    if (env && strcmp(env, "0") == 0)
+        return NULL;
+    char canonical[600];
+    if (auegen_spec_canonical(spec, canonical, sizeof canonical) < 0)
+        return NULL;
+    /* The registered kernels first, then libaule's; of those that fit, the first that asks
+     * the most of the CPU (a further feature). */
+    const aule__cpu_kernel *best = NULL;
+    pthread_mutex_lock(&cpu_registered_lock);
+    for (int i = 0; i < cpu_registered_count; i++)
+        if (generated_fits(ctx, cpu_registered[i], canonical, family)
+            && (!best || (cpu_registered[i]->cpu_feature && !best->cpu_feature)))
+            best = cpu_registered[i];
+    pthread_mutex_unlock(&cpu_registered_lock);
+    for (const aule__cpu_kernel *const *k = aule__cpu_generated_kernels; *k; k++)
+        if (generated_fits(ctx, *k, canonical, family) && (!best || ((*k)->cpu_feature && !best->cpu_feature)))
+            best = *k;
+    return best;
 }
 
 /* The CPU's model name from /proc/cpuinfo, else a plain word. */
@@ -106,8 +175,12 @@ aule_status aule__cpu_info(aule_device_info *out, const aule__cpu_isa **isa_out)
     bf16 = __builtin_cpu_supports("avx512bf16");
 #endif
     snprintf(out->isa, sizeof out->isa, "%s", isa->name);
-    snprintf(out->driver, sizeof out->driver, "aule native CPU backend, %s kernels (%d lanes), %d threads%s",
-             isa->name, isa->lanes, out->threads, bf16 ? "; the CPU has AVX-512 BF16" : "");
+    int generated = 0;             /* kernels generated for build-time specs that this instruction set runs */
+    for (const aule__cpu_kernel *const *k = aule__cpu_generated_kernels; *k; k++)
+        generated += strcmp((*k)->isa, isa->name) == 0 && feature_ok((*k)->cpu_feature);
+    snprintf(out->driver, sizeof out->driver, "aule native CPU backend, %s kernels (%d lanes; %d generated for "
+             "build-time specs), %d threads%s", isa->name, isa->lanes, generated, out->threads,
+             bf16 ? "; the CPU has AVX-512 BF16" : "");
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     out->device_local_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     out->unified_memory = true;
@@ -211,9 +284,8 @@ static void attn_task(void *arg, int64_t task, int thread)
     r->isa->attend(r->a, task, scratch);
 }
 
-static aule_status attn_launch(aule_context *ctx, aule__cpu_attn *a)
+static aule_status attn_launch(aule_context *ctx, const aule__cpu_isa *isa, aule__cpu_attn *a)
 {
-    const aule__cpu_isa *isa = ctx->cpu_isa;
     a->tile_rows = isa->tile_rows;
     int64_t rows = (int64_t)a->seq_q * a->gqa;
     a->row_tiles = (int)((rows + a->tile_rows - 1) / a->tile_rows);
@@ -249,7 +321,8 @@ static void attn_common(aule__cpu_attn *a, const auegen_spec *spec, const auegen
     a->splits = 1;
 }
 
-static aule_status run_forward(aule_context *ctx, const auegen_spec *spec, const prepared_call *c)
+static aule_status run_forward(aule_context *ctx, const aule__cpu_isa *isa, const auegen_spec *spec,
+                               const prepared_call *c)
 {
     const auegen_forward_push *p = &c->push.forward;
     aule__cpu_attn a = {0};
@@ -266,10 +339,11 @@ static aule_status run_forward(aule_context *ctx, const auegen_spec *spec, const
     }
     if (spec->sinks)
         a.sinks = c->host[AUEGEN_FORWARD_BINDING_SINKS];
-    return attn_launch(ctx, &a);
+    return attn_launch(ctx, isa, &a);
 }
 
-static aule_status run_decode(aule_context *ctx, const auegen_spec *spec, const prepared_call *c)
+static aule_status run_decode(aule_context *ctx, const aule__cpu_isa *isa, const auegen_spec *spec,
+                              const prepared_call *c)
 {
     const auegen_decode_push *p = &c->push.decode;
     aule__cpu_attn a = {0};
@@ -303,7 +377,7 @@ static aule_status run_decode(aule_context *ctx, const auegen_spec *spec, const 
         if (spec->sinks)
             a.sinks = c->host[AUEGEN_DECODE_BINDING_SINKS];
     }
-    return attn_launch(ctx, &a);
+    return attn_launch(ctx, isa, &a);
 }
 
 /* Merges the split partials of each row by log-sum-exp (sinks join the denominator). */
@@ -594,9 +668,11 @@ aule_status aule__cpu_run(aule_context *ctx, const kernel_entry *e, const prepar
     aule_status st = AULE_OK;
     for (int i = 0; i < count && st == AULE_OK; i++) {
         const kernel_entry *k = calls[i].kernel ? calls[i].kernel : e;
+        /* The entry's kernel: generated for its spec, or the generic one of the instruction set. */
+        const aule__cpu_isa *isa = k->cpu_kernel ? k->cpu_kernel : ctx->cpu_isa;
         switch (k->plan.family) {
-        case AUEGEN_FAMILY_FORWARD: st = run_forward(ctx, &k->spec, &calls[i]); break;
-        case AUEGEN_FAMILY_DECODE: st = run_decode(ctx, &k->spec, &calls[i]); break;
+        case AUEGEN_FAMILY_FORWARD: st = run_forward(ctx, isa, &k->spec, &calls[i]); break;
+        case AUEGEN_FAMILY_DECODE: st = run_decode(ctx, isa, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_REDUCE: st = run_reduce(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_APPEND: st = run_append(ctx, &k->spec, &calls[i]); break;
         case AUEGEN_FAMILY_BWD_DOT: st = run_bwd_dot(ctx, &k->spec, &calls[i]); break;

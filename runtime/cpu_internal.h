@@ -5,10 +5,13 @@
  * A CPU context runs the same launchers as a Vulkan one (the same argument
  * checks, push constants and split-K plan); aule__dispatch_run hands their
  * prepared calls to aule__cpu_run instead of recording them. The attention
- * itself is one generic FlashAttention-2 kernel (cpu_kernel.h), compiled once
- * per instruction set (cpu_kernel_avx512.c, cpu_kernel_avx2.c,
- * cpu_kernel_generic.c) and chosen at run time from the CPU's features; the
- * backward's bwd_dkdv and bwd_dq (cpu_kernel_backward.h) are compiled with it.
+ * itself is one FlashAttention-2 kernel (cpu_kernel.h), compiled once per
+ * instruction set with the spec's values read from the call (cpu_kernel_avx512.c,
+ * cpu_kernel_avx2.c, cpu_kernel_generic.c), and again by auegen's generated
+ * files with a build-time spec's values as constants; the instruction set is
+ * chosen at run time from the CPU's features. The
+ * backward's bwd_dkdv and bwd_dq (cpu_kernel_backward.h) are compiled with the
+ * generic kernels.
  *
  * Shape letters: B batch, H query heads, Hkv KV heads, Sq, Sk, D, Dv.
  */
@@ -110,6 +113,25 @@ typedef struct aule__cpu_isa {
     aule__cpu_bwd_fn bwd_dq;       /* task: one row tile (tile_rows rows) of one (sequence, KV head) */
     size_t (*bwd_scratch_bytes)(const aule__cpu_bwd *a);
 } aule__cpu_isa;
+
+/* A kernel auegen generated for one spec and CPU profile (NAME.cpu-PROFILE.c: the
+ * spec's values as constants, then cpu_kernel.h): found by the spec's canonical
+ * form and family, and run instead of the generic kernel when the context's
+ * instruction set is the one it was compiled for. */
+typedef struct aule__cpu_kernel {
+    const char *name;              /* the spec's kernel name */
+    const char *profile;           /* auegen's CPU profile: "cpu-avx512", ... */
+    const char *isa;               /* the aule__cpu_isa it runs under: "avx512", "avx2-fma", "generic" */
+    const char *cpu_feature;       /* one more feature the CPU must have (__builtin_cpu_supports), or NULL */
+    const char *canonical;         /* auegen_spec_canonical of its spec */
+    const char *key;               /* the generated file's key */
+    int family;                    /* AUEGEN_FAMILY_FORWARD or AUEGEN_FAMILY_DECODE */
+    const aule__cpu_isa *kernel;   /* the specialized kernel */
+} aule__cpu_kernel;
+
+/* The generated kernels linked into libaule (generated/index_cpu.c): those of the
+ * host's architecture, NULL-terminated. */
+extern const aule__cpu_kernel *const aule__cpu_generated_kernels[];
 
 extern const aule__cpu_isa aule__cpu_isa_avx512;
 extern const aule__cpu_isa aule__cpu_isa_avx2;

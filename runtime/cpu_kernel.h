@@ -8,6 +8,17 @@
  *     AULE_CPU_ISA       the aule__cpu_isa variable to define
  *     AULE_CPU_ISA_NAME  its name
  * and compiles it with that ISA's flags and -ffp-contract=fast (a*b+c is one FMA).
+ * A kernel auegen generated for one spec (a CPU profile, docs/cpu.md) also
+ * defines AULE_CPU_SPEC and the spec's values as constants:
+ *     AULE_CPU_SPEC_D, _DV        head dims
+ *     AULE_CPU_SPEC_DTYPE         auegen_dtype of the storage
+ *     AULE_CPU_SPEC_GQA           query heads per KV head
+ *     AULE_CPU_SPEC_WINDOW_LEFT, _WINDOW_RIGHT   -1: unbounded (causal: right 0)
+ *     AULE_CPU_SPEC_SOFTCAP       0.0f: none
+ *     AULE_CPU_SPEC_SINKS, _KV_INT8, _PAGE_SIZE
+ * so the same code is compiled with the loops over D of known length and the
+ * branches of other specs removed; without it (the generic kernel) they are
+ * read from the call (aule__cpu_attn).
  *
  * One task = one row tile of one (sequence, KV head, KV split): TR = 4 * W query
  * rows, position-major over the KV head's GQA group (row r is query position
@@ -35,6 +46,31 @@
 
 #if defined(__AVX512F__) || defined(__AVX__) || defined(__F16C__)
 #include <immintrin.h>
+#endif
+
+/* The spec's values: constants in a generated kernel, the call's otherwise. */
+#ifdef AULE_CPU_SPEC
+#define K_D(a) AULE_CPU_SPEC_D
+#define K_DV(a) AULE_CPU_SPEC_DV
+#define K_DTYPE(a) AULE_CPU_SPEC_DTYPE
+#define K_GQA(a) AULE_CPU_SPEC_GQA
+#define K_WL(a) AULE_CPU_SPEC_WINDOW_LEFT
+#define K_WR(a) AULE_CPU_SPEC_WINDOW_RIGHT
+#define K_SOFTCAP(a) AULE_CPU_SPEC_SOFTCAP
+#define K_SINKS(a) (AULE_CPU_SPEC_SINKS ? (a)->sinks : (const float *)0)
+#define K_KV_INT8(a) AULE_CPU_SPEC_KV_INT8
+#define K_PAGE(a) AULE_CPU_SPEC_PAGE_SIZE
+#else
+#define K_D(a) ((a)->d)
+#define K_DV(a) ((a)->dv)
+#define K_DTYPE(a) ((a)->dtype)
+#define K_GQA(a) ((a)->gqa)
+#define K_WL(a) ((a)->window_left)
+#define K_WR(a) ((a)->window_right)
+#define K_SOFTCAP(a) ((a)->softcap)
+#define K_SINKS(a) ((a)->sinks)
+#define K_KV_INT8(a) ((a)->kv_int8)
+#define K_PAGE(a) ((a)->page_size)
 #endif
 
 #define W AULE_CPU_W
@@ -554,14 +590,18 @@ static void pv_direct_any(int dt, const float *sr, const char *const *vrow, int 
 
 /* --- one task ---------------------------------------------------------------------------- */
 
-static int dv_padded(const aule__cpu_attn *a) { return (a->dv + CB - 1) / CB * CB; }
+static int dv_padded(const aule__cpu_attn *a)
+{
+    (void)a;                       /* a constant in a generated kernel */
+    return (K_DV(a) + CB - 1) / CB * CB;
+}
 
 static size_t scratch_bytes(const aule__cpu_attn *a)
 {
-    size_t d = (size_t)a->d, dvp = (size_t)dv_padded(a);
+    size_t d = (size_t)K_D(a), dvp = (size_t)dv_padded(a);
     size_t floats = d * TR + (size_t)TK * d + (size_t)TK * dvp + (size_t)TK * TR + dvp * TR + 8 * TR + 6 * 16;
     /* The few-rows layout: D and Dv rounded up to whole vectors (FCV of them for Dv). */
-    size_t dp = (d + W - 1) / W * W, dvw = ((size_t)a->dv + FCV * W - 1) / (FCV * W) * (FCV * W);
+    size_t dp = (d + W - 1) / W * W, dvw = ((size_t)K_DV(a) + FCV * W - 1) / (FCV * W) * (FCV * W);
     size_t few = (size_t)FRP * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FRP * TK + (size_t)FRP * dvw + 8 * TR
         + 6 * 16                   /* the per-row statistics (m, l, alpha, lo, hi) come first in both layouts */
         + 2 * (TK + W) * sizeof(void *) / sizeof(float) + 32;      /* the K and V row pointers */
@@ -580,9 +620,10 @@ static float *carve(float **at, size_t n)
 INLINE int64_t kv_at(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh, int64_t koff, int64_t j, int64_t *page)
 {
     int64_t sb = is_v ? a->v_sb : a->k_sb, sh = is_v ? a->v_sh : a->k_sh, ss = is_v ? a->v_ss : a->k_ss;
-    if (a->page_size > 0) {
-        *page = a->table[(int64_t)b * a->bt_stride + j / a->page_size];
-        return (*page * a->page_size + j % a->page_size) * ss + kvh * sh;
+    const int ps = K_PAGE(a) > 0 ? K_PAGE(a) : 1;   /* (never a constant division by zero) */
+    if (K_PAGE(a) > 0) {
+        *page = a->table[(int64_t)b * a->bt_stride + j / ps];
+        return (*page * ps + j % ps) * ss + kvh * sh;
     }
     *page = 0;
     return (int64_t)bt * sb + kvh * sh + (koff + j) * ss;
@@ -594,7 +635,7 @@ static void key_rows(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh,
 {
     static const float zero_row[AUEGEN_MAX_HEAD_DIM];
     const char *base = is_v ? a->v : a->k;
-    size_t es = dtype_bytes(a->dtype);
+    size_t es = dtype_bytes(K_DTYPE(a));
     for (int jj = 0; jj < nk; jj++) {
         int64_t page;
         rows[jj] = base + (size_t)kv_at(a, is_v, b, bt, kvh, koff, j0 + jj, &page) * es;
@@ -607,17 +648,17 @@ static void key_rows(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh,
 static void load_keys(const aule__cpu_attn *a, bool is_v, int b, int bt, int kvh, int64_t koff, int64_t j0, int nk,
                       float *dst, int ld)
 {
-    int dim = is_v ? a->dv : a->d;
+    int dim = is_v ? K_DV(a) : K_D(a);
     const char *base = is_v ? a->v : a->k;
-    size_t es = a->kv_int8 ? 1 : dtype_bytes(a->dtype);
+    size_t es = K_KV_INT8(a) ? 1 : dtype_bytes(K_DTYPE(a));
     for (int jj = 0; jj < nk; jj++) {
         int64_t page = 0, at = kv_at(a, is_v, b, bt, kvh, koff, j0 + jj, &page);
         float *row = dst + (size_t)jj * ld;
-        if (a->kv_int8) {
+        if (K_KV_INT8(a)) {
             const float *scale = (is_v ? a->v_scale : a->k_scale) + ((size_t)page * a->kv_heads + kvh) * dim;
             int8_to_f32((const int8_t *)base + at, scale, row, dim);
         } else {
-            to_f32(a->dtype, base + (size_t)at * es, row, dim);
+            to_f32(K_DTYPE(a), base + (size_t)at * es, row, dim);
         }
         for (int c = dim; c < ld; c++)
             row[c] = 0.0f;
@@ -650,7 +691,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         sq = a->seq_q;
         sk = a->seq_lens ? a->seq_lens[b] : a->seq_k;
     }
-    const int gqa = a->gqa, d = a->d, dv = a->dv, dvp = dv_padded(a);
+    const int gqa = K_GQA(a), d = K_D(a), dv = K_DV(a), dvp = dv_padded(a);
     int64_t rows = sq * gqa, r0 = (int64_t)rt * a->tile_rows;
     if (r0 >= rows)
         return;
@@ -664,11 +705,11 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     const int dp = (d + W - 1) / W * W, dvw = (dv + FCV * W - 1) / (FCV * W) * (FCV * W);
     float *qt, *kf, *vfp, *st, *ot;
     /* Straight from the cache: f32/f16/bf16 storage with D and Dv whole vectors. */
-    const bool direct = few && !a->kv_int8 && d % W == 0 && dv % W == 0;
+    const bool direct = few && !K_KV_INT8(a) && d % W == 0 && dv % W == 0;
     const char **krow = NULL, **vrow = NULL;
     /* Software prefetch of K PF_ROWS rows ahead along the cache's row stride (a hint: past a page it misses, never
      * faults); V rows are prefetched while the scores of their tile are computed. */
-    const ptrdiff_t pf_k = (ptrdiff_t)(PF_ROWS * a->k_ss * (int64_t)dtype_bytes(a->dtype));
+    const ptrdiff_t pf_k = (ptrdiff_t)(PF_ROWS * a->k_ss * (int64_t)dtype_bytes(K_DTYPE(a)));
     if (few) {
         qt = carve(&mem, (size_t)FRP * dp);
         kf = carve(&mem, (size_t)TK * dp);
@@ -686,8 +727,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     }
 
     /* Q, transposed and pre-scaled; the keys each row sees. */
-    const bool cap = a->softcap > 0.0f;
-    size_t qes = dtype_bytes(a->dtype);
+    const bool cap = K_SOFTCAP(a) > 0.0f;
+    size_t qes = dtype_bytes(K_DTYPE(a));
     float qrow[AUEGEN_MAX_HEAD_DIM];
     int64_t lo_any = INT64_MAX, hi_any = -1;
     for (int r = 0; r < TR; r++) {
@@ -703,19 +744,19 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         int64_t g = r0 + r, i = g / gqa, h = (int64_t)kvh * gqa + g % gqa;
         const char *src = (const char *)a->q + (size_t)(bt * a->q_sb + h * a->q_sh + (qoff + i) * a->q_ss) * qes;
         if (few) {
-            to_f32(a->dtype, src, qt + (size_t)r * dp, d);
+            to_f32(K_DTYPE(a), src, qt + (size_t)r * dp, d);
             for (int x = d; x < dp; x++)
                 qt[(size_t)r * dp + x] = 0.0f;
         } else {
-            to_f32(a->dtype, src, qrow, d);
+            to_f32(K_DTYPE(a), src, qrow, d);
             for (int x = 0; x < d; x++)
                 qt[(size_t)x * TR + r] = qrow[x];
         }
         int64_t ip = i + sk - sq, lo = 0, hi = sk - 1;
-        if (a->window_left >= 0 && ip - a->window_left > lo)
-            lo = ip - a->window_left;
-        if (a->window_right >= 0 && ip + a->window_right < hi)
-            hi = ip + a->window_right;
+        if (K_WL(a) >= 0 && ip - K_WL(a) > lo)
+            lo = ip - K_WL(a);
+        if (K_WR(a) >= 0 && ip + K_WR(a) < hi)
+            hi = ip + K_WR(a);
         if (a->splits > 1) {                        /* this split's keys only */
             int64_t s0 = split * a->split_len, s1 = s0 + a->split_len - 1;
             lo = lo > s0 ? lo : s0;
@@ -754,7 +795,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         if (direct) {
             key_rows(a, false, b, bt, kvh, koff, j0, nk, krow);
             key_rows(a, true, b, bt, kvh, koff, j0, nk, vrow);
-            qk_direct_any(a->dtype, qt, dp, krow, nk, st, nrows, pf_k, vrow, dv);
+            qk_direct_any(K_DTYPE(a), qt, dp, krow, nk, st, nrows, pf_k, vrow, dv);
         } else {
             load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
             qk_few(qt, kf, dp, nk, st, nrows);
@@ -766,7 +807,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
             for (int jj = 0; jj < nkp; jj += W) {
                 vf x = vload(sr + jj);
                 if (cap) {
-                    x = a->softcap * vtanh(x * (a->scale / a->softcap));
+                    x = K_SOFTCAP(a) * vtanh(x * (a->scale / K_SOFTCAP(a)));
                 } else {
                     x *= a->scale;
                 }
@@ -796,7 +837,7 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
                 memset(st + (size_t)r * TK, 0, TK * sizeof *st);
                 alpha[r] = 0.0f;
             }
-            pv_direct_any(a->dtype, st, vrow, dv, nk, ot, dvw, alpha, nrows);
+            pv_direct_any(K_DTYPE(a), st, vrow, dv, nk, ot, dvw, alpha, nrows);
         } else {
             load_keys(a, true, b, bt, kvh, koff, j0, nk, vfp, dvw);
             pv_few(st, vfp, dvw, nk, ot, alpha, nrows);
@@ -809,11 +850,11 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, d);
         qk_tile(qt, kf, d, nkp, st, nrv);
         if (cap) {
-            vf sc = splat(a->scale / a->softcap);
+            vf sc = splat(a->scale / K_SOFTCAP(a));
             for (int jj = 0; jj < nkp; jj++)
                 for (int rv = 0; rv < nrv; rv++) {
                     float *s = st + (size_t)jj * TR + rv * W;
-                    vstore(s, a->softcap * vtanh(vload(s) * sc));
+                    vstore(s, K_SOFTCAP(a) * vtanh(vload(s) * sc));
                 }
         }
         if (!cap) {
@@ -870,8 +911,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
             a->ws[a->ws_lse + row * a->splits + split] = lr > 0.0f ? mr + logf(lr) : -INFINITY;
             continue;
         }
-        if (a->sinks) {                             /* the sink joins the denominator */
-            float s2 = a->sinks[h];
+        if (K_SINKS(a)) {                           /* the sink joins the denominator */
+            float s2 = K_SINKS(a)[h];
             float mm = mr > s2 ? mr : s2;
             float keep = lr > 0.0f ? expf(mr - mm) : 0.0f;
             float total = lr * keep + expf(s2 - mm);
@@ -883,13 +924,16 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         }
         int64_t at = bt * a->o_sb + h * a->o_sh + (qoff + i) * a->o_ss;
         for (int c = 0; c < dv; c++)
-            store_value(a->dtype, a->o, at + c, (few ? ot[(size_t)r * dvw + c] : ot[(size_t)c * TR + r]) * mult);
+            store_value(K_DTYPE(a), a->o, at + c, (few ? ot[(size_t)r * dvw + c] : ot[(size_t)c * TR + r]) * mult);
         if (a->lse)
             a->lse[bt * a->lse_sb + h * a->lse_sh + qoff + i] = lse;
     }
 }
 
+#ifndef AULE_CPU_SPEC
+/* The backward runs on the generic kernels only: generated files specialize the forward. */
 #include "cpu_kernel_backward.h"
+#endif
 
 const aule__cpu_isa AULE_CPU_ISA = {
     .name = AULE_CPU_ISA_NAME,
@@ -898,7 +942,9 @@ const aule__cpu_isa AULE_CPU_ISA = {
     .tile_keys = TK,
     .attend = attend,
     .scratch_bytes = scratch_bytes,
+#ifndef AULE_CPU_SPEC
     .bwd_dkdv = bwd_dkdv,
     .bwd_dq = bwd_dq,
     .bwd_scratch_bytes = bwd_scratch_bytes,
+#endif
 };

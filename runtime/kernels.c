@@ -238,10 +238,22 @@ static aule_status cpu_entry_make(aule_context *ctx, const auegen_spec *key, int
     e->part = part;
     e->plan = plan;
     e->source = AULE_SOURCE_BUILTIN;
-    /* A key of the canonical spec, the part and the instruction set (two 64-bit FNV-1a variants). */
+    e->cpu_kernel = ctx->cpu_isa;
+    /* A kernel auegen generated for this spec and instruction set, when one is linked in. */
+    const aule__cpu_kernel *gen = NULL;
+    if (!ctx->disable_builtin && part == KERNEL_MAIN)
+        gen = aule__cpu_generated_find(ctx, key, plan.family);
+    if (gen) {
+        e->source = AULE_SOURCE_GENERATED;
+        e->cpu_kernel = gen->kernel;
+        e->cpu_profile = gen->profile;
+        aule_log(ctx, AULE_LOG_DEBUG, "kernel %s: generated for %s (key %s)", gen->name, gen->profile, gen->key);
+    }
+    /* A key of the canonical spec, the part and the kernel (two 64-bit FNV-1a variants). */
     char text[600];
     int n = auegen_spec_canonical(key, text, sizeof text - 64);
-    snprintf(text + (n > 0 ? n : 0), 64, " part=%d cpu=%s", part, ctx->cpu_isa->name);
+    snprintf(text + (n > 0 ? n : 0), 64, " part=%d cpu=%s%s%s", part, ctx->cpu_isa->name, gen ? " gen=" : "",
+             gen ? gen->profile : "");
     uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x84222325cbf29ce4ull;
     for (const char *c = text; *c; c++) {
         h1 = (h1 ^ (unsigned char)*c) * 0x100000001b3ull;
@@ -330,7 +342,8 @@ static aule_status kernel_make(aule_context *ctx, const auegen_spec *key, int pa
              k.key, k.canonical, aule_kernel_source_name(e->source), t_found - t0, aule_now_ms() - t_found);
     pthread_mutex_lock(&ctx->lock);
     switch (e->source) {
-    case AULE_SOURCE_BUILTIN: ctx->stats.builtin_hits++; break;
+    case AULE_SOURCE_BUILTIN:
+    case AULE_SOURCE_GENERATED: ctx->stats.builtin_hits++; break;
     case AULE_SOURCE_DISK: ctx->stats.disk_hits++; break;
     case AULE_SOURCE_JIT: ctx->stats.jit_compiles++; break;
     default: break;

@@ -64,6 +64,8 @@ typedef struct kernel_entry {
     auegen_plan plan;
     char key[33];
     aule_kernel_source source;
+    const aule__cpu_isa *cpu_kernel;  /* native CPU: the kernel that runs it (generic or generated) */
+    const char *cpu_profile;       /* native CPU: the generated kernel's profile ("cpu-avx512"), or NULL */
     VkShaderModule module;
     VkPipeline pipeline;
 } kernel_entry;
@@ -263,6 +265,12 @@ aule_status aule__linked_kernel(aule_context *ctx, const auegen_kernel_info *inf
 
 /* cpu_backend.c: the native CPU backend. */
 aule_status aule__cpu_info(aule_device_info *out, const aule__cpu_isa **isa);
+/* The generated kernel (linked in, or registered) of this spec and family for the
+ * context's instruction set; NULL when none, or when $AULE_CPU_GENERATED is 0. */
+const aule__cpu_kernel *aule__cpu_generated_find(aule_context *ctx, const auegen_spec *spec, int family);
+/* Adds generated kernels to those aule__cpu_generated_find looks at (for the process's
+ * life; tests). NULL entries are skipped. */
+aule_status aule__cpu_register_kernels(const aule__cpu_kernel *const *kernels, int count);
 aule_status aule__cpu_open(aule_context *ctx, int index);
 void aule__cpu_close(aule_context *ctx);
 aule_status aule__cpu_workspace_reserve(aule_context *ctx, size_t bytes);
