@@ -426,20 +426,21 @@ static int backward_coop_shared(auegen_family f, const auegen_target *t, bool si
     return bytes;
 }
 
-/* bwd_dkdv and bwd_dq on 16x16x16 f16 matrices: f16 storage, a target with that
- * shape, a toolchain that compiles it. NSG subgroups own 16 rows each of the
+/* bwd_dkdv and bwd_dq on 16x16x16 f16 or bf16 matrices: that storage, a target
+ * with that shape (bf16: retyped, spirv_bf16.c), a toolchain that compiles it. NSG subgroups own 16 rows each of the
  * workgroup's tile; the largest tile (own x inner) that fits, ties to more
  * subgroups. */
 static bool plan_backward_coopmat(auegen_family f, const auegen_spec *s, const auegen_target *t,
                                   const auegen_toolchain *tools, auegen_plan *p)
 {
-    if (s->coopmat == AUEGEN_COOPMAT_NONE || s->dtype != AUEGEN_DTYPE_F16 || !tools || !tools->coopmat_khr
-        || t->subgroup_size <= 0)
+    if (s->coopmat == AUEGEN_COOPMAT_NONE || (s->dtype != AUEGEN_DTYPE_F16 && s->dtype != AUEGEN_DTYPE_BF16)
+        || !tools || !tools->coopmat_khr || t->subgroup_size <= 0)
         return false;
+    auegen_scalar_type mtype = s->dtype == AUEGEN_DTYPE_BF16 ? AUEGEN_TYPE_BF16 : AUEGEN_TYPE_F16;
     const auegen_coopmat_shape *mma = NULL;
     for (int i = 0; i < t->coopmat_count && !mma; i++) {
         const auegen_coopmat_shape *c = &t->coopmat[i];
-        if (c->m == 16 && c->n == 16 && c->k == 16 && c->a_type == AUEGEN_TYPE_F16 && c->c_type == AUEGEN_TYPE_F32)
+        if (c->m == 16 && c->n == 16 && c->k == 16 && c->a_type == mtype && c->c_type == AUEGEN_TYPE_F32)
             mma = c;
     }
     if (!mma)
@@ -515,10 +516,11 @@ auegen_status auegen__plan_backward(auegen_family f, const auegen_spec *s, const
     p->storage16 = s->dtype != AUEGEN_DTYPE_F32;
     p->workgroup_size = wg;
     p->atomic_dq = atomic;
-    if (s->coopmat == AUEGEN_COOPMAT_KHR && s->dtype == AUEGEN_DTYPE_F16) {
+    if (s->coopmat == AUEGEN_COOPMAT_KHR && (s->dtype == AUEGEN_DTYPE_F16 || s->dtype == AUEGEN_DTYPE_BF16)) {
+        const char *dt = auegen__dtype_name(s->dtype);
         snprintf(why, why_size, "coopmat = \"khr\" but the cooperative-matrix backward kernels for head_dim %d/%d "
-                 "do not fit target '%s' (a 16x16x16 f16 x f16 -> f32 shape and %d bytes of shared memory needed)",
-                 s->head_dim, s->head_dim_v, t->name,
+                 "do not fit target '%s' (a 16x16x16 %s x %s -> f32 shape and %d bytes of shared memory needed)",
+                 s->head_dim, s->head_dim_v, t->name, dt, dt,
                  backward_coop_shared(f, t, s->sinks, 16, 16, round_up(s->head_dim, 16), round_up(s->head_dim_v, 16), 1));
         return AUEGEN_ERROR_PLAN;
     }

@@ -110,8 +110,8 @@ void main()
                 float pr, ds, pdp;
                 grad_of(sc_f[sc_fb + r * TS + c], sc_f[sc_fb + 16u * TS + r * TS + c], row < rows && j < sk,
                         int(row / GQA) + shift, int(j), s_lse[lr], s_d[lr], pr, ds, pdp);
-                sc_h[sc_hb + r * HS + c] = float16_t(pr);
-                sc_h[sc_hb + 16u * HS + r * HS + c] = float16_t(ds);
+                sc_h[sc_hb + r * HS + c] = TO_ELEM(pr);
+                sc_h[sc_hb + 16u * HS + r * HS + c] = TO_ELEM(ds);
             }
             sg_sync();
             MAT_A pa, da;

@@ -102,7 +102,7 @@ void main()
                 float pr, ds, pdp;
                 grad_of(sc_f[sc_fb + r * TS + c], sc_f[sc_fb + 16u * TS + r * TS + c], row < rows && j < sk,
                         int(row / GQA) + shift, int(j), s_lse[lr], s_d[lr], pr, ds, pdp);
-                sc_h[sc_hb + r * HS + c] = float16_t(ds);
+                sc_h[sc_hb + r * HS + c] = TO_ELEM(ds);
 {% if SINKS then %}
                 sc_f[sc_fb + r * TS + c] = pdp;      // this element's own slot
 {% end %}

@@ -42,8 +42,8 @@ const int WIN_RIGHT = {{WIN_RIGHT}};
 shared float sc_f[NSG * 2u * 16u * TS];      // per subgroup: the S and dP blocks
 shared float16_t sc_h[NSG * 2u * 16u * HS];  // per subgroup: the P and dS blocks
 
-{% if EMULATE then %}
 {% include "common_coopmat_elem.glsl" %}
+{% if EMULATE then %}
 {% include "coopmat_emulation.glsl" %}
 {% else %}
 #define ACC coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
@@ -141,6 +141,6 @@ void grad_of(float s, float dp, bool in_range, int i, int j, float lse, float dd
     for (uint e = lane; e < 256u; e += SG) { \
         uint r = e / 16u, c = (c0) + e % 16u, row = (r0) + r; \
         if (row < (nrows) && c < (width)) \
-            out_buf[base_of(row) + c] = float16_t(sc_f[sc_fb + r * TS + e % 16u] * (mul)); \
+            out_buf[base_of(row) + c] = TO_ELEM(sc_f[sc_fb + r * TS + e % 16u] * (mul)); \
     } \
     sg_sync();

@@ -83,8 +83,8 @@ shared float s_l[BR];        // running sum
 shared float s_a[BR];        // this tile's rescale of O
 shared int sc_i[NSG * 2u * 16u * TS];   // per subgroup: a block's two int32 sums
 
-{% if EMULATE then %}
 {% include "common_coopmat_elem.glsl" %}
+{% if EMULATE then %}
 {% include "coopmat_emulation.glsl" %}
 {% else %}
 #define ACC_S32 coopmat<int32_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>

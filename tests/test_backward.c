@@ -269,7 +269,7 @@ static void test_cpu_cases(void **state)
     assert_int_equal(fails, 0);
 }
 
-/* The cooperative-matrix backward kernels (f16): on the device's own matrices
+/* The cooperative-matrix backward kernels (f16, and bf16 on bf16 matrices): on the device's own matrices
  * when it has them, else on emulated ones (CI's lavapipe), where small head
  * dims keep the CPU driver's compiles short. Each check must have run the
  * coopmat dK/dV and dQ kernels. */
@@ -289,9 +289,10 @@ static void test_coopmat(void **state)
     print_message("%s: %s cooperative matrices\n", info.name, info.coopmat_khr ? "the device's" : "emulated");
     /* Two specs: each emulated coopmat kernel costs lavapipe tens of seconds of
      * compiling on a machine whose shader cache is cold (a fresh CI machine). */
-    struct { int d, dv, gqa, left, right; double cap; bool sinks; } kc[] = {
-        {32, 0, 4, -1, 0, 0, false},            /* causal, GQA 4 */
-        {40, 24, 1, 30, 0, 20, true},           /* Dv != D (both padded), window, softcap, sinks */
+    struct { int d, dv, gqa, left, right; double cap; bool sinks; auegen_dtype dt; } kc[] = {
+        {32, 0, 4, -1, 0, 0, false, AUEGEN_DTYPE_F16},            /* causal, GQA 4 */
+        /* Dv != D (both padded), window, softcap, sinks; bf16 matrices */
+        {40, 24, 1, 30, 0, 20, true, AUEGEN_DTYPE_BF16},
     };
     static const aule_check_shape sc[] = {
         {.batch = 2, .heads = 4, .seq_q = 37, .seq_k = 53, .seed = 11},
@@ -301,7 +302,7 @@ static void test_coopmat(void **state)
     };
     int runs = 0, fails = 0;
     for (size_t i = 0; i < sizeof kc / sizeof *kc; i++) {
-        auegen_spec s = make_s(kc[i].d, kc[i].dv, kc[i].gqa, AUEGEN_DTYPE_F16, kc[i].left, kc[i].right, kc[i].cap,
+        auegen_spec s = make_s(kc[i].d, kc[i].dv, kc[i].gqa, kc[i].dt, kc[i].left, kc[i].right, kc[i].cap,
                                kc[i].sinks);
         s.coopmat = AUEGEN_COOPMAT_KHR;
         for (size_t j = 0; j < sizeof sc / sizeof *sc; j++) {
@@ -315,8 +316,9 @@ static void test_coopmat(void **state)
                         && r.dq.plan.variant == AUEGEN_VARIANT_COOPMAT;
             if (st != AULE_OK || !coop || !r.pass) {
                 fails++;
-                print_message("FAIL D=%d Dv=%d gqa=%d Sq=%d Sk=%d%s%s: %s, dK/dV %s, dQ %s; dQ %.2e/%.2e dK %.2e/%.2e "
-                              "dV %.2e/%.2e dsinks %.2e/%.2e\n", s.head_dim, s.head_dim_v, kc[i].gqa, sh.seq_q, sh.seq_k,
+                print_message("FAIL %s D=%d Dv=%d gqa=%d Sq=%d Sk=%d%s%s: %s, dK/dV %s, dQ %s; dQ %.2e/%.2e dK %.2e/%.2e "
+                              "dV %.2e/%.2e dsinks %.2e/%.2e\n", kc[i].dt == AUEGEN_DTYPE_BF16 ? "bf16" : "f16",
+                              s.head_dim, s.head_dim_v, kc[i].gqa, sh.seq_q, sh.seq_k,
                               sh.varlen ? " varlen" : "", sh.bshd ? " bshd" : "",
                               st == AULE_OK ? "ran" : aule_context_last_error(c),
                               auegen_variant_name(r.dkdv.plan.variant), auegen_variant_name(r.dq.plan.variant),
@@ -325,12 +327,13 @@ static void test_coopmat(void **state)
             }
             for (int g = 0; g < 4; g++) {
                 double ratio = r.err_naive[g] > 0 ? r.err[g] / r.err_naive[g] : 0;
-                if (ratio > worst_ratio[g][AUEGEN_DTYPE_F16])
-                    worst_ratio[g][AUEGEN_DTYPE_F16] = ratio;
+                if (ratio > worst_ratio[g][kc[i].dt])
+                    worst_ratio[g][kc[i].dt] = ratio;
             }
             if (j == 0)
-                print_message("ok   D=%d Dv=%d gqa=%d: dK/dV tile %dx%d, dQ tile %dx%d, %d subgroups; "
-                              "dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n", s.head_dim, s.head_dim_v, kc[i].gqa,
+                print_message("ok   %s D=%d Dv=%d gqa=%d: dK/dV tile %dx%d, dQ tile %dx%d, %d subgroups; "
+                              "dQ %.2e/%.2e dK %.2e/%.2e dV %.2e/%.2e\n",
+                              kc[i].dt == AUEGEN_DTYPE_BF16 ? "bf16" : "f16", s.head_dim, s.head_dim_v, kc[i].gqa,
                               r.dkdv.plan.tile_kv, r.dkdv.plan.tile_q, r.dq.plan.tile_q, r.dq.plan.tile_kv,
                               r.dq.plan.subgroups, r.err[0], r.bound[0], r.err[1], r.bound[1], r.err[2], r.bound[2]);
         }
