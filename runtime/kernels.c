@@ -120,12 +120,15 @@ const char *aule__kernel_part_name(int part)
 }
 
 /* Can this device run a kernel planned for another target? */
-static bool plan_runs_here(const aule_context *ctx, const auegen_plan *p)
+static bool plan_runs_here(const aule_context *ctx, const auegen_spec *s, const auegen_plan *p)
 {
     const auegen_target *t = &ctx->info.caps;
     if (p->shared_memory_bytes > t->shared_memory_bytes || p->workgroup_size > t->max_workgroup_invocations)
         return false;
     if ((p->storage16 && !t->storage16) || (p->int8_dot && !t->int8_dot))
+        return false;
+    /* INT8 kernels and int8 KV caches read and write 8-bit storage buffers. */
+    if ((s->int8 || s->kv_int8) && !t->storage8)
         return false;
     if (p->variant != AUEGEN_VARIANT_COOPMAT)
         return true;
@@ -152,7 +155,8 @@ static const auegen_kernel_info *builtin_find(const char *key)
 static const auegen_kernel_info *builtin_any(const aule_context *ctx, const char *canonical, auegen_family family)
 {
     for (const auegen_kernel_info *const *k = aule__linked_kernels(); *k; k++)
-        if (strcmp((*k)->canonical, canonical) == 0 && (*k)->plan.family == family && plan_runs_here(ctx, &(*k)->plan))
+        if (strcmp((*k)->canonical, canonical) == 0 && (*k)->plan.family == family
+            && plan_runs_here(ctx, &(*k)->spec, &(*k)->plan))
             return *k;
     return NULL;
 }
@@ -429,7 +433,7 @@ aule_status aule__kernel_for_info(aule_context *ctx, const auegen_kernel_info *i
                            info->name);
         return st == AULE_OK ? aule__kernel_get_part(ctx, &key, part, out, NULL) : st;
     }
-    if (!plan_runs_here(ctx, &info->plan))
+    if (!plan_runs_here(ctx, &info->spec, &info->plan))
         return aule_fail(ctx, AULE_ERROR_UNSUPPORTED, "kernel %s (planned for %s) cannot run on %s", info->name,
                          info->target, ctx->info.name);
     auegen_spec key;
