@@ -572,6 +572,23 @@ static void test_bf16_retype(void **state)
         assert_int_equal(auegen_spirv_validate(w, n, log, sizeof log), AUEGEN_ERROR_VALIDATE);
         assert_non_null(strstr(log, "does not declare SPV_KHR_bfloat16"));
         k.spirv[ext + 1] = saved;
+        /* Damaged bf16 modules (a word changed, instruction lengths included): a
+         * status, never a read outside the module (ASan in CI). */
+        uint32_t *bad = malloc(n * 4);
+        assert_non_null(bad);
+        uint64_t rng = 0x9e3779b97f4a7c15ull;
+        int refused = 0;
+        for (int round = 0; round < 300; round++) {
+            memcpy(bad, w, n * 4);
+            for (int e = 0; e < 3; e++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t at = 5 + (size_t)(rng >> 33) % (n > 64 ? 64 : n - 5);   /* the header and types */
+                bad[at] = (uint32_t)(rng >> 7) ^ (e ? bad[at] : 0x00010000u);
+            }
+            refused += auegen_spirv_validate(bad, n, log, sizeof log) != AUEGEN_OK;
+        }
+        assert_true(refused > 0);
+        free(bad);
         /* A second retype is refused: the module is bf16 already. */
         uint32_t *copy = malloc(n * 4);
         assert_non_null(copy);
