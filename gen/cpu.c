@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cpu.c - the native CPU profiles and their generated kernels. A CPU profile
- * is an instruction set as the CPU backend's kernel (runtime/cpu_kernel.h)
+ * is an instruction set as the CPU backend's kernel (include/aule/cpu/cpu_kernel.h)
  * uses it: vector width, register blocking, tiles, compiler flags. For a spec
  * and a profile auegen writes one C file that defines the spec's values as
  * constants and includes cpu_kernel.h: the specialized kernel and the generic
@@ -133,8 +133,8 @@ auegen_status auegen_generate_cpu(const auegen_spec *spec, const auegen_cpu_prof
     auegen__sb_printf(&c, " * %d f32 lanes, %d row vectors per micro-kernel, tiles of %d query rows x %d keys.\n",
                       profile->lanes, profile->row_vectors, profile->tile_rows, profile->tile_keys);
     auegen__sb_printf(&c, " * Compile with %s\n"
-                          " * and libaule's runtime/ on the include path (cpu_kernel.h, the kernel;\n"
-                          " * these constants specialize it).\n", profile->cflags);
+                          " * and libaule's include folder on the include path (aule/cpu/cpu_kernel.h,\n"
+                          " * the kernel; these constants specialize it).\n", profile->cflags);
     auegen__sb_printf(&c, " * %s\n */\n", canonical);
     auegen__sb_printf(&c, "#if !defined(%s)\n#error \"%s kernels are for %s\"\n#endif\n", arch_macro, profile->name,
                       profile->arch);
@@ -153,7 +153,7 @@ auegen_status auegen_generate_cpu(const auegen_spec *spec, const auegen_cpu_prof
                           "#define AULE_CPU_SPEC_PAGE_SIZE %d\n", s.sinks ? 1 : 0,
                       s.kind == AUEGEN_KIND_DECODE && s.kv_int8 ? 1 : 0,
                       s.kind == AUEGEN_KIND_DECODE ? s.page_size : 0);
-    auegen__sb_puts(&c, "#include \"cpu_kernel.h\"\n\n");
+    auegen__sb_puts(&c, "#include \"aule/cpu/cpu_kernel.h\"\n\n");
     auegen__sb_printf(&c, "const aule__cpu_kernel aule__cpu_kernel_%s = {\n", sym);
     auegen__sb_printf(&c, "    .name = \"%s\",\n    .profile = \"%s\",\n    .isa = \"%s\",\n", s.name, profile->name,
                       profile->isa);

@@ -5,8 +5,8 @@
  * AVX2 with FMA and F16C: 8 lanes, 16 registers.
  * 8 f32 lanes, 2 row vectors per micro-kernel, tiles of 32 query rows x 64 keys.
  * Compile with -O3 -ffp-contract=fast -mavx2 -mfma -mf16c
- * and libaule's runtime/ on the include path (cpu_kernel.h, the kernel;
- * these constants specialize it).
+ * and libaule's include folder on the include path (aule/cpu/cpu_kernel.h,
+ * the kernel; these constants specialize it).
  * aule-spec/1 kind=decode head_dim=128 head_dim_v=128 gqa=4 window=-1,0 softcap=0 dtype=f16 int8=0 coopmat=auto tile=auto page=16
  */
 #if !defined(__x86_64__)
@@ -27,7 +27,7 @@
 #define AULE_CPU_SPEC_SINKS 0
 #define AULE_CPU_SPEC_KV_INT8 0
 #define AULE_CPU_SPEC_PAGE_SIZE 16
-#include "cpu_kernel.h"
+#include "aule/cpu/cpu_kernel.h"
 
 const aule__cpu_kernel aule__cpu_kernel_llama3_8b_decode_cpu_avx2_fma = {
     .name = "llama3_8b_decode",

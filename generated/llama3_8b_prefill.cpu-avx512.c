@@ -5,8 +5,8 @@
  * AVX-512 (F, BW, VL, DQ) with F16C: 16 lanes, 32 registers.
  * 16 f32 lanes, 4 row vectors per micro-kernel, tiles of 64 query rows x 64 keys.
  * Compile with -O3 -ffp-contract=fast -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
- * and libaule's runtime/ on the include path (cpu_kernel.h, the kernel;
- * these constants specialize it).
+ * and libaule's include folder on the include path (aule/cpu/cpu_kernel.h,
+ * the kernel; these constants specialize it).
  * aule-spec/1 kind=forward head_dim=128 head_dim_v=128 gqa=4 window=-1,0 softcap=0 dtype=f16 int8=0 coopmat=auto tile=auto page=0
  */
 #if !defined(__x86_64__)
@@ -27,7 +27,7 @@
 #define AULE_CPU_SPEC_SINKS 0
 #define AULE_CPU_SPEC_KV_INT8 0
 #define AULE_CPU_SPEC_PAGE_SIZE 0
-#include "cpu_kernel.h"
+#include "aule/cpu/cpu_kernel.h"
 
 const aule__cpu_kernel aule__cpu_kernel_llama3_8b_prefill_cpu_avx512 = {
     .name = "llama3_8b_prefill",

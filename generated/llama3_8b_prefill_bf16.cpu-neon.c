@@ -5,8 +5,8 @@
  * AArch64 Advanced SIMD (NEON, the baseline): 4 lanes, 32 registers (not built or run here yet).
  * 4 f32 lanes, 4 row vectors per micro-kernel, tiles of 16 query rows x 64 keys.
  * Compile with -O3 -ffp-contract=fast
- * and libaule's runtime/ on the include path (cpu_kernel.h, the kernel;
- * these constants specialize it).
+ * and libaule's include folder on the include path (aule/cpu/cpu_kernel.h,
+ * the kernel; these constants specialize it).
  * aule-spec/1 kind=forward head_dim=128 head_dim_v=128 gqa=4 window=-1,0 softcap=0 dtype=bf16 int8=0 coopmat=auto tile=auto page=0
  */
 #if !defined(__aarch64__)
@@ -27,7 +27,7 @@
 #define AULE_CPU_SPEC_SINKS 0
 #define AULE_CPU_SPEC_KV_INT8 0
 #define AULE_CPU_SPEC_PAGE_SIZE 0
-#include "cpu_kernel.h"
+#include "aule/cpu/cpu_kernel.h"
 
 const aule__cpu_kernel aule__cpu_kernel_llama3_8b_prefill_bf16_cpu_neon = {
     .name = "llama3_8b_prefill_bf16",

@@ -215,8 +215,8 @@ AUEGEN_API const auegen_target *auegen_target_profile_find(const char *name);
 /* Native CPU profiles (docs/cpu.md): an instruction set as libaule's CPU kernel
  * uses it. For a forward or decode spec, auegen_generate_cpu writes one C file
  * that defines the spec's values as constants and includes libaule's CPU kernel
- * (runtime/cpu_kernel.h); libaule runs it instead of its generic kernel when the
- * running CPU has the profile's instruction set. */
+ * (include/aule/cpu/cpu_kernel.h); libaule runs it instead of its generic kernel
+ * when the running CPU has the profile's instruction set. */
 typedef struct auegen_cpu_profile {
     const char *name;                /* "cpu-avx512", "cpu-avx2-fma", "cpu-generic", "cpu-neon", ... */
     const char *arch;                /* the machines that compile it: "x86_64" or "aarch64" */

@@ -313,6 +313,21 @@ AULE_API aule_status aule_append_launch(aule_context *ctx, const auegen_kernel_i
 AULE_API aule_status aule_register_kernels(const auegen_kernel_info *const *kernels, int count);
 AULE_API void aule_unregister_kernels(const auegen_kernel_info *const *kernels, int count);
 
+/*
+ * Native CPU kernels a program compiled itself (auegen's NAME.cpu-PROFILE.c
+ * files, e.g. from aule_add_kernels with CPU profiles; docs/cpu.md): each
+ * element points to the file's kernel (aule__cpu_kernel_NAME_PROFILE). They
+ * are compiled against aule/cpu/cpu_kernel.h, which lays out libaule's
+ * internal kernel call; abi_version is the AULE_CPU_KERNEL_ABI of that header
+ * (aule/cpu/cpu_internal.h). A libaule with another CPU-kernel ABI refuses
+ * them all (AULE_ERROR_UNSUPPORTED, logged through the log callback), and the
+ * specs run its generic CPU kernel. Registered kernels are found by spec on CPU
+ * contexts whose instruction set they were compiled for. The kernels (not the
+ * array) must stay valid until unregistered.
+ */
+AULE_API aule_status aule_register_cpu_kernels(const void *const *kernels, int count, uint32_t abi_version);
+AULE_API void aule_unregister_cpu_kernels(const void *const *kernels, int count);
+
 /* Where a kernel came from. On the native CPU backend: BUILTIN, libaule's generic
  * kernel for the instruction set; GENERATED, a kernel auegen specialized for this
  * spec and instruction set at build time (a CPU profile, docs/cpu.md). */

@@ -15,6 +15,7 @@
 #include "aule_reference.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,25 @@ static bool feature_ok(const char *feature)
     return false;
 }
 
-/* Generated kernels registered at run time (tests: aule__cpu_register_kernels), besides generated/'s. */
+/* Generated kernels registered at run time (a program's own, aule_register_cpu_kernels;
+ * tests: aule__cpu_register_kernels), besides generated/'s. */
 enum { CPU_REGISTERED_MAX = 256 };
 static pthread_mutex_t cpu_registered_lock = PTHREAD_MUTEX_INITIALIZER;
 static const aule__cpu_kernel *cpu_registered[CPU_REGISTERED_MAX];
 static int cpu_registered_count;
+/* Kernels refused for another CPU-kernel ABI: told to every CPU context opened after. */
+static int cpu_refused_count;
+static uint32_t cpu_refused_abi;
+
+/* A kernel compiled outside libaule bakes in these layouts (AULE_CPU_KERNEL_ABI):
+ * when one fails, bump AULE_CPU_KERNEL_ABI in aule/cpu/cpu_internal.h and update
+ * the sizes here with it. Checked on LP64 targets, where they are known. */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(AULE_CPU_KERNEL_ABI == 1 && sizeof(aule__cpu_attn) == 320 && sizeof(aule__cpu_isa) == 64
+                   && sizeof(aule__cpu_kernel) == 64 && offsetof(aule__cpu_attn, row_tiles) == 316
+                   && offsetof(aule__cpu_isa, attend) == 24 && offsetof(aule__cpu_kernel, kernel) == 56,
+               "the CPU-kernel ABI changed: bump AULE_CPU_KERNEL_ABI and update these sizes");
+#endif
 
 aule_status aule__cpu_register_kernels(const aule__cpu_kernel *const *kernels, int count)
 {
@@ -86,6 +101,43 @@ aule_status aule__cpu_register_kernels(const aule__cpu_kernel *const *kernels, i
     }
     pthread_mutex_unlock(&cpu_registered_lock);
     return st;
+}
+
+aule_status aule_register_cpu_kernels(const void *const *kernels, int count, uint32_t abi_version)
+{
+    if (count < 0 || (count > 0 && !kernels))
+        return AULE_ERROR_INVALID_ARGUMENT;
+    if (abi_version != AULE_CPU_KERNEL_ABI) {
+        int given = 0;
+        for (int i = 0; i < count; i++)
+            given += kernels[i] != NULL;
+        count = given;
+        pthread_mutex_lock(&cpu_registered_lock);
+        cpu_refused_count += count;
+        cpu_refused_abi = abi_version;
+        pthread_mutex_unlock(&cpu_registered_lock);
+        return aule_fail(NULL, AULE_ERROR_UNSUPPORTED, "%d native CPU kernel(s) were compiled against CPU-kernel "
+                         "ABI %u, this libaule has ABI %d: refused (their specs run the generic CPU kernel; "
+                         "rebuild the program against this libaule's aule/cpu/ headers)",
+                         count, (unsigned)abi_version, AULE_CPU_KERNEL_ABI);
+    }
+    return aule__cpu_register_kernels((const aule__cpu_kernel *const *)kernels, count);
+}
+
+void aule_unregister_cpu_kernels(const void *const *kernels, int count)
+{
+    if (!kernels || count <= 0)
+        return;
+    pthread_mutex_lock(&cpu_registered_lock);
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < cpu_registered_count; j++)
+            if (cpu_registered[j] == kernels[i]) {
+                memmove(&cpu_registered[j], &cpu_registered[j + 1],
+                        (size_t)(cpu_registered_count - j - 1) * sizeof cpu_registered[0]);
+                cpu_registered_count--;
+                break;
+            }
+    pthread_mutex_unlock(&cpu_registered_lock);
 }
 
 /* Whether g is a kernel for this spec's canonical form and family on the context's instruction set. */
@@ -212,6 +264,14 @@ aule_status aule__cpu_open(aule_context *ctx, int index)
     ctx->info.threads = aule__cpu_pool_threads(ctx->cpu_pool);
     ctx->cpu = true;
     aule_log(ctx, AULE_LOG_INFO, "device %d: %s (%s)", index, ctx->info.name, ctx->info.driver);
+    pthread_mutex_lock(&cpu_registered_lock);
+    int refused = cpu_refused_count;
+    uint32_t refused_abi = cpu_refused_abi;
+    pthread_mutex_unlock(&cpu_registered_lock);
+    if (refused)
+        aule_log(ctx, AULE_LOG_WARN, "%d native CPU kernel(s) the program registered were compiled against CPU-kernel "
+                 "ABI %u, this libaule has ABI %d: refused, their specs run the generic CPU kernel", refused,
+                 (unsigned)refused_abi, AULE_CPU_KERNEL_ABI);
     return AULE_OK;
 }
 

@@ -8,4 +8,4 @@
 #define AULE_CPU_RB 2
 #define AULE_CPU_ISA aule__cpu_isa_avx2
 #define AULE_CPU_ISA_NAME "avx2-fma"
-#include "cpu_kernel.h"
+#include "aule/cpu/cpu_kernel.h"

@@ -8,4 +8,4 @@
 #define AULE_CPU_RB 4
 #define AULE_CPU_ISA aule__cpu_isa_avx512
 #define AULE_CPU_ISA_NAME "avx512"
-#include "cpu_kernel.h"
+#include "aule/cpu/cpu_kernel.h"

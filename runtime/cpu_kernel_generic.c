@@ -8,4 +8,4 @@
 #define AULE_CPU_RB 2
 #define AULE_CPU_ISA aule__cpu_isa_generic
 #define AULE_CPU_ISA_NAME "generic"
-#include "cpu_kernel.h"
+#include "aule/cpu/cpu_kernel.h"

@@ -6,7 +6,7 @@
  * runs at a time; callers on other threads wait their turn. Each thread keeps
  * its scratch memory between loops.
  */
-#include "cpu_internal.h"
+#include "aule/cpu/cpu_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

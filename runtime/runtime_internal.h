@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "cpu_internal.h"
+#include "aule/cpu/cpu_internal.h"
 #include "disk_cache.h"
 
 #if defined(__GNUC__)

@@ -7,7 +7,11 @@
 # from the prefix), add_subdirectory of the source tree (static libaule) and
 # FetchContent of an archive of the source tree (shared). With find_package it
 # also checks that a rebuild with nothing changed runs no auegen, and that
-# touching the spec runs it once.
+# touching the spec runs it once. The example's kernels include the host's
+# CPU profiles (cpu-host): with find_package and pkg-config it also runs on
+# AULE_DEVICE=cpu and checks that its specs run their generated CPU kernels
+# and pass (add_subdirectory and FetchContent skip CPU profiles: no auegen at
+# configure time).
 #   tests/downstream.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -19,6 +23,16 @@ fail() { echo "downstream.sh: FAIL: $*" >&2; exit 1; }
 # Which libaule a program loads: "static" when none.
 libaule_of() { ldd "$1" | awk '/libaule\.so/ {print $3; found=1} END {if (!found) print "static"}'; }
 step() { echo; echo "== $*"; }
+# The program on AULE_DEVICE=cpu: its specs run the CPU kernels generated for them, and pass.
+cpu_generated() {
+    local out
+    out=$(AULE_DEVICE=cpu "$1") || { echo "$out"; fail "$2: the program fails on AULE_DEVICE=cpu"; }
+    echo "$out" | grep '^cpu kernels' || fail "$2: no 'cpu kernels' line on AULE_DEVICE=cpu"
+    echo "$out" | grep -Eq '^cpu kernels \([a-z0-9-]+\): example_prefill generated, example_decode generated$' \
+        || fail "$2: the program's specs do not run their generated CPU kernels"
+    echo "$out" | tail -1
+}
+host=$(uname -m)
 
 # The same glslang + SPIRV-Tools as this build (no second dependency build).
 glslang=$(sed -n 's/^AULE_GLSLANG_PREFIX:PATH=//p' "$build/CMakeCache.txt")
@@ -35,7 +49,8 @@ echo "installed: $(du -sk "$prefix" | cut -f1) KiB"
 so=$(find "$prefix" -name 'libaule.so.*.*.*' | head -1)
 [ -n "$so" ] || fail "no libaule.so.X.Y.Z installed"
 for f in include/aule.h include/auegen.h include/auegen_abi.h include/auegen_spec_fields.h include/aule_export.h \
-         include/aule_reference.h include/aule_check.h bin/auegen bin/aule lib/cmake/aule/auleConfig.cmake \
+         include/aule_reference.h include/aule_check.h include/aule/cpu/cpu_kernel.h include/aule/cpu/cpu_internal.h \
+         bin/auegen bin/aule lib/cmake/aule/auleConfig.cmake \
          lib/cmake/aule/auleConfigVersion.cmake lib/cmake/aule/AuleKernels.cmake lib/pkgconfig/aule.pc; do
     [ -e "$prefix/$f" ] || fail "missing $f"
 done
@@ -48,6 +63,7 @@ others=$(echo "$symbols" | grep -Ev '^(aule|auegen)_' || true)
 echo "libaule exports $count symbols, all aule_*/auegen_*: $([ -z "$others" ] && echo yes || echo no)"
 [ -z "$others" ] || fail "exported beyond the public API: $(echo "$others" | head -20 | tr '\n' ' ')"
 echo "$symbols" | grep -q '^aule_register_kernels$' || fail "aule_register_kernels is not exported"
+echo "$symbols" | grep -q '^aule_register_cpu_kernels$' || fail "aule_register_cpu_kernels is not exported"
 if echo "$symbols" | grep -Eq '^(aule__|auegen__|vk[A-Z]|volk|lua|XXH)'; then fail "an internal symbol is exported"; fi
 
 cp -r "$root/examples/downstream" "$tmp/src"
@@ -59,6 +75,10 @@ cmake --build "$tmp/find" -j$jobs > "$tmp/log" 2>&1 || { cat "$tmp/log"; fail "f
 [ "$(grep -c 'auegen: kernels of model.lua' "$tmp/log")" = 1 ] || fail "the first build did not run auegen once"
 "$tmp/find/downstream"
 case "$(libaule_of "$tmp/find/downstream")" in "$prefix"/*) ;; *) fail "not linked to the installed libaule" ;; esac
+if [ "$host" = x86_64 ] || [ "$host" = aarch64 ]; then
+    step "find_package: AULE_DEVICE=cpu runs the program's generated CPU kernels"
+    cpu_generated "$tmp/find/downstream" find_package
+fi
 
 step "rebuild, nothing changed"
 cmake --build "$tmp/find" -j$jobs 2>&1 | tee "$tmp/log"
@@ -87,6 +107,10 @@ again=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig make -C "$tmp/pc")
 case "$again" in *"is up to date"*) ;; *) echo "$again"; fail "make ran again with nothing changed" ;; esac
 "$tmp/pc/downstream"
 case "$(libaule_of "$tmp/pc/downstream")" in "$prefix"/*) ;; *) fail "not linked to the installed libaule" ;; esac
+if [ "$host" = x86_64 ]; then
+    step "pkg-config: AULE_DEVICE=cpu runs the program's generated CPU kernels"
+    cpu_generated "$tmp/pc/downstream" pkg-config
+fi
 
 step "add_subdirectory of the source tree (AULE_BUILD_SHARED=OFF: static libaule)"
 cmake -S "$tmp/src" -B "$tmp/sub" "${with_aule[@]}" -DAULE_SOURCE_DIR="$root" -DAULE_BUILD_SHARED=OFF >/dev/null

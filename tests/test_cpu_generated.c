@@ -102,6 +102,13 @@ static void run_shapes(aule_context *ctx, const auegen_spec *s, const char *whic
     }
 }
 
+/* The log callback: counts the warnings about refused CPU kernels. */
+static void count_abi_warnings(void *user, aule_log_level level, const char *message)
+{
+    if (level == AULE_LOG_WARN && strstr(message, "CPU-kernel ABI"))
+        ++*(int *)user;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -109,12 +116,35 @@ int main(int argc, char **argv)
         return 2;
     }
     setenv("AULE_DEVICE", "cpu", 1);
-    aule__cpu_register_kernels(all_kernels, (int)(sizeof all_kernels / sizeof *all_kernels));
     auegen_spec_file *f = NULL;
     if (auegen_spec_file_load(argv[1], NULL, &f) != AUEGEN_OK) {
         fprintf(stderr, "cannot load %s\n", argv[1]);
         return 1;
     }
+    /* Kernels compiled against another CPU-kernel ABI (aule/cpu/ headers of another libaule):
+     * refused with a message, told to every CPU context opened after through its log
+     * callback, and their specs run the generic kernel. */
+    int count = (int)(sizeof all_kernels / sizeof *all_kernels);
+    CHECK(aule_register_cpu_kernels((const void *const *)all_kernels, count, AULE_CPU_KERNEL_ABI + 1)
+              == AULE_ERROR_UNSUPPORTED, "a kernel of another CPU-kernel ABI was not refused");
+    CHECK(strstr(aule_context_last_error(NULL), "CPU-kernel ABI") != NULL, "refusal message: %s",
+          aule_context_last_error(NULL));
+    printf("other ABI: %s\n", aule_context_last_error(NULL));
+    {
+        aule_context *old = NULL;
+        int warned = 0;
+        aule_context_desc desc = {.log = count_abi_warnings, .log_user = &warned};
+        if (aule_context_create(&desc, &old) == AULE_OK) {
+            aule_kernel_report rep;
+            const auegen_spec *s = auegen_spec_file_get(f, 0);
+            CHECK(warned == 1, "a CPU context opened after the refusal logged %d warnings about it, not 1", warned);
+            CHECK(aule_kernel_prepare(old, s, &rep) == AULE_OK && rep.source == AULE_SOURCE_BUILTIN,
+                  "%s: a refused kernel ran (source %s)", s->name, aule_kernel_source_name(rep.source));
+            aule_context_destroy(old);
+        }
+    }
+    CHECK(aule_register_cpu_kernels((const void *const *)all_kernels, count, AULE_CPU_KERNEL_ABI) == AULE_OK,
+          "registering the kernels failed");
     aule_context *ctx = NULL;
     if (aule_context_create(NULL, &ctx) != AULE_OK) {
         fprintf(stderr, "skipped: no CPU context (%s)\n", aule_context_last_error(NULL));

@@ -720,7 +720,7 @@ static void test_cpu_kernels(void **state)
         "#define AULE_CPU_SPEC_DV 48\n", "#define AULE_CPU_SPEC_DTYPE AUEGEN_DTYPE_BF16\n",
         "#define AULE_CPU_SPEC_GQA 4\n", "#define AULE_CPU_SPEC_WINDOW_LEFT (9)\n",
         "#define AULE_CPU_SPEC_WINDOW_RIGHT (2)\n", "#define AULE_CPU_SPEC_SOFTCAP 3.00000000e+01f\n",
-        "#define AULE_CPU_SPEC_SINKS 1\n", "#include \"cpu_kernel.h\"", "#if !defined(__x86_64__)"};
+        "#define AULE_CPU_SPEC_SINKS 1\n", "#include \"aule/cpu/cpu_kernel.h\"", "#if !defined(__x86_64__)"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         assert_non_null(strstr(a, want[i]));
     assert_int_equal(auegen_generate_cpu(&s, neon, "x.lua", &c, key_c, log, sizeof log), AUEGEN_OK);

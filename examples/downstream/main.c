@@ -242,6 +242,12 @@ int main(int argc, char **argv)
     aule_device_info info;
     aule_context_device_info(ctx, &info);
     printf("device: %s (JIT off, disk cache off)\n", info.name);
+    /* On the CPU the program's specs run the kernels generated for its CPU profiles
+     * (cpu-host in CMakeLists.txt) where it has them, else libaule's generic one:
+     * the first lookup of each says which. */
+    aule_kernel_report rp = {0}, rd = {0};
+    if (info.backend == AULE_BACKEND_CPU)
+        aule_kernel_prepare(ctx, prefill, &rp), aule_kernel_prepare(ctx, decode, &rd);
     int ok = run_prefill(ctx, prefill);
     ok = run_decode(ctx, decode, 0) && ok;
     ok = run_decode(ctx, decode, 1) && ok;
@@ -250,6 +256,9 @@ int main(int argc, char **argv)
     printf("kernels: %llu linked in, %llu compiled\n", (unsigned long long)st.builtin_hits,
            (unsigned long long)st.jit_compiles);
     ok = ok && st.jit_compiles == 0 && st.builtin_hits >= 4;   /* prefill, decode, its merge, append, ... */
+    if (info.backend == AULE_BACKEND_CPU)
+        printf("cpu kernels (%s): %s %s, %s %s\n", info.isa, prefill->name, aule_kernel_source_name(rp.source),
+               decode->name, aule_kernel_source_name(rd.source));
     printf("downstream: %s\n", ok ? "pass" : "FAIL");
     aule_context_destroy(ctx);
     auegen_spec_file_destroy(file);

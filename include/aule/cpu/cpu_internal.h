@@ -14,6 +14,10 @@
  * generic kernels.
  *
  * Shape letters: B batch, H query heads, Hkv KV heads, Sq, Sk, D, Dv.
+ *
+ * Installed (aule/cpu/, with cpu_kernel.h) because a program's own generated
+ * CPU kernels (aule_add_kernels with CPU profiles) are compiled against it: it
+ * is not API, and AULE_CPU_KERNEL_ABI below guards what they bake in.
  */
 #ifndef AULE_CPU_INTERNAL_H
 #define AULE_CPU_INTERNAL_H
@@ -21,6 +25,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The CPU-kernel ABI: what a kernel compiled outside libaule bakes in from this
+ * header and cpu_kernel.h: the layouts of aule__cpu_attn, aule__cpu_isa and
+ * aule__cpu_kernel, and the contract of the attend entry (one task, its
+ * scratch, aule__cpu_attn_tasks). Bump it with any change to them (the
+ * static_asserts in runtime/cpu_backend.c fail on a changed layout until the
+ * sizes there are updated with it); aule_register_cpu_kernels refuses kernels
+ * built against another value. */
+#define AULE_CPU_KERNEL_ABI 1
 
 /* --- thread pool (cpu_pool.c) --------------------------------------------------- */
 
