@@ -34,7 +34,9 @@ echo "== aule check --spec $spec"
 build/aule check --spec "$spec"
 echo "== aule bench --spec $spec (small shapes: a CPU device is slow; see docs/performance.md for the GPU)"
 build/aule bench --spec "$spec" --heads 8 --seq 256,512 --iters 3
-if build/aule info 2>/dev/null | grep -q '^  backend  *native CPU'; then
+# (aule info's output taken whole first: grep -q quitting early would make the pipe fail)
+info=$(build/aule info 2>/dev/null || true)
+if grep -q '^  backend  *native CPU' <<<"$info"; then
     echo "== bench/cpu.sh build --quick (the native CPU backend against this machine's FMA peak and memory"
     echo "   bandwidth, measured in the same run, and the CPU peers; docs/performance.md for the full sizes)"
     bench/cpu.sh build --quick
