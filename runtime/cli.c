@@ -531,6 +531,13 @@ static const char *dtype_text(auegen_dtype d)
 }
 
 /* Forward + backward on the tensors of a forward benchmark (a, with .o set). */
+/* The variant column of aule bench: the kernels' instruction set on the native
+ * CPU backend, else the plan's variant. */
+static const char *variant_text(const aule_device_info *info, const auegen_plan *p)
+{
+    return info->backend == AULE_BACKEND_CPU ? info->isa : auegen_variant_name(p->variant);
+}
+
 static int bench_train(aule_context *ctx, const auegen_spec *s, aule_forward_args *a, int iters, double fwd_flops,
                        bench_row *row, out_format fmt)
 {
@@ -581,7 +588,11 @@ static int bench_train(aule_context *ctx, const auegen_spec *s, aule_forward_arg
             }
         bench_row r = *row;
         r.kind = "fwd+bwd";
-        r.variant = "scalar";
+        aule_device_info info;
+        aule_context_device_info(ctx, &info);
+        aule_kernel_report rep;          /* the backward's dK/dV kernel names the variant */
+        if (aule_kernel_prepare_part(ctx, s, "bwd_dkdv", &rep) == AULE_OK)
+            r.variant = variant_text(&info, &rep.plan);
         r.ms = times[iters / 2];
         r.tflops = 3.5 * fwd_flops / (r.ms * 1e-3) / 1e12;
         r.wall_ms = -1;
@@ -654,7 +665,8 @@ static int bench_decode(aule_context *ctx, const aule_device_info *info, const a
         double ms = times[iters / 2];
         double bytes = (double)batch * seq * hkv * (d + dv) * (double)aule_dtype_size(dt);
         double gbs = bytes / (ms * 1e-3) / 1e9;
-        bench_row row = {.device = info->name, .kernel = s->name, .kind = "decode", .variant = "scalar",
+        bench_row row = {.device = info->name, .kernel = s->name, .kind = "decode",
+                         .variant = info->backend == AULE_BACKEND_CPU ? info->isa : "scalar",
                          .dtype = dtype_text(s->dtype), .layout = page ? "paged" : "contiguous", .b = batch, .h = h,
                          .hkv = hkv, .sq = 1, .sk = seq, .d = d, .causal = auegen_spec_causal(s), .ms = ms,
                          .tflops = -1, .gbs = gbs, .wall_ms = -1};
@@ -801,7 +813,7 @@ static int cmd_bench(int argc, char **argv)
                 aule_kernel_report rep;
                 aule_kernel_prepare(ctx, s, &rep);
                 bench_row row = {.device = info.name, .kernel = s->name, .kind = "fwd",
-                                 .variant = auegen_variant_name(rep.plan.variant), .dtype = dtype_text(s->dtype),
+                                 .variant = variant_text(&info, &rep.plan), .dtype = dtype_text(s->dtype),
                                  .layout = "bhsd", .b = batch, .h = h, .hkv = h / s->gqa, .sq = sq, .sk = sq,
                                  .d = s->head_dim, .causal = auegen_spec_causal(s), .ms = ms, .tflops = tf, .gbs = -1,
                                  .wall_ms = wall};
