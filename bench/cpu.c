@@ -9,7 +9,8 @@
  *   - training D=128 (B=1, H=Hkv=8, S=2048), bf16, causal and not: forward + backward in
  *     GFLOP/s counted as 3.5 forwards (FlashAttention's count) and the fraction of the peak,
  *   - decode D=128, 32 query / 8 KV heads, one token against a contiguous f16 cache of
- *     KV tokens: GB/s of K and V read and the fraction of the triad bandwidth,
+ *     KV tokens and against a paged one (page_size 16, pages out of order): GB/s of K and
+ *     V read and the fraction of the triad bandwidth,
  *   - generated against generic (--only ab, or after the rest): the llama3 specs that
  *     libaule links generated CPU kernels for (specs/llama3.lua: prefill f16 and bf16,
  *     H=32 Hkv=8 D=128 causal; decode f16 over a paged cache), each timed on a context
@@ -289,6 +290,9 @@ static double train_ms(aule_context *ctx, auegen_dtype dt, bool causal, int s, i
     return best;
 }
 
+typedef struct ab_case ab_case;
+static double paged_decode_ms(aule_context *ctx, int kv, int reps);
+
 static double decode_ms(aule_context *ctx, int kv, int reps)
 {
     auegen_spec spec = make_spec(AUEGEN_KIND_DECODE, AUEGEN_DTYPE_F16, true, 4);
@@ -320,11 +324,11 @@ static double decode_ms(aule_context *ctx, int kv, int reps)
 
 /* One llama3 problem on a context: prefill (B=1, H=32, Hkv=8, Sq=Sk=s) or paged decode (B=1, one
  * token, 32 query heads, kv tokens in pages of 16). */
-typedef struct ab_case {
+struct ab_case {
     aule_tensor *q, *k, *v, *o, *table, *lens;
     auegen_spec spec;
     bool decode;
-} ab_case;
+};
 
 static void ab_free(ab_case *c)
 {
@@ -379,6 +383,20 @@ static double ab_run(aule_context *ctx, ab_case *c)
         return INFINITY;
     }
     return (now_s() - t0) * 1e3;
+}
+
+/* Best milliseconds of a decode over a paged f16 cache of kv tokens (ab_make's case). */
+static double paged_decode_ms(aule_context *ctx, int kv, int reps)
+{
+    ab_case c;
+    double best = INFINITY;
+    if (ab_make(ctx, &c, true, AUEGEN_DTYPE_F16, kv))
+        for (int r = 0; r < reps; r++) {
+            double ms = ab_run(ctx, &c);
+            best = ms < best ? ms : best;
+        }
+    ab_free(&c);
+    return best;
 }
 
 static void generated_vs_generic(aule_context *gen, bool quick, bool markdown, int threads, int width)
@@ -543,19 +561,21 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     static const int kvs[] = {8192, 32768, 131072};
-    for (int ki = 0; decode && ki < (quick ? 1 : 3); ki++) {
-        int kv = kvs[ki];
+    for (int ki = 0; decode && ki < (quick ? 2 : 6); ki++) {
+        int kv = kvs[ki / 2];
+        bool paged = ki % 2;
         size_t tn = quick ? (size_t)1 << 23 : (size_t)1 << 25;
         double b1 = triad_bandwidth(threads, tn);
-        double ms = decode_ms(ctx, kv, 8);
+        double ms = paged ? paged_decode_ms(ctx, kv, 8) : decode_ms(ctx, kv, 8);
         double b2 = triad_bandwidth(threads, tn);
         b1 = b2 > b1 ? b2 : b1;
         double bytes = 2.0 * 8 * (double)kv * 128 * 2;
         double gbs = bytes / (ms * 1e-3) / 1e9;
         char name[96];
-        snprintf(name, sizeof name, "decode f16 D128 32q/8kv KV%d", kv);
+        snprintf(name, sizeof name, paged ? "decode f16 paged 32q/8kv KV%d" : "decode f16 D128 32q/8kv KV%d", kv);
         if (markdown)
-            printf("| decode f16 | D128 32q/8kv KV %d | %.3f | %.1f GB/s | %.1f GB/s | %.2f |\n", kv, ms, gbs, b1,
+            printf("| decode f16%s | D128 32q/8kv KV %d | %.3f | %.1f GB/s | %.1f GB/s | %.2f |\n", paged ? " paged" : "",
+                   kv, ms, gbs, b1,
                    b1 > 0 ? gbs / b1 : 0.0);
         else
             printf("%-34s %10.3f %7.1f GB/s %5.1f GB/s %6.2f\n", name, ms, gbs, b1, b1 > 0 ? gbs / b1 : 0.0);

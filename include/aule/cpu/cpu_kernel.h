@@ -476,18 +476,29 @@ INLINE vf vsum_w(const vf *v)
 }
 
 /* Sr[r][j] = dot(Qr[r], K row j) for nk keys (krow: TK row pointers, zero rows past nk),
- * rows in groups of 4. */
+ * rows in groups of 4. Prefetched meanwhile, through the row pointers (so a paged cache's
+ * pages in block-table order): K rows PF_ROWS ahead and this tile's V rows into L1, and the
+ * K and V rows of the next tile (knext, vnext: nnext rows) into L2. */
 INLINE void qk_direct(int dt, const float *restrict qr, int dp, const char *const *krow, int nk, float *restrict sr,
-                      int nrows, ptrdiff_t pf, const char *const *vrow, int dv)
+                      int nrows, const char *const *vrow, int dv, const char *const *knext,
+                      const char *const *vnext, int nnext)
 {
     const size_t es = dtype_bytes(dt);
     for (int r0 = 0; r0 < nrows; r0 += 4)
         for (int j = 0; j < nk; j += FK) {
-            for (int kk = 0; kk < FK && r0 == 0; kk++) {      /* K rows PF_ROWS ahead, and this tile's V rows */
-                for (size_t x = 0; x < (size_t)dp * es; x += 64)
-                    __builtin_prefetch(krow[j + kk] + pf + x);
+            for (int kk = 0; kk < FK && r0 == 0; kk++) {
+                int ahead = j + kk + PF_ROWS;
+                const char *kp = ahead < nk ? krow[ahead] : ahead - TK >= 0 && ahead - TK < nnext ? knext[ahead - TK] : NULL;
+                for (size_t x = 0; kp && x < (size_t)dp * es; x += 64)
+                    __builtin_prefetch(kp + x);
                 for (size_t x = 0; x < (size_t)dv * es; x += 64)
                     __builtin_prefetch(vrow[j + kk] + x);
+                if (j + kk < nnext) {
+                    for (size_t x = 0; x < (size_t)dp * es; x += 64)
+                        __builtin_prefetch(knext[j + kk] + x, 0, 2);
+                    for (size_t x = 0; x < (size_t)dv * es; x += 64)
+                        __builtin_prefetch(vnext[j + kk] + x, 0, 2);
+                }
             }
             vf acc[W];
 #pragma GCC unroll 16
@@ -567,14 +578,15 @@ INLINE void pv_direct(int dt, const float *sr, const char *const *vrow, int dv, 
 
 /* The storage types instantiated, so dt is a constant inside. */
 static void qk_direct_any(int dt, const float *qr, int dp, const char *const *krow, int nk, float *sr, int nrows,
-                          ptrdiff_t pf, const char *const *vrow, int dv)
+                          const char *const *vrow, int dv, const char *const *knext,
+                          const char *const *vnext, int nnext)
 {
     if (dt == AUEGEN_DTYPE_F16)
-        qk_direct(AUEGEN_DTYPE_F16, qr, dp, krow, nk, sr, nrows, pf, vrow, dv);
+        qk_direct(AUEGEN_DTYPE_F16, qr, dp, krow, nk, sr, nrows, vrow, dv, knext, vnext, nnext);
     else if (dt == AUEGEN_DTYPE_BF16)
-        qk_direct(AUEGEN_DTYPE_BF16, qr, dp, krow, nk, sr, nrows, pf, vrow, dv);
+        qk_direct(AUEGEN_DTYPE_BF16, qr, dp, krow, nk, sr, nrows, vrow, dv, knext, vnext, nnext);
     else
-        qk_direct(AUEGEN_DTYPE_F32, qr, dp, krow, nk, sr, nrows, pf, vrow, dv);
+        qk_direct(AUEGEN_DTYPE_F32, qr, dp, krow, nk, sr, nrows, vrow, dv, knext, vnext, nnext);
 }
 
 static void pv_direct_any(int dt, const float *sr, const char *const *vrow, int dv, int nk, float *orows, int ldo,
@@ -604,7 +616,7 @@ static size_t scratch_bytes(const aule__cpu_attn *a)
     size_t dp = (d + W - 1) / W * W, dvw = ((size_t)K_DV(a) + FCV * W - 1) / (FCV * W) * (FCV * W);
     size_t few = (size_t)FRP * dp + (size_t)TK * dp + (size_t)TK * dvw + (size_t)FRP * TK + (size_t)FRP * dvw + 8 * TR
         + 6 * 16                   /* the per-row statistics (m, l, alpha, lo, hi) come first in both layouts */
-        + 2 * (TK + W) * sizeof(void *) / sizeof(float) + 32;      /* the K and V row pointers */
+        + 4 * (TK + W) * sizeof(void *) / sizeof(float) + 64;      /* K and V row pointers, this tile's and the next's */
     floats = floats > few ? floats : few;
     return floats * sizeof(float) + 64;
 }
@@ -706,10 +718,9 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
     float *qt, *kf, *vfp, *st, *ot;
     /* Straight from the cache: f32/f16/bf16 storage with D and Dv whole vectors. */
     const bool direct = few && !K_KV_INT8(a) && d % W == 0 && dv % W == 0;
-    const char **krow = NULL, **vrow = NULL;
-    /* Software prefetch of K PF_ROWS rows ahead along the cache's row stride (a hint: past a page it misses, never
-     * faults); V rows are prefetched while the scores of their tile are computed. */
-    const ptrdiff_t pf_k = (ptrdiff_t)(PF_ROWS * a->k_ss * (int64_t)dtype_bytes(K_DTYPE(a)));
+    const char **krow = NULL, **vrow = NULL, **knext = NULL, **vnext = NULL;
+    /* Decode prefetches through the row pointers (qk_direct), so paged caches the same way: K rows PF_ROWS ahead
+     * and each tile's V rows into L1, the next tile's K and V rows (knext, vnext) into L2. */
     if (few) {
         qt = carve(&mem, (size_t)FRP * dp);
         kf = carve(&mem, (size_t)TK * dp);
@@ -718,6 +729,8 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         ot = carve(&mem, (size_t)FRP * dvw);
         krow = (const char **)carve(&mem, (TK + W) * sizeof(void *) / sizeof(float));
         vrow = (const char **)carve(&mem, (TK + W) * sizeof(void *) / sizeof(float));
+        knext = (const char **)carve(&mem, (TK + W) * sizeof(void *) / sizeof(float));
+        vnext = (const char **)carve(&mem, (TK + W) * sizeof(void *) / sizeof(float));
     } else {
         qt = carve(&mem, (size_t)d * TR);
         kf = carve(&mem, (size_t)TK * d);
@@ -793,9 +806,20 @@ static void attend(const aule__cpu_attn *a, int64_t task, void *scratch)
         int nk = hi_any - j0 + 1 < TK ? (int)(hi_any - j0 + 1) : TK;
         int nkp = (nk + W - 1) / W * W;
         if (direct) {
-            key_rows(a, false, b, bt, kvh, koff, j0, nk, krow);
-            key_rows(a, true, b, bt, kvh, koff, j0, nk, vrow);
-            qk_direct_any(K_DTYPE(a), qt, dp, krow, nk, st, nrows, pf_k, vrow, dv);
+            if (j0 == lo_any) {
+                key_rows(a, false, b, bt, kvh, koff, j0, nk, krow);
+                key_rows(a, true, b, bt, kvh, koff, j0, nk, vrow);
+            } else {                                /* the previous step's next tile */
+                const char **swap = krow;
+                krow = knext, knext = swap;
+                swap = vrow, vrow = vnext, vnext = swap;
+            }
+            int nnext = hi_any - (j0 + TK) + 1 < TK ? (int)(hi_any - (j0 + TK) + 1) : TK;
+            if (nnext > 0) {
+                key_rows(a, false, b, bt, kvh, koff, j0 + TK, nnext, knext);
+                key_rows(a, true, b, bt, kvh, koff, j0 + TK, nnext, vnext);
+            }
+            qk_direct_any(K_DTYPE(a), qt, dp, krow, nk, st, nrows, vrow, dv, knext, vnext, nnext);
         } else {
             load_keys(a, false, b, bt, kvh, koff, j0, nk, kf, dp);
             qk_few(qt, kf, dp, nk, st, nrows);
