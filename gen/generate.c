@@ -373,11 +373,11 @@ auegen_status auegen_generate(const auegen_spec *spec, const auegen_target *targ
     st = auegen_spirv_validate(k->spirv, k->spirv_words, k->log, sizeof k->log);
     if (st != AUEGEN_OK)
         return st;
-    /* bf16 matrices: the validated f16-carrier module becomes a bf16 one (spirv_bf16.c). */
+    /* bf16 matrices: the validated f16-carrier module becomes a bf16 one (spirv_bf16.c,
+     * which checks SPV_KHR_bfloat16's rule; validating again would re-run spirv-val on
+     * the module it just validated). */
     if (auegen__plan_bf16_matrices(&k->plan)) {
         st = auegen__spirv_bf16_retype(&k->spirv, &k->spirv_words, k->log, sizeof k->log);
-        if (st == AUEGEN_OK)
-            st = auegen_spirv_validate(k->spirv, k->spirv_words, k->log, sizeof k->log);
         if (st != AUEGEN_OK)
             return st;
     }
